@@ -1,0 +1,59 @@
+/**
+ * The one catalogue of Larder's error codes. Every failure a user can cause or meet carries one of
+ * these codes; the CLI prints `error [CODE]: message` and the HTTP server maps the code to a status
+ * through `httpStatusFor`. Codes are part of the contract: never rename one, only add.
+ */
+export const ERROR_CATALOGUE = {
+  INVALID_ARGUMENT: { status: 400, summary: "a command-line option or request field is invalid" },
+  INVALID_CONFIG: { status: 400, summary: "larder.config.ts is missing or invalid" },
+  INVALID_DEFINITION: { status: 400, summary: "a feature definition is invalid" },
+  NOT_APPLIED: { status: 409, summary: "the definitions were not applied, or changed since the last apply" },
+  UNKNOWN_FEATURE: { status: 404, summary: "a feature reference names no known feature" },
+  UNKNOWN_FEATURE_VIEW: { status: 404, summary: "no feature view of that name" },
+  UNKNOWN_FEATURE_SERVICE: { status: 404, summary: "no feature service of that name" },
+  DUPLICATE_FEATURE_NAME: { status: 400, summary: "two requested features have the same output name" },
+  MISSING_JOIN_KEY: { status: 400, summary: "an entity row lacks a join key column" },
+  INVALID_ENTITIES: { status: 400, summary: "the entity rows are malformed" },
+  TYPE_MISMATCH: { status: 400, summary: "a value does not have the declared type" },
+  VALUE_OUT_OF_RANGE: { status: 400, summary: "an int64 value is beyond ±2^53 and cannot be a JavaScript number" },
+  INVALID_TIMESTAMP: { status: 400, summary: "a timestamp could not be parsed" },
+  SOURCE_NOT_FOUND: { status: 404, summary: "a source file or table does not exist" },
+  SOURCE_READ_ERROR: { status: 502, summary: "a source could not be read" },
+  CORRUPT_PARQUET: { status: 422, summary: "a Parquet file is corrupt or not Parquet" },
+  TRANSFORM_ERROR: { status: 422, summary: "a user transform threw or returned a bad row" },
+  POSTGRES_UNAVAILABLE: { status: 503, summary: "Postgres could not be reached" },
+  REGISTRY_UNAVAILABLE: { status: 503, summary: "the registry could not be opened" },
+  REGISTRY_LOCKED: { status: 409, summary: "another process holds the registry lock too long" },
+  OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
+  INTERNAL: { status: 500, summary: "an unexpected internal error" },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** An error with a stable code from the catalogue, and optional structured details. */
+export class LarderError extends Error {
+  override readonly name = "LarderError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function httpStatusFor(code: ErrorCode): number {
+  return ERROR_CATALOGUE[code].status;
+}
+
+export function isLarderError(err: unknown): err is LarderError {
+  return err instanceof LarderError;
+}
+
+/** Wraps anything thrown into a LarderError, keeping LarderErrors as they are. */
+export function toLarderError(err: unknown, fallback: ErrorCode = "INTERNAL"): LarderError {
+  if (err instanceof LarderError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new LarderError(fallback, message, {}, { cause: err });
+}
