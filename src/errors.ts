@@ -24,6 +24,7 @@ export const ERROR_CATALOGUE = {
   POSTGRES_UNAVAILABLE: { status: 503, summary: "Postgres could not be reached" },
   REGISTRY_UNAVAILABLE: { status: 503, summary: "the registry could not be opened" },
   REGISTRY_LOCKED: { status: 409, summary: "another process holds the registry lock too long" },
+  UNKNOWN_RUN: { status: 404, summary: "no pipeline run with that id" },
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
   INTERNAL: { status: 500, summary: "an unexpected internal error" },
 } as const satisfies Record<string, { status: number; summary: string }>;
@@ -47,13 +48,20 @@ export function httpStatusFor(code: ErrorCode): number {
   return ERROR_CATALOGUE[code].status;
 }
 
+/**
+ * True for LarderErrors, also ones made by another copy of this module: user feature files are
+ * loaded through jiti, which may instantiate Larder's modules a second time, so `instanceof` alone
+ * would miss their errors.
+ */
 export function isLarderError(err: unknown): err is LarderError {
-  return err instanceof LarderError;
+  if (err instanceof LarderError) return true;
+  const e = err as { name?: unknown; code?: unknown } | null;
+  return typeof e === "object" && e !== null && e.name === "LarderError" && typeof e.code === "string" && e.code in ERROR_CATALOGUE;
 }
 
 /** Wraps anything thrown into a LarderError, keeping LarderErrors as they are. */
 export function toLarderError(err: unknown, fallback: ErrorCode = "INTERNAL"): LarderError {
-  if (err instanceof LarderError) return err;
+  if (isLarderError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new LarderError(fallback, message, {}, { cause: err });
 }

@@ -1,0 +1,144 @@
+import type { Column, ColumnarBatch } from "./columnar.js";
+import { emptyColumn } from "./columnar.js";
+import { encodeKeys, type EntityKey } from "./entity-keys.js";
+import type { OfflineFile, ViewSnapshot } from "./offline-store.js";
+import type { ValueType } from "../types.js";
+
+/** The entity side of a point-in-time join: one normalised key and one timestamp per row. */
+export interface EntitySide {
+  numRows: number;
+  keys: (EntityKey | null)[];
+  ts: Float64Array;
+}
+
+export interface ViewJoinSpec {
+  snapshot: ViewSnapshot | undefined;
+  joinKeys: readonly string[];
+  keyTypes: readonly ValueType[];
+  features: readonly { name: string; type: ValueType }[];
+  ttlMs: number | null;
+  readFile(file: OfflineFile, columns: string[]): Promise<ColumnarBatch>;
+}
+
+export interface ViewJoinResult {
+  /** Feature columns, one row per entity row. */
+  columns: Map<string, Column>;
+  /** 1 where a row matched (inside the TTL). */
+  found: Uint8Array;
+  /** Event timestamp of the matched row (NaN where none). */
+  eventTs: Float64Array;
+}
+
+/**
+ * Point-in-time join of one view onto entity rows. For each entity row (key, T): the view's row
+ * for that key with the greatest event timestamp ≤ T, ties broken by the greatest created
+ * timestamp; with a TTL the row must also have event timestamp ≥ T − ttl. Entity rows are never
+ * dropped or reordered.
+ *
+ * Files are sorted by (key, event ts, created ts), so each key's rows are one contiguous run: a
+ * hash lookup finds the run and a binary search the row. Files are read one at a time and the best
+ * candidate so far is kept per entity row, so memory holds one file plus the output.
+ */
+export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec): Promise<ViewJoinResult> {
+  const n = entities.numRows;
+  const columns = new Map<string, Column>();
+  for (const f of view.features) columns.set(f.name, emptyColumn(f.type, n));
+  const found = new Uint8Array(n);
+  const bestTs = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+  const bestCreated = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+  const result: ViewJoinResult = { columns, found, eventTs: new Float64Array(n).fill(Number.NaN) };
+  const snapshot = view.snapshot;
+  if (!snapshot || n === 0) return result;
+
+  const tsCol = snapshot.columns.find((c) => c.role === "event_ts")!.name;
+  const createdCol = snapshot.columns.find((c) => c.role === "created_ts")?.name;
+  let minT = Number.POSITIVE_INFINITY;
+  let maxT = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < n; i++) {
+    const t = entities.ts[i]!;
+    if (t < minT) minT = t;
+    if (t > maxT) maxT = t;
+  }
+  const ttl = view.ttlMs;
+  const wanted = [...view.joinKeys, tsCol, ...(createdCol ? [createdCol] : []), ...view.features.map((f) => f.name)];
+
+  for (const segment of snapshot.segments) {
+    for (const file of segment.files) {
+      if (file.rows === 0 || file.minTs > maxT) continue;
+      if (ttl !== null && file.maxTs < minT - ttl) continue;
+      const batch = await view.readFile(file, wanted);
+      const rows = batch.numRows;
+      const keyCols = view.joinKeys.map((k) => batch.columns.get(k)!.values as ArrayLike<unknown>);
+      const keys = encodeKeys(keyCols, view.keyTypes, view.joinKeys, rows);
+      const ts = (batch.columns.get(tsCol)!.values as Float64Array);
+      const created = createdCol ? (batch.columns.get(createdCol)! as { values: Float64Array; valid: Uint8Array | null }) : null;
+
+      // Runs of equal keys: run start by key, run end by run start.
+      const runStart = new Map<EntityKey, number>();
+      const runEnd = new Int32Array(rows);
+      let s = 0;
+      for (let i = 1; i <= rows; i++) {
+        if (i === rows || keys[i] !== keys[s]) {
+          const k = keys[s];
+          if (k !== null && k !== undefined) runStart.set(k, s);
+          runEnd[s] = i;
+          s = i;
+        }
+      }
+
+      const sources = view.features.map((f) => batch.columns.get(f.name)!);
+      const targets = view.features.map((f) => columns.get(f.name)!);
+      for (let i = 0; i < n; i++) {
+        const key = entities.keys[i];
+        if (key === null || key === undefined) continue;
+        const start = runStart.get(key);
+        if (start === undefined) continue;
+        const T = entities.ts[i]!;
+        // Last row in [start, end) with ts ≤ T.
+        let lo = start;
+        let hi = runEnd[start]!;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (ts[mid]! <= T) lo = mid + 1;
+          else hi = mid;
+        }
+        const j = lo - 1;
+        if (j < start) continue;
+        const t = ts[j]!;
+        const c = created && (created.valid === null || created.valid[j] === 1) ? created.values[j]! : Number.NEGATIVE_INFINITY;
+        if (t < bestTs[i]! || (t === bestTs[i]! && c <= bestCreated[i]!)) continue;
+        bestTs[i] = t;
+        bestCreated[i] = c;
+        found[i] = 1;
+        for (let k = 0; k < sources.length; k++) copyCell(sources[k]!, j, targets[k]!, i);
+      }
+    }
+  }
+
+  for (let i = 0; i < n; i++) {
+    if (!found[i]) continue;
+    if (ttl !== null && bestTs[i]! < entities.ts[i]! - ttl) {
+      found[i] = 0;
+      for (const col of columns.values()) setNull(col, i);
+    } else {
+      result.eventTs[i] = bestTs[i]!;
+    }
+  }
+  return result;
+}
+
+function copyCell(from: Column, j: number, to: Column, i: number): void {
+  if (from.type === "string" || from.type === "bool") {
+    (to.values as unknown[])[i] = from.values[j] ?? null;
+    return;
+  }
+  const t = to as { values: Float64Array; valid: Uint8Array | null };
+  const isValid = from.valid === null || from.valid[j] === 1;
+  t.values[i] = isValid ? from.values[j]! : 0;
+  if (t.valid) t.valid[i] = isValid ? 1 : 0;
+}
+
+function setNull(col: Column, i: number): void {
+  if (col.type === "string" || col.type === "bool") (col.values as unknown[])[i] = null;
+  else if (col.valid) col.valid[i] = 0;
+}

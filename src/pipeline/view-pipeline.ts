@@ -1,0 +1,226 @@
+import type { BatchSourceDef, FeatureRow, FeatureViewDef } from "../definitions/definition-types.js";
+import { definitionError } from "../definitions/definition-error.js";
+import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import { batchSourceOf } from "../definitions/sources.js";
+import { aggregateKey, lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
+import { LarderError } from "../errors.js";
+import { columnFromValues, type ColumnarBatch } from "../offline/columnar.js";
+import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
+import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
+import { readSource } from "../sources/read-source.js";
+import { runRowTransform } from "../transform/transform-executor.js";
+import { toEpochMs } from "../time.js";
+import type { ValueType } from "../types.js";
+import { SpillingRowBuffer, type RowChunk } from "./row-buffer.js";
+import { sortByKeyTime } from "./sort-by-key-time.js";
+
+export const EVENT_TS = "event_timestamp";
+export const CREATED_TS = "created_timestamp";
+
+export interface PipelineContext {
+  repoDir: string;
+  offline: OfflineStore;
+  postgresUrl: string | undefined;
+  batchSize?: number;
+  /** Rows kept in memory before spilling to disk (bounded memory for huge sources). */
+  memoryRows?: number;
+  onProgress?: (p: { sourceRows: number }) => void;
+}
+
+export interface BackfillResult {
+  view: string;
+  sourceRows: number;
+  rowsWritten: number;
+  files: number;
+  droppedNullKeys: number;
+}
+
+/** The shape a view's offline dataset has: keys, event time, [created time], features. */
+export function offlineColumnsOf(view: FeatureViewDef): OfflineColumnSpec[] {
+  const keys = joinKeysOf(view);
+  const types = joinKeyTypesOf(view);
+  const cols: OfflineColumnSpec[] = keys.map((name, i) => ({ name, type: types[i]!, role: "key" as const }));
+  cols.push({ name: EVENT_TS, type: "timestamp", role: "event_ts" });
+  const source = batchSourceOf(view.source);
+  if (!view.aggregations && source.createdTimestampField) cols.push({ name: CREATED_TS, type: "timestamp", role: "created_ts" });
+  for (const [name, type] of Object.entries(view.schema)) cols.push({ name, type, role: "feature" });
+  return cols;
+}
+
+export function aggregationsOf(view: FeatureViewDef): AggregationSpec[] {
+  return Object.entries(view.aggregations ?? {}).map(([name, def]) => ({ name, def }));
+}
+
+function mappedName(source: BatchSourceDef, column: string): string {
+  return source.fieldMapping[column] ?? column;
+}
+
+/**
+ * The compiled batch pipeline of one view over [start, end): read the source (with the lookback
+ * its windows need), run the row transform on every row, sort by entity and time (spilling to disk
+ * past a memory bound), aggregate if the view aggregates, and write one atomic replacement of the
+ * range into the offline store.
+ */
+export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<BackfillResult> {
+  const source = batchSourceOf(view.source);
+  const keys = joinKeysOf(view);
+  const keyTypes = joinKeyTypesOf(view);
+  const aggs = aggregationsOf(view);
+  const tsField = mappedName(source, source.timestampField);
+  const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
+  // Plain views carry their schema's features; aggregated views carry the columns aggregations read.
+  const valueColumns = aggs.length > 0 ? [...new Set(aggs.map((a) => a.def.column).filter((c): c is string => c !== null))] : Object.keys(view.schema);
+  const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
+  const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
+
+  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows);
+  let sourceRows = 0;
+  let dropped = 0;
+  let checked = false;
+  const keyParts = new Array<unknown>(keys.length);
+  const values = new Array<unknown>(valueColumns.length);
+  try {
+    const rows = readSource(source, { repoDir: ctx.repoDir, range: { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) });
+    for await (const batch of rows) {
+      for (const raw of batch) {
+        const ts = toEpochMs(raw[tsField], `source ${JSON.stringify(source.name)} column ${JSON.stringify(tsField)}`);
+        const createdRaw = createdField ? raw[createdField] : null;
+        const created = createdRaw === null || createdRaw === undefined ? Number.NEGATIVE_INFINITY : toEpochMs(createdRaw, `source ${JSON.stringify(source.name)} column ${JSON.stringify(createdField)}`);
+        const row = runRowTransform(view, raw as FeatureRow);
+        if (!checked) {
+          checkColumns(view, row, [...keys, ...valueColumns], aggs.length > 0);
+          checked = true;
+        }
+        let nullKey = false;
+        for (let k = 0; k < keys.length; k++) {
+          const v = row[keys[k]!];
+          if (v === null || v === undefined) nullKey = true;
+          keyParts[k] = v;
+        }
+        if (nullKey) {
+          dropped++;
+          continue;
+        }
+        for (let k = 0; k < valueColumns.length; k++) values[k] = row[valueColumns[k]!] ?? null;
+        buffer.add(keyParts, ts, created, values);
+      }
+      sourceRows += batch.length;
+      ctx.onProgress?.({ sourceRows });
+    }
+
+    const columns = offlineColumnsOf(view);
+    const write = await ctx.offline.beginWrite(view.name, range, columns);
+    try {
+      for (const group of buffer.groups()) {
+        const batch = aggs.length > 0
+          ? aggregateGroup(view, group, keys, keyTypes, valueColumns, aggs, range)
+          : sortGroup(view, group, keys, keyTypes, valueColumns, createdField !== null);
+        if (batch.numRows > 0) await write.writeChunk(batch);
+      }
+      const done = await write.commit();
+      return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: dropped };
+    } catch (err) {
+      await write.abort();
+      throw err;
+    }
+  } finally {
+    buffer.dispose();
+  }
+}
+
+function checkColumns(view: FeatureViewDef, row: FeatureRow, needed: string[], aggregated: boolean): void {
+  for (const col of needed) {
+    if (!(col in row)) {
+      const has = Object.keys(row).join(", ");
+      if (aggregated) {
+        const [name] = Object.entries(view.aggregations ?? {}).find(([, a]) => a.column === col) ?? [col];
+        throw definitionError("featureView", view.name, `aggregations.${name}`, `unknown column ${JSON.stringify(col)} (source has: ${has})`);
+      }
+      const path = view.entities.some((e) => e.joinKeys.includes(col)) ? "entities" : `schema.${col}`;
+      throw definitionError("featureView", view.name, path, `unknown column ${JSON.stringify(col)} (source has: ${has})`);
+    }
+  }
+}
+
+function normalisedKeys(group: RowChunk, keys: string[], keyTypes: ValueType[]): EntityKey[] {
+  return encodeKeys(group.keys, keyTypes, keys, group.ts.length) as EntityKey[];
+}
+
+function keyColumnValues(group: RowChunk, k: number, type: ValueType, keys: string[], order: ArrayLike<number>): unknown[] {
+  const src = group.keys[k]!;
+  const out = new Array<unknown>(order.length);
+  const single = encodeKeys([src], [type], [keys[k]!], src.length);
+  for (let i = 0; i < order.length; i++) out[i] = single[order[i]!];
+  return out;
+}
+
+function sortGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], hasCreated: boolean): ColumnarBatch {
+  const n = group.ts.length;
+  const { order } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
+  const columns = new Map<string, ReturnType<typeof columnFromValues>>();
+  keys.forEach((k, i) => columns.set(k, columnFromValues(keyTypes[i]!, keyColumnValues(group, i, keyTypes[i]!, keys, order), k)));
+  const ts = new Array<unknown>(n);
+  const created = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    ts[i] = group.ts[order[i]!];
+    const c = group.created[order[i]!]!;
+    created[i] = c === Number.NEGATIVE_INFINITY ? null : c;
+  }
+  columns.set(EVENT_TS, columnFromValues("timestamp", ts, EVENT_TS));
+  if (hasCreated) columns.set(CREATED_TS, columnFromValues("timestamp", created, CREATED_TS));
+  valueColumns.forEach((name, k) => {
+    const src = group.values[k]!;
+    const vals = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) vals[i] = src[order[i]!];
+    columns.set(name, columnFromValues(view.schema[name]!, vals, `featureView "${view.name}" feature "${name}"`));
+  });
+  return { numRows: n, columns };
+}
+
+function aggregateGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], aggs: AggregationSpec[], range: { start: number; end: number }): ColumnarBatch {
+  const { order, runStarts } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
+  const n = order.length;
+  const ts = new Float64Array(n);
+  for (let i = 0; i < n; i++) ts[i] = group.ts[order[i]!]!;
+  const inputs = new Map<string, unknown[]>();
+  valueColumns.forEach((name, k) => {
+    const src = group.values[k]!;
+    const vals = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) {
+      const v = src[order[i]!];
+      vals[i] = v === undefined ? null : v;
+    }
+    inputs.set(name, vals);
+  });
+  for (const a of aggs) {
+    if (a.def.fn === "count" || a.def.fn === "last" || a.def.column === null) continue;
+    const vals = inputs.get(a.def.column)!;
+    for (let i = 0; i < n; i++) {
+      const v = vals[i];
+      if (v !== null && typeof v !== "number") {
+        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
+      }
+    }
+  }
+  const outKeys: unknown[][] = keys.map(() => []);
+  const outTs: number[] = [];
+  const outValues: unknown[][] = aggs.map(() => []);
+  const keyCols = group.keys;
+  const groups = runStarts.length - 1;
+  for (let g = 0; g < groups; g++) {
+    const from = runStarts[g]!;
+    const to = runStarts[g + 1]!;
+    if (to <= from) continue;
+    const first = order[from]!;
+    aggregateKey({ ts, columns: inputs, from, to }, aggs, range, (t, vals) => {
+      for (let k = 0; k < keys.length; k++) outKeys[k]!.push(keyCols[k]![first]);
+      outTs.push(t);
+      for (let k = 0; k < vals.length; k++) outValues[k]!.push(vals[k]);
+    });
+  }
+  const columns = new Map<string, ReturnType<typeof columnFromValues>>();
+  keys.forEach((k, i) => columns.set(k, columnFromValues(keyTypes[i]!, encodeKeys([outKeys[i]!], [keyTypes[i]!], [k], outTs.length), k)));
+  columns.set(EVENT_TS, columnFromValues("timestamp", outTs, EVENT_TS));
+  aggs.forEach((a, k) => columns.set(a.name, columnFromValues(view.schema[a.name]!, outValues[k]!, `featureView "${view.name}" aggregation "${a.name}"`)));
+  return { numRows: outTs.length, columns };
+}
