@@ -1,0 +1,41 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { isLarderError, toLarderError } from "../errors.js";
+import { registerCommands } from "./commands.js";
+
+/**
+ * The `larder` command. Every failure prints one line, `error [CODE]: message`, on stderr and
+ * exits non-zero (1 for Larder errors, 2 for usage errors).
+ */
+async function main(argv: string[]): Promise<number> {
+  const program = new Command("larder")
+    .description("Larder: a feature store for TypeScript")
+    .option("--repo <dir>", "feature repository directory", ".")
+    .showHelpAfterError()
+    .exitOverride();
+  registerCommands(program);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+      return 2;
+    }
+    const e = toLarderError(err);
+    process.stderr.write(`error [${e.code}]: ${e.message}\n`);
+    if (process.env.LARDER_DEBUG && !isLarderError(err)) console.error(err);
+    else if (process.env.LARDER_DEBUG) console.error(e.stack);
+    return 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`error [INTERNAL]: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,190 @@
+import type { Table } from "apache-arrow";
+import { loadRepo, type FeatureRepo } from "./config/load-repo.js";
+import type { FeatureViewDef } from "./definitions/definition-types.js";
+import { definitionRecords } from "./definitions/definition-records.js";
+import { definitionHash } from "./definitions/repo-definitions.js";
+import { batchSourceOf } from "./definitions/sources.js";
+import { LarderError, toLarderError } from "./errors.js";
+import { OfflineStore } from "./offline/offline-store.js";
+import { buildTrainingSet } from "./offline/training-set.js";
+import { backfillView, type BackfillResult } from "./pipeline/view-pipeline.js";
+import { validateViewColumns, type ColumnCheck } from "./pipeline/validate-view-columns.js";
+import { openRegistry } from "./registry/open-registry.js";
+import type { PlanDiff, RegistryStore } from "./registry/registry-store.js";
+import type { FeatureSelection } from "./serving/feature-refs.js";
+import { toEpochMs } from "./time.js";
+
+export interface FeatureStoreOptions {
+  /** Schema of the registry tables in Postgres (default "larder"); tests isolate themselves with it. */
+  registrySchema?: string;
+}
+
+export interface BackfillOptions {
+  start: Date | string | number;
+  end: Date | string | number;
+  /** Views to backfill; default all. */
+  views?: string[];
+  onProgress?: (p: { view: string; sourceRows: number }) => void;
+}
+
+export interface TrainingSetOptions {
+  /** `["view:feature", …]`, or use `service`. */
+  features?: string[];
+  service?: string;
+  fullFeatureNames?: boolean;
+}
+
+/**
+ * The in-process API over a feature repository: plan/apply definitions, backfill the offline
+ * store, build training sets. Each method opens the registry for just its own duration, so the
+ * embedded registry (one process at a time) is never held between calls.
+ * @example
+ * const store = await FeatureStore.open("examples/churn");
+ * await store.apply();
+ * await store.backfill({ start: "2024-01-01", end: "2024-07-01" });
+ * const table = await store.getTrainingSet(entities, { service: "churn_v1" });
+ */
+export class FeatureStore {
+  readonly offline: OfflineStore;
+
+  private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
+    this.offline = new OfflineStore(repo.offlinePath);
+  }
+
+  static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {
+    return new FeatureStore(await loadRepo(repoDir), options);
+  }
+
+  get project(): string {
+    return this.repo.config.project;
+  }
+
+  /** The Postgres connection of postgres sources without their own. */
+  get sourcePostgresUrl(): string | undefined {
+    const c = this.repo.config;
+    return c.sources.postgres ?? (/^postgres(ql)?:\/\//.test(c.registry) ? c.registry : undefined);
+  }
+
+  async withRegistry<T>(fn: (registry: RegistryStore) => Promise<T>): Promise<T> {
+    const registry = await openRegistry(this.repo.config.registry, {
+      repoDir: this.repo.dir,
+      ...(this.options.registrySchema ? { schema: this.options.registrySchema } : {}),
+    });
+    try {
+      return await fn(registry);
+    } finally {
+      await registry.close();
+    }
+  }
+
+  /** Validates the definitions (columns against their sources) and diffs them with the registry. */
+  async plan(): Promise<{ diff: PlanDiff; checks: ColumnCheck[] }> {
+    const checks = await this.checkColumns();
+    const diff = await this.withRegistry((r) => r.plan(this.project, definitionRecords(this.repo.definitions)));
+    return { diff, checks };
+  }
+
+  /** Validates and stores the definitions; objects deleted from the repository are removed. */
+  async apply(): Promise<{ diff: PlanDiff; checks: ColumnCheck[] }> {
+    const checks = await this.checkColumns();
+    const diff = await this.withRegistry((r) => r.apply(this.project, definitionRecords(this.repo.definitions)));
+    return { diff, checks };
+  }
+
+  private async checkColumns(): Promise<ColumnCheck[]> {
+    const checks: ColumnCheck[] = [];
+    for (const view of this.repo.definitions.featureViews.values()) {
+      checks.push(await validateViewColumns(view, { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }));
+    }
+    return checks;
+  }
+
+  /** Throws NOT_APPLIED unless each view is applied exactly as the repository defines it. */
+  private async assertApplied(registry: RegistryStore, names: string[]): Promise<void> {
+    for (const name of names) {
+      const def = this.repo.definitions.featureViews.get(name) ?? this.repo.definitions.onDemandFeatureViews.get(name);
+      if (!def) continue;
+      const applied = await registry.getDefinition(this.project, def.kind, name);
+      if (!applied) throw new LarderError("NOT_APPLIED", `${def.kind.replaceAll("_", " ")} ${JSON.stringify(name)} is not applied; run \`larder apply\` first`, { view: name });
+      if (applied.hash !== definitionHash(def)) {
+        throw new LarderError("NOT_APPLIED", `${def.kind.replaceAll("_", " ")} ${JSON.stringify(name)} changed since the last apply; run \`larder plan\` and \`larder apply\``, { view: name });
+      }
+    }
+  }
+
+  private viewsNamed(names: string[] | undefined): FeatureViewDef[] {
+    const all = this.repo.definitions.featureViews;
+    if (!names || names.length === 0) return [...all.values()];
+    return names.map((n) => {
+      const v = all.get(n);
+      if (!v) throw new LarderError("UNKNOWN_FEATURE_VIEW", `unknown feature view ${JSON.stringify(n)} (known: ${[...all.keys()].join(", ") || "none"})`, { view: n });
+      return v;
+    });
+  }
+
+  /**
+   * Runs each view's batch pipeline over [start, end) into the offline store. Each view's range is
+   * replaced atomically; a failing view leaves its data as it was, and the run is recorded.
+   */
+  async backfill(options: BackfillOptions): Promise<BackfillResult[]> {
+    const start = toEpochMs(options.start, "--start");
+    const end = toEpochMs(options.end, "--end");
+    if (!(start < end)) throw new LarderError("INVALID_ARGUMENT", `--start (${new Date(start).toISOString()}) must be before --end (${new Date(end).toISOString()})`);
+    const views = this.viewsNamed(options.views);
+    return this.withRegistry(async (registry) => {
+      await this.assertApplied(registry, views.map((v) => v.name));
+      const results: BackfillResult[] = [];
+      for (const view of views) {
+        const runId = await registry.startRun(this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) });
+        try {
+          const result = await backfillView(
+            {
+              repoDir: this.repo.dir,
+              offline: this.offline,
+              postgresUrl: this.sourcePostgresUrl,
+              onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows }),
+            },
+            view,
+            { start, end },
+          );
+          await registry.finishRun(runId, { status: "succeeded", rows: result.rowsWritten });
+          results.push(result);
+        } catch (err) {
+          const e = toLarderError(err);
+          await registry.finishRun(runId, { status: "failed", error: `[${e.code}] ${e.message}` });
+          throw e;
+        }
+      }
+      return results;
+    });
+  }
+
+  /**
+   * A point-in-time-correct training set for the entity rows (join keys and `event_timestamp`;
+   * other columns pass through unchanged, in order).
+   */
+  async getTrainingSet(entities: Table, options: TrainingSetOptions): Promise<Table> {
+    const selection = selectionOf(options);
+    const views = selection.service !== undefined ? this.serviceViews(selection.service) : selection.features.map((r) => r.split(":")[0] ?? "");
+    await this.withRegistry((r) => this.assertApplied(r, views));
+    return buildTrainingSet(this.repo.definitions, this.offline, entities, { selection, fullFeatureNames: options.fullFeatureNames ?? false });
+  }
+
+  private serviceViews(service: string): string[] {
+    const svc = this.repo.definitions.featureServices.get(service);
+    return svc ? svc.features.map((p) => p.view.name) : [];
+  }
+
+  /** Source of a view, for messages. */
+  sourceName(view: FeatureViewDef): string {
+    return batchSourceOf(view.source).name;
+  }
+}
+
+export function selectionOf(options: { features?: string[] | undefined; service?: string | undefined }): FeatureSelection {
+  if (options.service !== undefined && options.features !== undefined) throw new LarderError("INVALID_ARGUMENT", "give either features or a feature service, not both");
+  if (options.service !== undefined) return { service: options.service };
+  if (options.features !== undefined) return { features: options.features };
+  throw new LarderError("INVALID_ARGUMENT", "give features (view:feature, …) or a feature service");
+}
+

@@ -1,0 +1,22 @@
+/**
+ * Larder's public API. Everything a feature repository or an application may import is named
+ * here; modules not exported here are internal and may change.
+ */
+export { defineConfig, type LarderConfig, type LarderConfigInput } from "./config/define-config.js";
+export { entity, type EntityOptions } from "./definitions/entity.js";
+export {
+  parquetSource, csvSource, postgresSource, pushSource, requestSource,
+  type ParquetSourceOptions, type CsvSourceOptions, type PostgresSourceOptions, type PushSourceOptions, type RequestSourceOptions,
+} from "./definitions/sources.js";
+export { featureView, type FeatureViewOptions } from "./definitions/feature-view.js";
+export { onDemandFeatureView, type OnDemandFeatureViewOptions } from "./definitions/on-demand-feature-view.js";
+export { featureService, type FeatureServiceOptions } from "./definitions/feature-service.js";
+export { agg } from "./definitions/aggregations.js";
+export type {
+  EntityDef, FeatureViewDef, OnDemandFeatureViewDef, FeatureServiceDef, SourceDef, BatchSourceDef, PushSourceDef, RequestSourceDef,
+  AggregationDef, FeatureRow, FeatureViewProjection,
+} from "./definitions/definition-types.js";
+export { types, type ValueType } from "./types.js";
+export { FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions } from "./feature-store.js";
+export { LarderError, ERROR_CATALOGUE, httpStatusFor, isLarderError, type ErrorCode } from "./errors.js";
+export { readEntityRows } from "./offline/entity-rows.js";
