@@ -1,0 +1,103 @@
+/**
+ * The registry port: where applied definitions (with versions and content hashes), pipeline runs and
+ * watermarks live. One small interface, one folder per implementation: `postgres/` (shared, several
+ * processes) and `pglite/` (embedded, one process at a time). `openRegistry` picks one from a URL.
+ *
+ * @example
+ * const registry = await openRegistry("embedded", { repoDir: "." });
+ * try {
+ *   const diff = await registry.apply("churn", records);
+ *   console.log(diff.add.length, "added");
+ * } finally {
+ *   await registry.close();
+ * }
+ */
+
+/** Kinds in dependency order (an entity before the sources and views that use it); lists sort by it. */
+export const DEFINITION_KINDS = ["entity", "source", "feature_view", "on_demand_feature_view", "feature_service"] as const;
+
+export type DefinitionKind = (typeof DEFINITION_KINDS)[number];
+
+/** One object as the caller declares it. `hash` is the caller's content hash; plan/apply compare only it. */
+export interface DefinitionRecord {
+  kind: DefinitionKind;
+  name: string;
+  /** JSON-serialisable. Stored as jsonb, so it reads back deep-equal but keys may come back reordered. */
+  spec: unknown;
+  hash: string;
+}
+
+/** A stored version of an object. Versions of one object count 1, 2, 3… across removals and re-adds. */
+export interface AppliedDefinition extends DefinitionRecord {
+  version: number;
+  appliedAt: Date;
+  /** Set only on a version that `apply` removed (seen in `definitionHistory`); current objects never have it. */
+  deletedAt?: Date;
+}
+
+/**
+ * What `apply` does (or did). Every list is ordered by kind (DEFINITION_KINDS order) then name.
+ * The diff `apply` returns carries AppliedDefinitions (with their new version and appliedAt) in `add`
+ * and `change[].after`; the one `plan` returns carries the caller's records there.
+ */
+export interface PlanDiff {
+  add: DefinitionRecord[];
+  change: { before: AppliedDefinition; after: DefinitionRecord }[];
+  remove: AppliedDefinition[];
+  unchanged: AppliedDefinition[];
+}
+
+export type RunStatus = "running" | "succeeded" | "failed";
+
+export interface RunRecord {
+  id: string;
+  project: string;
+  /** "backfill" | "materialize" | … — free text, chosen by the caller. */
+  kind: string;
+  view: string;
+  rangeStart: Date | null;
+  rangeEnd: Date | null;
+  status: RunStatus;
+  rows: number | null;
+  error: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface RegistryStore {
+  /** What `apply` would do with this full set of the project's definitions; compares hashes. Writes nothing. */
+  plan(project: string, defs: DefinitionRecord[]): Promise<PlanDiff>;
+  /**
+   * Makes `defs` the project's current definitions, in one transaction under a per-project lock:
+   * adds get version 1 (a re-added object continues after its last version), changed objects get
+   * version + 1 (history kept), current objects absent from `defs` are marked deleted (history kept);
+   * unchanged ones are untouched. Returns the diff it applied, computed under the lock.
+   * Throws INVALID_DEFINITION for a malformed record or two records with the same kind and name, and
+   * REGISTRY_LOCKED if another apply holds the project's lock beyond the store's lock timeout.
+   */
+  apply(project: string, defs: DefinitionRecord[]): Promise<PlanDiff>;
+  /** Current, not deleted definitions, ordered by kind (DEFINITION_KINDS order) then name. */
+  listDefinitions(project: string, kind?: DefinitionKind): Promise<AppliedDefinition[]>;
+  /** The current version, or undefined if the object was never applied or has been removed. */
+  getDefinition(project: string, kind: DefinitionKind, name: string): Promise<AppliedDefinition | undefined>;
+  /** Every version, oldest first; removed versions carry `deletedAt`. Empty if never applied. */
+  definitionHistory(project: string, kind: DefinitionKind, name: string): Promise<AppliedDefinition[]>;
+  /** Records a run as "running" and returns its id. */
+  startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }): Promise<string>;
+  /** Finishes a running run. Throws UNKNOWN_RUN for an unknown id, INVALID_ARGUMENT if it already finished. */
+  finishRun(id: string, result: { status: "succeeded" | "failed"; rows?: number; error?: string }): Promise<void>;
+  /** Newest first (by start time). No limit means all. */
+  listRuns(project: string, filter?: { view?: string; kind?: string; limit?: number }): Promise<RunRecord[]>;
+  getWatermark(project: string, view: string, kind: string): Promise<Date | undefined>;
+  /** Sets the watermark as given (it may move backwards: callers decide when to advance it). */
+  setWatermark(project: string, view: string, kind: string, at: Date): Promise<void>;
+  /**
+   * Runs `fn` holding the named lock of the project, serialised across processes (Postgres: a session
+   * advisory lock; embedded: the registry is open in one process only, so an in-process mutex).
+   * Throws REGISTRY_LOCKED after `timeoutMs` (default: the store's lock timeout, 60 s). Not re-entrant:
+   * taking the same lock again inside `fn` waits for itself and times out.
+   */
+  withLock<T>(project: string, lockName: string, fn: () => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>;
+  /** Releases connections (and the embedded registry's file lock). Idempotent; later calls throw REGISTRY_UNAVAILABLE. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,53 @@
+import type { ColumnType, Generated } from "kysely";
+
+/** The registry's tables as kysely sees them; migrations/*.sql is the source of truth. */
+export interface RegistryTables {
+  definitions: DefinitionsTable;
+  runs: RunsTable;
+  watermarks: WatermarksTable;
+  migrations: MigrationsTable;
+}
+
+/** pg returns int8 as a string, PGlite as a number (or a bigint beyond 2^53): convert with Number(). */
+type Int8 = ColumnType<string | number | bigint, number, number>;
+
+export interface DefinitionsTable {
+  project: string;
+  kind: string;
+  name: string;
+  version: number;
+  hash: string;
+  spec: ColumnType<unknown, string, string>;
+  applied_at: Date;
+  superseded_at: Date | null;
+  deleted_at: Date | null;
+}
+
+export interface RunsTable {
+  id: string;
+  seq: Generated<Int8>;
+  project: string;
+  kind: string;
+  view_name: string;
+  range_start: Date | null;
+  range_end: Date | null;
+  status: string;
+  row_count: ColumnType<string | number | bigint | null, number | null, number | null>;
+  error: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+}
+
+export interface WatermarksTable {
+  project: string;
+  view_name: string;
+  kind: string;
+  at: Date;
+  updated_at: Date;
+}
+
+export interface MigrationsTable {
+  name: string;
+  checksum: string;
+  applied_at: Generated<Date>;
+}

@@ -1,0 +1,375 @@
+import { randomUUID } from "node:crypto";
+import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
+import { LarderError, isLarderError } from "../errors.js";
+import { advisoryLockKey } from "./advisory-lock-key.js";
+import { compareDefinitions, diffDefinitions, isDefinitionKind, validateDefinitions } from "./plan-diff.js";
+import type { AppliedDefinition, DefinitionKind, DefinitionRecord, PlanDiff, RegistryStore, RunRecord, RunStatus } from "./registry-store.js";
+import type { DefinitionsTable, RegistryTables, RunsTable } from "./registry-tables.js";
+
+export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
+
+const SCHEMA_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+/** Checks a registry schema name (it is interpolated as an identifier). Throws INVALID_CONFIG. */
+export function checkSchemaName(schema: string): string {
+  if (!SCHEMA_RE.test(schema)) {
+    throw new LarderError("INVALID_CONFIG", `registry schema ${JSON.stringify(schema)} is not a plain SQL identifier (expected letters, digits and _, not starting with a digit, at most 63 characters)`, { schema });
+  }
+  return schema;
+}
+
+export interface SqlRegistryStoreOptions {
+  schema: string;
+  /** How long apply waits for another apply of the same project, and withLock's default. */
+  lockTimeoutMs: number;
+}
+
+/**
+ * The registry over kysely and Postgres SQL, shared by the Postgres and PGlite implementations, which
+ * add how to lock (`withLock`), how to close, and how to translate driver errors (`translateError`).
+ */
+export abstract class SqlRegistryStore implements RegistryStore {
+  #closed = false;
+
+  protected constructor(
+    protected readonly db: Kysely<RegistryTables>,
+    protected readonly options: SqlRegistryStoreOptions,
+  ) {}
+
+  abstract withLock<T>(project: string, lockName: string, fn: () => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>;
+
+  /** Closes the backend's resources; called once by `close()`. */
+  protected abstract closeResources(): Promise<void>;
+
+  /** Turns a driver error into a LarderError (connection errors into POSTGRES_UNAVAILABLE, …). */
+  protected abstract translateError(err: unknown): LarderError;
+
+  /** What to call this registry in messages, e.g. "postgres://db:5432/app" or "the embedded registry at …". */
+  protected abstract describe(): string;
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.closeResources();
+  }
+
+  /** Runs one registry operation: refuses after close, and gives every failure a catalogue code. */
+  protected async run<T>(fn: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    try {
+      return await fn();
+    } catch (err) {
+      if (isLarderError(err)) throw err;
+      throw this.translateError(err);
+    }
+  }
+
+  protected assertOpen(): void {
+    if (this.#closed) throw new LarderError("REGISTRY_UNAVAILABLE", `${this.describe()} is closed`);
+  }
+
+  protected lockedError(project: string, lockName: string, timeoutMs: number): LarderError {
+    return new LarderError("REGISTRY_LOCKED", `lock "${lockName}" of project "${project}" in ${this.describe()} is held elsewhere; gave up after ${formatSeconds(timeoutMs)}`, {
+      project,
+      lock: lockName,
+      timeoutMs,
+    });
+  }
+
+  async plan(project: string, defs: DefinitionRecord[]): Promise<PlanDiff> {
+    checkProject(project);
+    const records = validateDefinitions(defs).map((d) => d.record);
+    return this.run(async () => diffDefinitions(await this.#current(this.db, project), records));
+  }
+
+  async apply(project: string, defs: DefinitionRecord[]): Promise<PlanDiff> {
+    checkProject(project);
+    const validated = validateDefinitions(defs);
+    const specJson = new Map(validated.map((d) => [d.record, d.specJson]));
+    const timeoutMs = this.options.lockTimeoutMs;
+    return this.run(async () => {
+      try {
+        return await this.db.transaction().execute(async (trx) => {
+          // The diff is computed after taking the lock, so a concurrent apply's writes are seen.
+          await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, true)`.execute(trx);
+          await sql`select pg_advisory_xact_lock(${advisoryLockKey(this.options.schema, project, "larder:apply")}::bigint)`.execute(trx);
+          const diff = diffDefinitions(await this.#current(trx, project), validated.map((d) => d.record));
+          if (diff.add.length + diff.change.length + diff.remove.length === 0) return diff;
+
+          const nowRow = await sql<{ now: Date }>`select now() as now`.execute(trx);
+          const now = nowRow.rows[0]?.now ?? new Date();
+          for (const d of diff.remove) await this.#retire(trx, project, d, "deleted_at", now);
+          for (const c of diff.change) await this.#retire(trx, project, c.before, "superseded_at", now);
+
+          // A re-added object continues after its last (deleted) version.
+          const lastVersions = new Map<string, number>();
+          if (diff.add.length > 0) {
+            const rows = await trx
+              .selectFrom("definitions")
+              .select(["kind", "name", (eb) => eb.fn.max("version").as("last")])
+              .where("project", "=", project)
+              .groupBy(["kind", "name"])
+              .execute();
+            for (const r of rows) lastVersions.set(`${r.kind}\u0000${r.name}`, Number(r.last));
+          }
+          const inserts: { record: DefinitionRecord; version: number }[] = [
+            ...diff.add.map((record) => ({ record, version: (lastVersions.get(`${record.kind}\u0000${record.name}`) ?? 0) + 1 })),
+            ...diff.change.map((c) => ({ record: c.after, version: c.before.version + 1 })),
+          ];
+          if (inserts.length > 0) {
+            await trx
+              .insertInto("definitions")
+              .values(
+                inserts.map(({ record, version }) => ({
+                  project,
+                  kind: record.kind,
+                  name: record.name,
+                  version,
+                  hash: record.hash,
+                  spec: sql<string>`cast(cast(${specJson.get(record) ?? "null"} as text) as jsonb)`,
+                  applied_at: now,
+                  superseded_at: null,
+                  deleted_at: null,
+                })),
+              )
+              .execute();
+          }
+
+          const applied = new Map<DefinitionRecord, AppliedDefinition>();
+          for (const { record, version } of inserts) {
+            applied.set(record, { kind: record.kind, name: record.name, spec: record.spec, hash: record.hash, version, appliedAt: now });
+          }
+          return {
+            add: diff.add.map((r) => applied.get(r) ?? r),
+            change: diff.change.map((c) => ({ before: c.before, after: applied.get(c.after) ?? c.after })),
+            remove: diff.remove,
+            unchanged: diff.unchanged,
+          };
+        });
+      } catch (err) {
+        if (sqlState(err) === "55P03") throw this.lockedError(project, "apply", timeoutMs);
+        throw err;
+      }
+    });
+  }
+
+  async #retire(trx: Transaction<RegistryTables>, project: string, d: AppliedDefinition, column: "deleted_at" | "superseded_at", now: Date): Promise<void> {
+    await trx
+      .updateTable("definitions")
+      .set(column, now)
+      .where("project", "=", project)
+      .where("kind", "=", d.kind)
+      .where("name", "=", d.name)
+      .where("version", "=", d.version)
+      .execute();
+  }
+
+  async #current(db: Kysely<RegistryTables>, project: string, kind?: DefinitionKind): Promise<AppliedDefinition[]> {
+    let q = db.selectFrom("definitions").selectAll().where("project", "=", project).where("superseded_at", "is", null).where("deleted_at", "is", null);
+    if (kind !== undefined) q = q.where("kind", "=", kind);
+    const rows = await q.execute();
+    return rows.map(toAppliedDefinition).sort(compareDefinitions);
+  }
+
+  async listDefinitions(project: string, kind?: DefinitionKind): Promise<AppliedDefinition[]> {
+    checkProject(project);
+    if (kind !== undefined) checkKind(kind);
+    return this.run(() => this.#current(this.db, project, kind));
+  }
+
+  async getDefinition(project: string, kind: DefinitionKind, name: string): Promise<AppliedDefinition | undefined> {
+    checkProject(project);
+    checkKind(kind);
+    return this.run(async () => {
+      const row = await this.db
+        .selectFrom("definitions")
+        .selectAll()
+        .where("project", "=", project)
+        .where("kind", "=", kind)
+        .where("name", "=", name)
+        .where("superseded_at", "is", null)
+        .where("deleted_at", "is", null)
+        .executeTakeFirst();
+      return row === undefined ? undefined : toAppliedDefinition(row);
+    });
+  }
+
+  async definitionHistory(project: string, kind: DefinitionKind, name: string): Promise<AppliedDefinition[]> {
+    checkProject(project);
+    checkKind(kind);
+    return this.run(async () => {
+      const rows = await this.db
+        .selectFrom("definitions")
+        .selectAll()
+        .where("project", "=", project)
+        .where("kind", "=", kind)
+        .where("name", "=", name)
+        .orderBy("version", "asc")
+        .execute();
+      return rows.map(toAppliedDefinition);
+    });
+  }
+
+  async startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }): Promise<string> {
+    checkProject(project);
+    checkText(run?.kind, "run kind");
+    checkText(run?.view, "run view");
+    const rangeStart = run.rangeStart === undefined ? null : checkDate(run.rangeStart, "rangeStart");
+    const rangeEnd = run.rangeEnd === undefined ? null : checkDate(run.rangeEnd, "rangeEnd");
+    return this.run(async () => {
+      const id = randomUUID();
+      await this.db
+        .insertInto("runs")
+        .values({
+          id,
+          project,
+          kind: run.kind,
+          view_name: run.view,
+          range_start: rangeStart,
+          range_end: rangeEnd,
+          status: "running",
+          row_count: null,
+          error: null,
+          // clock_timestamp, not now(): the start of this statement, not of some enclosing transaction.
+          started_at: sql<Date>`clock_timestamp()`,
+          finished_at: null,
+        })
+        .execute();
+      return id;
+    });
+  }
+
+  async finishRun(id: string, result: { status: "succeeded" | "failed"; rows?: number; error?: string }): Promise<void> {
+    checkText(id, "run id");
+    if (result?.status !== "succeeded" && result?.status !== "failed") {
+      throw new LarderError("INVALID_ARGUMENT", `run status must be "succeeded" or "failed", got ${JSON.stringify(result?.status)}`);
+    }
+    if (result.rows !== undefined && !(Number.isSafeInteger(result.rows) && result.rows >= 0)) {
+      throw new LarderError("INVALID_ARGUMENT", `run rows must be a non-negative integer, got ${String(result.rows)}`);
+    }
+    return this.run(async () => {
+      const updated = await this.db
+        .updateTable("runs")
+        .set({
+          status: result.status,
+          row_count: result.rows ?? null,
+          error: result.error ?? null,
+          finished_at: sql<Date>`greatest(clock_timestamp(), started_at)`,
+        })
+        .where("id", "=", id)
+        .where("status", "=", "running")
+        .executeTakeFirst();
+      if (updated.numUpdatedRows > 0n) return;
+      const existing = await this.db.selectFrom("runs").select("status").where("id", "=", id).executeTakeFirst();
+      if (existing === undefined) throw new LarderError("UNKNOWN_RUN", `no run with id ${JSON.stringify(id)} in ${this.describe()}`, { id });
+      throw new LarderError("INVALID_ARGUMENT", `run ${id} already finished (${existing.status})`, { id, status: existing.status });
+    });
+  }
+
+  async listRuns(project: string, filter: { view?: string; kind?: string; limit?: number } = {}): Promise<RunRecord[]> {
+    checkProject(project);
+    const { view, kind, limit } = filter;
+    if (limit !== undefined && !(Number.isSafeInteger(limit) && limit > 0)) {
+      throw new LarderError("INVALID_ARGUMENT", `listRuns limit must be a positive integer, got ${String(limit)}`);
+    }
+    return this.run(async () => {
+      let q = this.db.selectFrom("runs").selectAll().where("project", "=", project);
+      if (view !== undefined) q = q.where("view_name", "=", view);
+      if (kind !== undefined) q = q.where("kind", "=", kind);
+      q = q.orderBy("started_at", "desc").orderBy("seq", "desc");
+      if (limit !== undefined) q = q.limit(limit);
+      const rows = await q.execute();
+      return rows.map(toRunRecord);
+    });
+  }
+
+  async getWatermark(project: string, view: string, kind: string): Promise<Date | undefined> {
+    checkProject(project);
+    return this.run(async () => {
+      const row = await this.db
+        .selectFrom("watermarks")
+        .select("at")
+        .where("project", "=", project)
+        .where("view_name", "=", view)
+        .where("kind", "=", kind)
+        .executeTakeFirst();
+      return row?.at;
+    });
+  }
+
+  async setWatermark(project: string, view: string, kind: string, at: Date): Promise<void> {
+    checkProject(project);
+    checkText(view, "watermark view");
+    checkText(kind, "watermark kind");
+    checkDate(at, "watermark");
+    return this.run(async () => {
+      await this.db
+        .insertInto("watermarks")
+        .values({ project, view_name: view, kind, at, updated_at: sql<Date>`now()` })
+        .onConflict((oc) => oc.columns(["project", "view_name", "kind"]).doUpdateSet((eb) => ({ at: eb.ref("excluded.at"), updated_at: eb.ref("excluded.updated_at") })))
+        .execute();
+    });
+  }
+}
+
+function toAppliedDefinition(row: Selectable<DefinitionsTable>): AppliedDefinition {
+  const def: AppliedDefinition = {
+    kind: row.kind as DefinitionKind,
+    name: row.name,
+    spec: row.spec,
+    hash: row.hash,
+    version: Number(row.version),
+    appliedAt: row.applied_at,
+  };
+  if (row.deleted_at !== null) def.deletedAt = row.deleted_at;
+  return def;
+}
+
+function toRunRecord(row: Selectable<RunsTable>): RunRecord {
+  return {
+    id: row.id,
+    project: row.project,
+    kind: row.kind,
+    view: row.view_name,
+    rangeStart: row.range_start,
+    rangeEnd: row.range_end,
+    status: row.status as RunStatus,
+    rows: row.row_count === null ? null : Number(row.row_count),
+    error: row.error,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+/** The SQLSTATE of a Postgres error (pg and PGlite both set `code`), if any. */
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+export function formatSeconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${Math.round(ms / 100) / 10} s`;
+}
+
+function checkProject(project: string): void {
+  checkText(project, "project");
+}
+
+function checkText(value: unknown, what: string): void {
+  if (typeof value !== "string" || value.length === 0 || value.includes("\u0000")) {
+    throw new LarderError("INVALID_ARGUMENT", `${what} must be a non-empty string without NUL characters, got ${JSON.stringify(value)}`);
+  }
+}
+
+function checkKind(kind: unknown): void {
+  if (!isDefinitionKind(kind)) throw new LarderError("INVALID_ARGUMENT", `unknown definition kind ${JSON.stringify(kind)}`);
+}
+
+function checkDate(value: unknown, what: string): Date {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new LarderError("INVALID_ARGUMENT", `${what} must be a valid Date, got ${String(value)}`);
+  return value;
+}
