@@ -108,6 +108,16 @@ function decodeStrings(data: Data): string[] {
   return out;
 }
 
+const STRING_CACHE_SLOTS = 4096;
+const STRING_CACHE_MAX_BYTES = 48;
+const STRING_CACHE_TRIAL = 8192;
+
+/**
+ * Decodes utf8 strings. Feature data is full of short repeated strings (plans, countries, codes)
+ * that Parquet stores dictionary-encoded but arrow-rs hands over as plain utf8; a small cache keyed
+ * by the bytes returns the already decoded string, saving the decode and the garbage. It switches
+ * itself off when fewer than half the lookups of its first few thousand values hit.
+ */
 function utf8Reader(data: Data): ColumnReader {
   const bytes = data.values as Uint8Array;
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -122,11 +132,40 @@ function utf8Reader(data: Data): ColumnReader {
       return out;
     };
   }
+  const cacheStart = new Int32Array(STRING_CACHE_SLOTS).fill(-1);
+  const cacheEnd = new Int32Array(STRING_CACHE_SLOTS);
+  const cacheValue = new Array<string>(STRING_CACHE_SLOTS).fill("");
+  let useCache = true;
+  let lookups = 0;
+  let hits = 0;
   return (rows, from, to) => {
     const out = new Array<unknown>(to - from);
     for (let k = from; k < to; k++) {
       const i = rows[k] as number;
-      out[k - from] = buf.toString("utf8", offsets[i] as number, offsets[i + 1] as number);
+      const s = offsets[i] as number;
+      const e = offsets[i + 1] as number;
+      const len = e - s;
+      if (!useCache || len > STRING_CACHE_MAX_BYTES) {
+        out[k - from] = buf.toString("utf8", s, e);
+        continue;
+      }
+      let h = len;
+      for (let j = s; j < e; j++) h = Math.imul(h ^ (bytes[j] as number), 16777619);
+      const slot = (h ^ (h >>> 15)) & (STRING_CACHE_SLOTS - 1);
+      const cs = cacheStart[slot] as number;
+      let hit = cs >= 0 && (cacheEnd[slot] as number) - cs === len;
+      for (let j = 0; hit && j < len; j++) hit = bytes[cs + j] === bytes[s + j];
+      if (hit) {
+        out[k - from] = cacheValue[slot];
+        hits++;
+      } else {
+        const str = buf.toString("utf8", s, e);
+        cacheStart[slot] = s;
+        cacheEnd[slot] = e;
+        cacheValue[slot] = str;
+        out[k - from] = str;
+      }
+      if (++lookups === STRING_CACHE_TRIAL && hits < STRING_CACHE_TRIAL / 2) useCache = false;
     }
     return out;
   };
