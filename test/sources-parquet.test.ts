@@ -178,6 +178,22 @@ describe("parquet source: values", () => {
     assert.ok(rows[0]?.ts instanceof Date && rows[0]?.other_ts instanceof Date && rows[0]?.day instanceof Date);
   });
 
+  test("strings read back exactly (repeated, unique, empty, unicode, null)", async () => {
+    const value = fc.oneof(fc.constantFrom("a", "b", "ab", "ba", "", "é", "plan_1", "plan_10"), fc.string({ unit: "grapheme", maxLength: 60 }), fc.constant(null));
+    await fc.assert(
+      fc.asyncProperty(fc.array(value, { minLength: 1, maxLength: 10_000 }), async (values) => {
+        const file = join(dir, "strings.parquet");
+        await writeParquetFile(file, { ts: tsVec(new TimestampMillisecond(), 1n, values.map(() => T0)), s: strVec(values) });
+        const { rows } = await readAll(source({ path: file }));
+        assert.deepEqual(
+          rows.map((r) => r.s),
+          values,
+        );
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   test("an int64 beyond ±2^53 is VALUE_OUT_OF_RANGE naming the column", async () => {
     await writeParquetFile(join(dir, "big.parquet"), {
       ts: tsVec(new TimestampMillisecond(), 1n, [T0, T0]),
