@@ -50,7 +50,7 @@ export function httpStatusFor(code: ErrorCode): number {
 
 /**
  * True for LarderErrors, also ones made by another copy of this module: user feature files are
- * loaded through jiti, which may instantiate Larder's modules a second time, so `instanceof` alone
+ * loaded by a module loader that may instantiate Larder's modules a second time, so `instanceof` alone
  * would miss their errors.
  */
 export function isLarderError(err: unknown): err is LarderError {

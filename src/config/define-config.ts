@@ -21,7 +21,7 @@ export interface LarderConfigInput {
   registry?: string;
   online?: string;
   offline?: { path?: string };
-  sources?: { postgres?: string | undefined };
+  sources?: { postgres?: string | null | undefined };
 }
 
 const configSchema = z.object({
@@ -30,7 +30,7 @@ const configSchema = z.object({
   registry: z.string().min(1).default("embedded"),
   online: z.string().min(1).default("embedded"),
   offline: z.object({ path: z.string().min(1).default("./data/offline") }).default({ path: "./data/offline" }),
-  sources: z.object({ postgres: z.string().min(1).optional() }).default({}),
+  sources: z.object({ postgres: z.string().min(1).nullable().optional() }).default({}),
 });
 
 /**

@@ -1,10 +1,9 @@
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { createJiti } from "jiti";
+import { join, resolve } from "node:path";
 import { collectDefinitions, type RepoDefinitions } from "../definitions/repo-definitions.js";
 import { LarderError, isLarderError } from "../errors.js";
 import { defineConfig, type LarderConfig } from "./define-config.js";
+import { importUserModule } from "./import-user-module.js";
 
 export const CONFIG_FILES = ["larder.config.ts", "larder.config.mts", "larder.config.js", "larder.config.mjs"];
 
@@ -17,15 +16,8 @@ export interface FeatureRepo {
   offlinePath: string;
 }
 
-// Feature files import "larder"; point that at this very package, built (dist/) or run from src/.
-function larderEntry(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const js = resolve(here, "../index.js");
-  return existsSync(js) ? js : resolve(here, "../index.ts");
-}
-
 /**
- * Loads `larder.config.ts` and the definition files it lists, in-process (TypeScript through jiti,
+ * Loads `larder.config.ts` and the definition files it lists, in-process (TypeScript through tsx's loader,
  * so no build step is needed in a feature repository).
  */
 export async function loadRepo(dir: string): Promise<FeatureRepo> {
@@ -34,10 +26,9 @@ export async function loadRepo(dir: string): Promise<FeatureRepo> {
   if (!configFile) {
     throw new LarderError("INVALID_CONFIG", `no larder.config.ts in ${repoDir} (run \`larder init\` to create a feature repository, or pass --repo DIR)`, { dir: repoDir });
   }
-  const jiti = createJiti(configFile, { alias: { larder: larderEntry() }, tryNative: false, moduleCache: false, fsCache: false, interopDefault: true });
   const load = async (file: string, what: string): Promise<Record<string, unknown>> => {
     try {
-      return (await jiti.import(file)) as Record<string, unknown>;
+      return await importUserModule(file);
     } catch (err) {
       if (isLarderError(err)) throw err;
       const message = err instanceof Error ? err.message.split("\n")[0] : String(err);
@@ -45,7 +36,9 @@ export async function loadRepo(dir: string): Promise<FeatureRepo> {
     }
   };
   const mod = await load(configFile, "config");
-  const raw = (mod.default ?? mod) as unknown;
+  let raw = (mod.default ?? mod) as unknown;
+  // A CommonJS-compiled config imported from ESM arrives as { default: { default: config } }.
+  if (typeof raw === "object" && raw !== null && !("project" in raw) && "default" in raw) raw = (raw as { default: unknown }).default;
   if (typeof raw !== "object" || raw === null || !("project" in raw)) {
     throw new LarderError("INVALID_CONFIG", `${configFile}: expected \`export default defineConfig({ project: …, definitions: [...] })\``, { file: configFile });
   }
@@ -55,7 +48,10 @@ export async function loadRepo(dir: string): Promise<FeatureRepo> {
   for (const rel of config.definitions) {
     const file = resolve(repoDir, rel);
     if (!existsSync(file)) throw new LarderError("INVALID_CONFIG", `larder.config.ts definitions: file ${rel} not found (resolved to ${file})`, { file });
-    modules.push(await load(file, "definitions"));
+    const mod = await load(file, "definitions");
+    modules.push(mod);
+    // CommonJS-compiled files (a repository without "type": "module") export through `default`.
+    if (typeof mod.default === "object" && mod.default !== null && !("kind" in mod.default)) modules.push(mod.default as Record<string, unknown>);
   }
   const definitions = collectDefinitions(modules);
   return { dir: repoDir, config, definitions, offlinePath: resolve(repoDir, config.offline.path) };

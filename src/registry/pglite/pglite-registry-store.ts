@@ -10,6 +10,7 @@ import type { RegistryTables } from "../registry-tables.js";
 import { DEFAULT_LOCK_TIMEOUT_MS, SqlRegistryStore, checkSchemaName, sqlState } from "../sql-registry-store.js";
 import { acquireFileLock, type FileLock } from "./file-lock.js";
 import { PgliteDialect } from "./pglite-dialect.js";
+import { ensurePgliteDataDir } from "./pglite-template.js";
 
 export interface PgliteRegistryOptions {
   /** The feature repository; the database lives in `<repoDir>/.larder/registry`. */
@@ -41,6 +42,7 @@ export async function openPgliteRegistry(opts: PgliteRegistryOptions): Promise<R
   let pglite: PGlite | undefined;
   let db: Kysely<RegistryTables> | undefined;
   try {
+    await ensurePgliteDataDir(dataDir);
     pglite = await PGlite.create(dataDir);
     // One session, so search_path is set once for good.
     await pglite.exec(`set search_path to "${schema}"`);
