@@ -29,7 +29,7 @@ export interface BackfillOptions {
 
 export interface TrainingSetOptions {
   /** `["view:feature", …]`, or use `service`. */
-  features?: string[];
+  features?: readonly string[];
   service?: string;
   fullFeatureNames?: boolean;
 }
@@ -181,7 +181,7 @@ export class FeatureStore {
   }
 }
 
-export function selectionOf(options: { features?: string[] | undefined; service?: string | undefined }): FeatureSelection {
+export function selectionOf(options: { features?: readonly string[] | undefined; service?: string | undefined }): FeatureSelection {
   if (options.service !== undefined && options.features !== undefined) throw new LarderError("INVALID_ARGUMENT", "give either features or a feature service, not both");
   if (options.service !== undefined) return { service: options.service };
   if (options.features !== undefined) return { features: options.features };
