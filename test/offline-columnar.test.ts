@@ -65,6 +65,7 @@ describe("columnFromValues", () => {
     assert.throws(() => columnFromValues("int64", [1, 2n ** 60n], "big"), larderError("VALUE_OUT_OF_RANGE", /"big"/));
     assert.throws(() => columnFromValues("int64", ["9007199254740993"], "big"), larderError("VALUE_OUT_OF_RANGE", /"big"/));
     assert.throws(() => columnFromValues("int64", [2 ** 60], "big"), larderError("VALUE_OUT_OF_RANGE", /"big"/));
+    assert.throws(() => columnFromValues("int64", [2n ** 60n], 'featureView "spend" feature "amount"'), larderError("VALUE_OUT_OF_RANGE", /^featureView "spend" feature "amount" row 0: int64 value 1152921504606846976 /));
     const ok = columnFromValues("int64", [Number.MAX_SAFE_INTEGER, Number.MIN_SAFE_INTEGER], "big");
     assert.equal(columnGet(ok, 0), Number.MAX_SAFE_INTEGER);
   });

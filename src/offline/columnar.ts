@@ -105,11 +105,19 @@ function describeValue(value: unknown): string {
   return String(value);
 }
 
+/**
+ * How messages name a column: `column "amount"`; a caller may pass a description instead of a bare
+ * name (`featureView "spend" feature "amount"`), which is used as it is.
+ */
+export function describeColumn(name: string): string {
+  return /^[\w.$-]+$/.test(name) ? `column ${JSON.stringify(name)}` : name;
+}
+
 function typeMismatch(name: string, row: number, value: unknown, type: ValueType, why?: string): LarderError {
   const got = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
   return new LarderError(
     "TYPE_MISMATCH",
-    `column ${JSON.stringify(name)} row ${row}: expected ${type}, got ${describeValue(value)} (${got})${why ? `: ${why}` : ""}`,
+    `${describeColumn(name)} row ${row}: expected ${type}, got ${describeValue(value)} (${got})${why ? `: ${why}` : ""}`,
     { column: name, row, value: describeValue(value), expected: type },
   );
 }
@@ -119,7 +127,7 @@ export function int64OutOfRange(name: string, value: unknown, row?: number): Lar
   const where = row === undefined ? "" : ` row ${row}`;
   return new LarderError(
     "VALUE_OUT_OF_RANGE",
-    `column ${JSON.stringify(name)}${where}: int64 value ${String(value)} is beyond ±2^53 and cannot be a JavaScript number`,
+    `${describeColumn(name)}${where}: int64 value ${String(value)} is beyond ±2^53 and cannot be a JavaScript number`,
     { column: name, ...(row === undefined ? {} : { row }), value: String(value) },
   );
 }
@@ -182,13 +190,13 @@ function coerceTimestamp(v: unknown, name: string, row: number): number {
     if (Number.isNaN(t)) {
       throw new LarderError(
         "INVALID_TIMESTAMP",
-        `column ${JSON.stringify(name)} row ${row}: cannot parse timestamp ${describeValue(v)} (expected ISO-8601, e.g. 2024-01-31T12:00:00Z)`,
+        `${describeColumn(name)} row ${row}: cannot parse timestamp ${describeValue(v)} (expected ISO-8601, e.g. 2024-01-31T12:00:00Z)`,
         { column: name, row, value: v, expected: "timestamp" },
       );
     }
   } else throw typeMismatch(name, row, v, "timestamp");
   if (!Number.isFinite(t)) {
-    throw new LarderError("INVALID_TIMESTAMP", `column ${JSON.stringify(name)} row ${row}: invalid timestamp ${describeValue(v)}`, {
+    throw new LarderError("INVALID_TIMESTAMP", `${describeColumn(name)} row ${row}: invalid timestamp ${describeValue(v)}`, {
       column: name,
       row,
       value: describeValue(v),
