@@ -15,8 +15,11 @@ export interface ChunkContext {
   describeRow(i: number): string;
 }
 
-/** Reads the values of rows `rows[from..to)` of one chunk into a new array. */
-export type ColumnReader = (rows: Int32Array, from: number, to: number) => unknown[];
+/**
+ * Reads the values of rows `rows[from..to)` of one chunk into `out[0..to-from)` (a new array when
+ * not given) and returns it. Passing the same `out` for every chunk saves that garbage.
+ */
+export type ColumnReader = (rows: Int32Array, from: number, to: number, out?: unknown[]) => unknown[];
 
 const TWO_32 = 4294967296;
 const MAX_SAFE_HI = 2097151; // hi word of 2^53 - 1
@@ -56,8 +59,7 @@ function outOfRange(ctx: ChunkContext, value: string, i: number): LarderError {
 function int64Reader(data: Data, ctx: ChunkContext): ColumnReader {
   const values = data.values as BigInt64Array | BigUint64Array;
   const { lo, hi } = int64Halves(values);
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) {
       const i = rows[k] as number;
       const h = hi[2 * i + 1] as number;
@@ -77,8 +79,7 @@ function int64Reader(data: Data, ctx: ChunkContext): ColumnReader {
 }
 
 function typedReader(values: ArrayLike<number>, stride = 1): ColumnReader {
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) out[k - from] = values[(rows[k] as number) * stride];
     return out;
   };
@@ -87,8 +88,7 @@ function typedReader(values: ArrayLike<number>, stride = 1): ColumnReader {
 function boolReader(data: Data): ColumnReader {
   const bits = data.values as Uint8Array;
   const offset = data.offset;
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) {
       const idx = offset + (rows[k] as number);
       out[k - from] = ((bits[idx >> 3] as number) & (1 << (idx & 7))) !== 0;
@@ -123,8 +123,7 @@ function utf8Reader(data: Data): ColumnReader {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const offsets = data.valueOffsets as Int32Array | BigInt64Array;
   if (offsets instanceof BigInt64Array) {
-    return (rows, from, to) => {
-      const out = new Array<unknown>(to - from);
+    return (rows, from, to, out = new Array<unknown>(to - from)) => {
       for (let k = from; k < to; k++) {
         const i = rows[k] as number;
         out[k - from] = buf.toString("utf8", Number(offsets[i]), Number(offsets[i + 1]));
@@ -138,8 +137,7 @@ function utf8Reader(data: Data): ColumnReader {
   let useCache = true;
   let lookups = 0;
   let hits = 0;
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) {
       const i = rows[k] as number;
       const s = offsets[i] as number;
@@ -177,8 +175,7 @@ function decimalReader(data: Data, scale: number, bitWidth: number): ColumnReade
   const divisor = 10 ** scale;
   const signBit = 1n << BigInt(bitWidth - 1);
   const modulus = 1n << BigInt(bitWidth);
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) {
       const base = (rows[k] as number) * stride;
       let v = 0n;
@@ -202,8 +199,7 @@ function dictionaryReader(data: Data, ctx: ChunkContext): ColumnReader {
     for (let i = 0; i < n; i++) dictValues.push(isValid(chunk, i) ? vals[i] : null);
   }
   const indices = data.values as ArrayLike<number | bigint>;
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) out[k - from] = dictValues[Number(indices[rows[k] as number])];
     return out;
   };
@@ -216,8 +212,7 @@ function dictionaryReader(data: Data, ctx: ChunkContext): ColumnReader {
  */
 function fallbackReader(data: Data, ctx: ChunkContext): ColumnReader {
   const vector = makeVector(data);
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) {
       const i = rows[k] as number;
       out[k - from] = plainValue(vector.get(i), ctx, i);
@@ -249,8 +244,7 @@ function isBigIntArray(v: unknown): v is BigInt64Array | BigUint64Array {
 
 /** A reader returning Dates (null for NaN) for a time column whose epoch ms are computed. */
 export function dateReader(ms: Float64Array): ColumnReader {
-  return (rows, from, to) => {
-    const out = new Array<unknown>(to - from);
+  return (rows, from, to, out = new Array<unknown>(to - from)) => {
     for (let k = from; k < to; k++) {
       const t = ms[rows[k] as number] as number;
       out[k - from] = t === t ? new Date(t) : null;
@@ -262,8 +256,8 @@ export function dateReader(ms: Float64Array): ColumnReader {
 /** Applies the validity bitmap: null rows become null. */
 function withNulls(data: Data, read: ColumnReader): ColumnReader {
   if (data.nullCount === 0 || data.typeId === Type.Null) return read;
-  return (rows, from, to) => {
-    const out = read(rows, from, to);
+  return (rows, from, to, target) => {
+    const out = read(rows, from, to, target);
     for (let k = from; k < to; k++) if (!isValid(data, rows[k] as number)) out[k - from] = null;
     return out;
   };
@@ -277,7 +271,7 @@ export function columnReader(data: Data, ctx: ChunkContext): ColumnReader {
   const type = data.type;
   switch (data.typeId) {
     case Type.Null:
-      return (_rows, from, to) => new Array<unknown>(to - from).fill(null);
+      return (_rows, from, to, out = new Array<unknown>(to - from)) => out.fill(null, 0, to - from);
     case Type.Int:
       if ((type as unknown as { bitWidth: number }).bitWidth === 64) return withNulls(data, int64Reader(data, ctx));
       return withNulls(data, typedReader(data.values as ArrayLike<number>));

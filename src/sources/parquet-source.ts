@@ -192,6 +192,8 @@ export async function* readParquetSource(source: ParquetSourceDef, opts: SourceR
     try {
       const plan = planColumns(source, opened.columnNames, files.length > 1 ? opened.shown : null);
       const build = compileColumnsRowBuilder(plan.outputNames);
+      // Column buffers reused for every chunk of CONVERT_CHUNK rows.
+      const cols = plan.sourceNames.map(() => new Array<unknown>(CONVERT_CHUNK).fill(null));
       let rowBase = 0;
       for (let g = 0; g < opened.footer.rowGroups.length; g++) {
         const groupRows = opened.footer.rowGroups[g]?.numRows ?? 0;
@@ -207,7 +209,7 @@ export async function* readParquetSource(source: ParquetSourceDef, opts: SourceR
           while (pos < kept.length) {
             // Convert a few thousand rows at a time: the column arrays stay small and short-lived.
             const take = Math.min(batchSize - batch.length, kept.length - pos, CONVERT_CHUNK);
-            const cols = readers.map((read) => read(kept, pos, pos + take));
+            for (let j = 0; j < readers.length; j++) (readers[j] as ColumnReader)(kept, pos, pos + take, cols[j]);
             for (let k = 0; k < take; k++) batch.push(build(cols, k));
             pos += take;
             if (batch.length === batchSize) {
