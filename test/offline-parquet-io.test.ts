@@ -84,6 +84,17 @@ describe("Parquet round trip", () => {
     assert.deepEqual(rows(arrowTableToBatch(batchToArrowTable(batch))), rows(batch));
   });
 
+  test("writing checks integer columns built by hand (not through columnFromValues)", () => {
+    const big = makeBatch({ id: { type: "int64", values: Float64Array.from([1, 2 ** 60]), valid: null } });
+    assert.throws(() => batchToArrowTable(big), larderError("VALUE_OUT_OF_RANGE", /"id" row 1/));
+    const nan = makeBatch({ t: { type: "timestamp", values: Float64Array.from([Number.NaN]), valid: null } });
+    assert.throws(() => batchToArrowTable(nan), larderError("TYPE_MISMATCH", /"t" row 0/));
+    const wide = makeBatch({ n: { type: "int32", values: Float64Array.from([2 ** 31]), valid: null } });
+    assert.throws(() => batchToArrowTable(wide), larderError("TYPE_MISMATCH", /"n" row 0/));
+    const masked = makeBatch({ id: { type: "int64", values: Float64Array.from([1, Number.NaN]), valid: Uint8Array.from([1, 0]) } });
+    assert.deepEqual(rows(arrowTableToBatch(batchToArrowTable(masked))), [{ id: 1 }, { id: null }]);
+  });
+
   test("columns (in the requested order) and row groups", async () => {
     const path = join(dir, "groups.parquet");
     const n = 1000;

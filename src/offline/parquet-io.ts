@@ -38,15 +38,34 @@ const TWO32 = 4294967296;
 /** Largest `hi` word of a safe integer (2^53 − 1 has hi = 2^21 − 1). */
 const SAFE_HI = 2097151;
 
-/** Writes safe integers from `src` as little-endian int64 into a new BigInt64Array. */
-function float64ToInt64(src: Float64Array): BigInt64Array {
+/**
+ * Writes `src` as little-endian int64 into a new BigInt64Array. Every non-null value must be a safe
+ * integer (else VALUE_OUT_OF_RANGE, or TYPE_MISMATCH for a fraction/NaN, naming the column).
+ */
+function float64ToInt64(src: Float64Array, valid: Uint8Array | null, name: string, type: "int64" | "timestamp"): BigInt64Array {
   const out = new BigInt64Array(src.length);
   const w = new Int32Array(out.buffer, out.byteOffset, src.length * 2);
   for (let i = 0; i < src.length; i++) {
     const v = src[i] as number;
+    if (!Number.isSafeInteger(v) && (valid === null || valid[i] !== 0)) throw badInteger(name, type, v, i);
     const hi = Math.floor(v / TWO32);
     w[2 * i] = (v - hi * TWO32) | 0;
     w[2 * i + 1] = hi | 0;
+  }
+  return out;
+}
+
+function badInteger(name: string, type: ValueType, v: number, row: number): LarderError {
+  if (Number.isInteger(v) && type !== "int32") return int64OutOfRange(name, v, row);
+  return new LarderError("TYPE_MISMATCH", `column ${JSON.stringify(name)} row ${row}: ${v} is not a valid ${type} value`, { column: name, row, value: String(v), expected: type });
+}
+
+function float64ToInt32(src: Float64Array, valid: Uint8Array | null, name: string): Int32Array {
+  const out = new Int32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i] as number;
+    if ((v | 0) !== v && (valid === null || valid[i] !== 0)) throw badInteger(name, "int32", v, i);
+    out[i] = v;
   }
   return out;
 }
@@ -120,21 +139,21 @@ function packValidity(valid: Uint8Array | null, n: number): { bitmap: Uint8Array
   return nullCount === 0 ? { bitmap: undefined, nullCount: 0 } : { bitmap, nullCount };
 }
 
-function numericToData(col: NumericColumn): arrow.Data {
+function numericToData(col: NumericColumn, name: string): arrow.Data {
   const n = col.values.length;
   const { bitmap, nullCount } = packValidity(col.valid, n);
   const base = { length: n, nullCount, nullBitmap: bitmap };
   switch (col.type) {
     case "int32":
-      return arrow.makeData({ type: new arrow.Int32(), ...base, data: new Int32Array(col.values) });
+      return arrow.makeData({ type: new arrow.Int32(), ...base, data: float64ToInt32(col.values, col.valid, name) });
     case "int64":
-      return arrow.makeData({ type: new arrow.Int64(), ...base, data: float64ToInt64(col.values) });
+      return arrow.makeData({ type: new arrow.Int64(), ...base, data: float64ToInt64(col.values, col.valid, name, "int64") });
     case "float32":
       return arrow.makeData({ type: new arrow.Float32(), ...base, data: new Float32Array(col.values) });
     case "float64":
       return arrow.makeData({ type: new arrow.Float64(), ...base, data: col.values });
     case "timestamp":
-      return arrow.makeData({ type: new arrow.TimestampMillisecond("UTC"), ...base, data: float64ToInt64(col.values) });
+      return arrow.makeData({ type: new arrow.TimestampMillisecond("UTC"), ...base, data: float64ToInt64(col.values, col.valid, name, "timestamp") });
   }
 }
 
@@ -223,10 +242,11 @@ export function arrowTypeFor(type: ValueType): arrow.DataType {
   }
 }
 
-export function columnToArrowData(col: Column): arrow.Data {
+/** One column as Arrow data (int64/timestamp/int32 values are checked: see float64ToInt64). */
+export function columnToArrowData(col: Column, name = "?"): arrow.Data {
   if (col.type === "string") return stringsToData(col.values);
   if (col.type === "bool") return boolsToData(col.values);
-  return numericToData(col);
+  return numericToData(col, name);
 }
 
 /**
@@ -240,7 +260,7 @@ export function batchToArrowTable(batch: ColumnarBatch): arrow.Table {
     if (col.values.length !== batch.numRows) {
       throw new LarderError("INTERNAL", `column ${JSON.stringify(name)} has ${col.values.length} rows, batch has ${batch.numRows}`);
     }
-    const data = columnToArrowData(col);
+    const data = columnToArrowData(col, name);
     fields.push(new arrow.Field(name, data.type, true));
     children.push(data);
   }
