@@ -1,9 +1,8 @@
 import type { Table } from "apache-arrow";
 import { loadRepo, type FeatureRepo } from "./config/load-repo.js";
-import type { FeatureViewDef } from "./definitions/definition-types.js";
+import type { AnyDefinition, FeatureViewDef } from "./definitions/definition-types.js";
 import { definitionRecords } from "./definitions/definition-records.js";
 import { definitionHash } from "./definitions/repo-definitions.js";
-import { batchSourceOf } from "./definitions/sources.js";
 import { LarderError, toLarderError } from "./errors.js";
 import { OfflineStore } from "./offline/offline-store.js";
 import { buildTrainingSet } from "./offline/training-set.js";
@@ -99,15 +98,33 @@ export class FeatureStore {
     return checks;
   }
 
-  /** Throws NOT_APPLIED unless each view is applied exactly as the repository defines it. */
+  /**
+   * Throws NOT_APPLIED unless each view, and everything it is built from (entities, sources, the
+   * inputs of on-demand views), is applied exactly as the repository defines it.
+   */
   private async assertApplied(registry: RegistryStore, names: string[]): Promise<void> {
+    const defs = this.repo.definitions;
+    const needed = new Map<string, AnyDefinition>();
+    const visit = (def: AnyDefinition): void => {
+      const id = `${def.kind}:${def.name}`;
+      if (needed.has(id)) return;
+      needed.set(id, def);
+      if (def.kind === "feature_view") {
+        def.entities.forEach(visit);
+        visit(def.source);
+      } else if (def.kind === "source" && def.type === "push") visit(def.batchSource);
+      else if (def.kind === "on_demand_feature_view") def.sources.forEach(visit);
+    };
     for (const name of names) {
-      const def = this.repo.definitions.featureViews.get(name) ?? this.repo.definitions.onDemandFeatureViews.get(name);
-      if (!def) continue;
-      const applied = await registry.getDefinition(this.project, def.kind, name);
-      if (!applied) throw new LarderError("NOT_APPLIED", `${def.kind.replaceAll("_", " ")} ${JSON.stringify(name)} is not applied; run \`larder apply\` first`, { view: name });
+      const def = defs.featureViews.get(name) ?? defs.onDemandFeatureViews.get(name);
+      if (def) visit(def);
+    }
+    for (const def of needed.values()) {
+      const what = `${def.kind.replaceAll("_", " ")} ${JSON.stringify(def.name)}`;
+      const applied = await registry.getDefinition(this.project, def.kind, def.name);
+      if (!applied) throw new LarderError("NOT_APPLIED", `${what} is not applied; run \`larder apply\` first`, { kind: def.kind, name: def.name });
       if (applied.hash !== definitionHash(def)) {
-        throw new LarderError("NOT_APPLIED", `${def.kind.replaceAll("_", " ")} ${JSON.stringify(name)} changed since the last apply; run \`larder plan\` and \`larder apply\``, { view: name });
+        throw new LarderError("NOT_APPLIED", `${what} changed since the last apply; run \`larder plan\` and \`larder apply\``, { kind: def.kind, name: def.name });
       }
     }
   }
@@ -173,11 +190,6 @@ export class FeatureStore {
   private serviceViews(service: string): string[] {
     const svc = this.repo.definitions.featureServices.get(service);
     return svc ? svc.features.map((p) => p.view.name) : [];
-  }
-
-  /** Source of a view, for messages. */
-  sourceName(view: FeatureViewDef): string {
-    return batchSourceOf(view.source).name;
   }
 }
 

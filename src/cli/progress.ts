@@ -4,7 +4,7 @@
  */
 export class Progress {
   private readonly started = Date.now();
-  private lastLog = 0;
+  private lastLog = Date.now();
   private lastRows = 0;
   private readonly tty: boolean;
 

@@ -61,6 +61,7 @@ export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec):
   }
   const ttl = view.ttlMs;
   const wanted = [...view.joinKeys, tsCol, ...(createdCol ? [createdCol] : []), ...view.features.map((f) => f.name)];
+  const groups = groupEntityRows(entities);
 
   for (const segment of snapshot.segments) {
     for (const file of segment.files) {
@@ -68,49 +69,43 @@ export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec):
       if (ttl !== null && file.maxTs < minT - ttl) continue;
       const batch = await view.readFile(file, wanted);
       const rows = batch.numRows;
-      const keyCols = view.joinKeys.map((k) => batch.columns.get(k)!.values as ArrayLike<unknown>);
-      const keys = encodeKeys(keyCols, view.keyTypes, view.joinKeys, rows);
-      const ts = (batch.columns.get(tsCol)!.values as Float64Array);
+      const keys = fileKeys(batch, view);
+      const ts = batch.columns.get(tsCol)!.values as Float64Array;
       const created = createdCol ? (batch.columns.get(createdCol)! as { values: Float64Array; valid: Uint8Array | null }) : null;
-
-      // Runs of equal keys: run start by key, run end by run start.
-      const runStart = new Map<EntityKey, number>();
-      const runEnd = new Int32Array(rows);
-      let s = 0;
-      for (let i = 1; i <= rows; i++) {
-        if (i === rows || keys[i] !== keys[s]) {
-          const k = keys[s];
-          if (k !== null && k !== undefined) runStart.set(k, s);
-          runEnd[s] = i;
-          s = i;
-        }
-      }
-
       const sources = view.features.map((f) => batch.columns.get(f.name)!);
       const targets = view.features.map((f) => columns.get(f.name)!);
-      for (let i = 0; i < n; i++) {
-        const key = entities.keys[i];
-        if (key === null || key === undefined) continue;
-        const start = runStart.get(key);
-        if (start === undefined) continue;
-        const T = entities.ts[i]!;
-        // Last row in [start, end) with ts ≤ T.
-        let lo = start;
-        let hi = runEnd[start]!;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (ts[mid]! <= T) lo = mid + 1;
-          else hi = mid;
+
+      // Walk the file's runs of equal keys; each run is matched with its key's entity rows.
+      let s = 0;
+      while (s < rows) {
+        const k = keys[s];
+        let e = s + 1;
+        while (e < rows && keys[e] === k) e++;
+        const g = k === null || k === undefined ? undefined : groups.groupOf.get(k);
+        if (g !== undefined) {
+          for (let r = groups.starts[g]!; r < groups.starts[g + 1]!; r++) {
+            const i = groups.rows[r]!;
+            const T = entities.ts[i]!;
+            // Last row in [s, e) with ts ≤ T.
+            let lo = s;
+            let hi = e;
+            while (lo < hi) {
+              const mid = (lo + hi) >>> 1;
+              if (ts[mid]! <= T) lo = mid + 1;
+              else hi = mid;
+            }
+            const j = lo - 1;
+            if (j < s) continue;
+            const t = ts[j]!;
+            const c = created && (created.valid === null || created.valid[j] === 1) ? created.values[j]! : Number.NEGATIVE_INFINITY;
+            if (t < bestTs[i]! || (t === bestTs[i]! && c <= bestCreated[i]!)) continue;
+            bestTs[i] = t;
+            bestCreated[i] = c;
+            found[i] = 1;
+            for (let f = 0; f < sources.length; f++) copyCell(sources[f]!, j, targets[f]!, i);
+          }
         }
-        const j = lo - 1;
-        if (j < start) continue;
-        const t = ts[j]!;
-        const c = created && (created.valid === null || created.valid[j] === 1) ? created.values[j]! : Number.NEGATIVE_INFINITY;
-        if (t < bestTs[i]! || (t === bestTs[i]! && c <= bestCreated[i]!)) continue;
-        bestTs[i] = t;
-        bestCreated[i] = c;
-        found[i] = 1;
-        for (let k = 0; k < sources.length; k++) copyCell(sources[k]!, j, targets[k]!, i);
+        s = e;
       }
     }
   }
@@ -125,6 +120,46 @@ export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec):
     }
   }
   return result;
+}
+
+/** Entity rows grouped by key (CSR layout): rows[starts[g] .. starts[g+1]) have key g. */
+function groupEntityRows(entities: EntitySide): { groupOf: Map<EntityKey, number>; starts: Int32Array; rows: Int32Array } {
+  const n = entities.numRows;
+  const groupOf = new Map<EntityKey, number>();
+  const ids = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    const k = entities.keys[i];
+    if (k === null || k === undefined) continue;
+    let g = groupOf.get(k);
+    if (g === undefined) {
+      g = groupOf.size;
+      groupOf.set(k, g);
+    }
+    ids[i] = g;
+  }
+  const starts = new Int32Array(groupOf.size + 1);
+  for (let i = 0; i < n; i++) if (ids[i]! >= 0) starts[ids[i]! + 1]!++;
+  for (let g = 0; g < groupOf.size; g++) starts[g + 1]! += starts[g]!;
+  const cursor = starts.slice(0, groupOf.size);
+  const rows = new Int32Array(starts[groupOf.size]!);
+  for (let i = 0; i < n; i++) if (ids[i]! >= 0) rows[cursor[ids[i]!]!++] = i;
+  return { groupOf, starts, rows };
+}
+
+/**
+ * The file's keys in the normalised form entity keys have. A single int key column is already
+ * numbers and a single string key column strings, so those are used as they are (the hot path);
+ * anything else goes through `encodeKeys`.
+ */
+function fileKeys(batch: ColumnarBatch, view: ViewJoinSpec): ArrayLike<EntityKey | null> {
+  if (view.joinKeys.length === 1) {
+    const col = batch.columns.get(view.joinKeys[0]!)!;
+    const type = view.keyTypes[0]!;
+    if (col.type === "string" && type === "string") return col.values;
+    if ((col.type === "int64" || col.type === "int32") && type !== "string" && col.valid === null) return col.values;
+  }
+  const keyCols = view.joinKeys.map((k) => batch.columns.get(k)!.values as ArrayLike<unknown>);
+  return encodeKeys(keyCols, view.keyTypes, view.joinKeys, batch.numRows);
 }
 
 function copyCell(from: Column, j: number, to: Column, i: number): void {
