@@ -14,7 +14,7 @@ import type { FeatureSelection } from "./serving/feature-refs.js";
 import { toEpochMs } from "./time.js";
 
 export interface FeatureStoreOptions {
-  /** Schema of the registry tables in Postgres (default "larder"); tests isolate themselves with it. */
+  /** Schema of the registry tables in Postgres (default LARDER_REGISTRY_SCHEMA, then "larder"). */
   registrySchema?: string;
 }
 
@@ -51,7 +51,8 @@ export class FeatureStore {
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {
-    return new FeatureStore(await loadRepo(repoDir), options);
+    const schema = options.registrySchema ?? process.env.LARDER_REGISTRY_SCHEMA;
+    return new FeatureStore(await loadRepo(repoDir), schema ? { ...options, registrySchema: schema } : options);
   }
 
   get project(): string {
