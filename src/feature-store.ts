@@ -184,8 +184,19 @@ export class FeatureStore {
   async getTrainingSet(entities: Table, options: TrainingSetOptions): Promise<Table> {
     const selection = selectionOf(options);
     const views = selection.service !== undefined ? this.serviceViews(selection.service) : selection.features.map((r) => r.split(":")[0] ?? "");
-    await this.withRegistry((r) => this.assertApplied(r, views));
-    return buildTrainingSet(this.repo.definitions, this.offline, entities, { selection, fullFeatureNames: options.fullFeatureNames ?? false });
+    // The registry check overlaps the join (opening the embedded registry costs most of a second);
+    // its error, if any, wins, and nothing has been written either way.
+    const check = this.withRegistry((r) => this.assertApplied(r, views));
+    check.catch(() => {});
+    let table: Table;
+    try {
+      table = await buildTrainingSet(this.repo.definitions, this.offline, entities, { selection, fullFeatureNames: options.fullFeatureNames ?? false });
+    } catch (err) {
+      await check;
+      throw err;
+    }
+    await check;
+    return table;
   }
 
   private serviceViews(service: string): string[] {

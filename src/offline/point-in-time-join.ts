@@ -62,6 +62,12 @@ export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec):
   const ttl = view.ttlMs;
   const wanted = [...view.joinKeys, tsCol, ...(createdCol ? [createdCol] : []), ...view.features.map((f) => f.name)];
   const groups = groupEntityRows(entities);
+  // Matches of the current file: entity row matchedEntity[m] takes file row matchedRow[m]. A later
+  // match of the same entity row in the same file overwrites an earlier one in order, so gathering
+  // in match order leaves the best.
+  const matchedEntity = new Int32Array(n);
+  const matchedRow = new Int32Array(n);
+  let matches = 0;
 
   for (const segment of snapshot.segments) {
     for (const file of segment.files) {
@@ -102,11 +108,20 @@ export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec):
             bestTs[i] = t;
             bestCreated[i] = c;
             found[i] = 1;
-            for (let f = 0; f < sources.length; f++) copyCell(sources[f]!, j, targets[f]!, i);
+            if (matches === n) {
+              // Only if a file repeats a key in two runs (files are sorted, so not expected).
+              for (let f = 0; f < sources.length; f++) gather(sources[f]!, targets[f]!, matchedRow, matchedEntity, matches);
+              matches = 0;
+            }
+            matchedEntity[matches] = i;
+            matchedRow[matches++] = j;
           }
         }
         s = e;
       }
+      // Gather column by column: tight loops without per-cell type dispatch.
+      for (let f = 0; f < sources.length; f++) gather(sources[f]!, targets[f]!, matchedRow, matchedEntity, matches);
+      matches = 0;
     }
   }
 
@@ -162,15 +177,31 @@ function fileKeys(batch: ColumnarBatch, view: ViewJoinSpec): ArrayLike<EntityKey
   return encodeKeys(keyCols, view.keyTypes, view.joinKeys, batch.numRows);
 }
 
-function copyCell(from: Column, j: number, to: Column, i: number): void {
-  if (from.type === "string" || from.type === "bool") {
-    (to.values as unknown[])[i] = from.values[j] ?? null;
+function gather(from: Column, to: Column, rowsFrom: Int32Array, rowsTo: Int32Array, count: number): void {
+  if (from.type === "string" || from.type === "bool" || to.type === "string" || to.type === "bool") {
+    const src = from.values as unknown[];
+    const dst = to.values as unknown[];
+    for (let m = 0; m < count; m++) dst[rowsTo[m]!] = src[rowsFrom[m]!] ?? null;
     return;
   }
-  const t = to as { values: Float64Array; valid: Uint8Array | null };
-  const isValid = from.valid === null || from.valid[j] === 1;
-  t.values[i] = isValid ? from.values[j]! : 0;
-  if (t.valid) t.valid[i] = isValid ? 1 : 0;
+  const src = from.values;
+  const dst = to.values;
+  const valid = to.valid!;
+  const srcValid = from.valid;
+  if (srcValid === null) {
+    for (let m = 0; m < count; m++) {
+      const i = rowsTo[m]!;
+      dst[i] = src[rowsFrom[m]!]!;
+      valid[i] = 1;
+    }
+  } else {
+    for (let m = 0; m < count; m++) {
+      const i = rowsTo[m]!;
+      const j = rowsFrom[m]!;
+      dst[i] = src[j]!;
+      valid[i] = srcValid[j]!;
+    }
+  }
 }
 
 function setNull(col: Column, i: number): void {
