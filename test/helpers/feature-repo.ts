@@ -131,21 +131,17 @@ export interface FeatureRepo {
   cleanup(): Promise<void>;
 }
 
-/**
- * The repository's `larder.config.ts`. It exports a plain object, which loadRepo validates like
- * defineConfig's input: these helpers test the features, not the config loader (and
- * `export default defineConfig({...})` re-validated by loadRepo was rejected when they were written:
- * its `sources.postgres: null` fails the schema).
- */
+/** The repository's `larder.config.ts`: embedded registry and online store, offline store under data/. */
 export function configSource(project: string): string {
   return [
-    `export default {`,
+    `import { defineConfig } from "larder";`,
+    `export default defineConfig({`,
     `  project: ${JSON.stringify(project)},`,
     `  definitions: ["./features.ts"],`,
     `  registry: "embedded",`,
     `  online: "embedded",`,
     `  offline: { path: "./data/offline" },`,
-    `};`,
+    `});`,
     ``,
   ].join("\n");
 }
