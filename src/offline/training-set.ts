@@ -63,14 +63,17 @@ export async function buildTrainingSet(repo: RepoDefinitions, offline: OfflineSt
       ts,
     };
     const featureList = [...features].map((f) => ({ name: f, type: def.schema[f]! }));
-    const joined = await pointInTimeJoin(side, {
-      snapshot: await offline.snapshot(name),
-      joinKeys: keys,
-      keyTypes,
-      features: featureList,
-      ttlMs: def.ttlMs,
-      readFile: (file, columns) => offline.readFile(file, columns),
-    });
+    // withSnapshot restarts the view's join once if a concurrent backfill replaced its files.
+    const joined = await offline.withSnapshot(name, (snapshot) =>
+      pointInTimeJoin(side, {
+        snapshot,
+        joinKeys: keys,
+        keyTypes,
+        features: featureList,
+        ttlMs: def.ttlMs,
+        readFile: (file, columns) => offline.readFile(file, columns),
+      }),
+    );
     if (def.aggregations) fillEmptyAggregates(joined.columns, joined.found, def.aggregations);
     viewColumns.set(name, joined.columns);
     request.onProgress?.({ view: name, rows: n });
