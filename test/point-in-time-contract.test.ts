@@ -208,6 +208,32 @@ test("duplicate entity rows are kept and output row i belongs to input row i (un
   assert.deepEqual(columnValues(out, "label"), ["c", "one", "c", "b2", null, "c-late-created", "one", null, "c"]);
 });
 
+test("entity rows with a null join key are kept, with null features", async () => {
+  const table = arrowTable({ customer_id: col.int64([1, null, 1]), event_timestamp: col.timestamp([at(10), at(10), at(10)]) });
+  const out = await repo.store.getTrainingSet(table, { features: ["basic:x"] });
+  assert.deepEqual(tableRows(out), [
+    { customer_id: 1, event_timestamp: at(10), x: 1 },
+    { customer_id: null, event_timestamp: at(10), x: null },
+    { customer_id: 1, event_timestamp: at(10), x: 1 },
+  ]);
+});
+
+test("no entity rows give an empty training set with the feature columns", async () => {
+  const out = await repo.store.getTrainingSet(entities([]), { features: ["basic:x", "win:c_1h"] });
+  assert.equal(out.numRows, 0);
+  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "x", "c_1h"]);
+});
+
+test("join keys keep their value: string keys \"4\" join the int64 entity 4, and pass through as strings", async () => {
+  const table = arrowTable({ customer_id: col.string(["4", "1", "999"]), event_timestamp: col.timestamp([at(10), at(10), at(10)]) });
+  const out = await repo.store.getTrainingSet(table, { features: ["basic:x"] });
+  assert.deepEqual(tableRows(out), [
+    { customer_id: "4", event_timestamp: at(10), x: 4 },
+    { customer_id: "1", event_timestamp: at(10), x: 1 },
+    { customer_id: "999", event_timestamp: at(10), x: null },
+  ]);
+});
+
 test("two views over one source are joined independently", async () => {
   const out = await repo.store.getTrainingSet(entities([[4, at(10, 30)], [4, at(12)], [3, at(10, 30)]]), {
     features: ["basic:x", "basic_ttl:x", "basic:label"],
