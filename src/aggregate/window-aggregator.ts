@@ -77,6 +77,7 @@ class ExtremeDeque {
 }
 
 interface ColumnState {
+  values: ArrayLike<unknown>;
   sum: Neumaier;
   nonNull: number;
   min: ExtremeDeque | null;
@@ -87,12 +88,21 @@ interface WindowState {
   windowMs: number | null;
   lo: number;
   hi: number;
-  columns: Map<string, ColumnState>;
+  columns: ColumnState[];
+}
+
+/** One aggregation bound to its window and column state, so evaluation does no lookups. */
+interface BoundAggregation {
+  def: AggregationDef;
+  window: WindowState;
+  column: ColumnState | null;
+  lastValues: ArrayLike<unknown> | null;
 }
 
 /**
  * Emits the change rows of one key's events within [start, end). `values` passed to `emit` follow
- * the order of `aggs`. Consecutive identical rows are emitted once.
+ * the order of `aggs`; the array is reused between calls, so copy what you keep. Consecutive
+ * identical rows are emitted once.
  */
 export function aggregateKey(events: KeyEvents, aggs: readonly AggregationSpec[], range: { start: number; end: number }, emit: EmitRow): void {
   const { ts, from, to } = events;
@@ -101,63 +111,78 @@ export function aggregateKey(events: KeyEvents, aggs: readonly AggregationSpec[]
 
   // Window states, one per distinct window, each tracking the columns its aggregations read.
   const windows = new Map<number | null, WindowState>();
+  const bound: BoundAggregation[] = [];
   for (const a of aggs) {
     let w = windows.get(a.def.windowMs);
     if (!w) {
-      w = { windowMs: a.def.windowMs, lo: from, hi: from, columns: new Map() };
+      w = { windowMs: a.def.windowMs, lo: from, hi: from, columns: [] };
       windows.set(a.def.windowMs, w);
     }
     const col = a.def.column;
+    let cs: ColumnState | null = null;
     if (col !== null && (a.def.fn === "sum" || a.def.fn === "avg" || a.def.fn === "min" || a.def.fn === "max")) {
-      let cs = w.columns.get(col);
-      if (!cs) {
-        cs = { sum: new Neumaier(), nonNull: 0, min: null, max: null };
-        w.columns.set(col, cs);
-      }
       const values = events.columns.get(col)!;
+      cs = w.columns.find((c) => c.values === values) ?? null;
+      if (!cs) {
+        cs = { values, sum: new Neumaier(), nonNull: 0, min: null, max: null };
+        w.columns.push(cs);
+      }
       if (a.def.fn === "min" && !cs.min) cs.min = new ExtremeDeque(values, false);
       if (a.def.fn === "max" && !cs.max) cs.max = new ExtremeDeque(values, true);
     }
+    bound.push({ def: a.def, window: w, column: cs, lastValues: a.def.fn === "last" ? events.columns.get(a.def.column!)! : null });
   }
+  const windowList = [...windows.values()];
 
   // Change points: event times, exits (e + w), and `start` when earlier events carry state into it.
-  const points: number[] = [];
-  const windowLengths = [...windows.keys()].filter((w): w is number => w !== null);
+  const windowLengths = windowList.map((w) => w.windowMs).filter((w): w is number => w !== null);
   const hasUnbounded = windows.has(null);
   const maxWindow = windowLengths.length ? Math.max(...windowLengths) : 0;
+  const points = new Float64Array((to - from) * (windowLengths.length + 1) + 1);
+  let np = 0;
+  let needsStart = false;
   for (let i = from; i < to; i++) {
     const e = ts[i]!;
-    if (e >= start && e < end) points.push(e);
-    for (const w of windowLengths) {
-      const x = e + w;
-      if (x >= start && x < end) points.push(x);
+    if (e >= start && e < end) points[np++] = e;
+    for (let k = 0; k < windowLengths.length; k++) {
+      const x = e + windowLengths[k]!;
+      if (x >= start && x < end) points[np++] = x;
     }
-    if (e < start && (hasUnbounded || e > start - maxWindow)) points.push(start);
+    if (e < start && (hasUnbounded || e > start - maxWindow)) needsStart = true;
   }
-  if (points.length === 0) return;
-  const sorted = Float64Array.from(points).sort();
+  if (needsStart) points[np++] = start;
+  if (np === 0) return;
+  const sorted = points.subarray(0, np).sort();
 
   const values = new Array<unknown>(aggs.length);
-  let prev: unknown[] | null = null;
+  const prev = new Array<unknown>(aggs.length);
+  let hasPrev = false;
   let lastPoint = Number.NaN;
-  for (let p = 0; p < sorted.length; p++) {
+  for (let p = 0; p < np; p++) {
     const T = sorted[p]!;
     if (T === lastPoint) continue;
     lastPoint = T;
-    for (const w of windows.values()) advance(w, events, T);
-    for (let k = 0; k < aggs.length; k++) values[k] = valueOf(aggs[k]!.def, windows.get(aggs[k]!.def.windowMs)!, events);
-    if (prev && sameValues(prev, values)) continue;
-    prev = values.slice();
-    emit(T, prev);
+    for (let w = 0; w < windowList.length; w++) advance(windowList[w]!, ts, to, T);
+    let same = hasPrev;
+    for (let k = 0; k < bound.length; k++) {
+      const v = valueOf(bound[k]!);
+      values[k] = v;
+      if (same && !Object.is(prev[k], v)) same = false;
+    }
+    if (same) continue;
+    for (let k = 0; k < bound.length; k++) prev[k] = values[k];
+    hasPrev = true;
+    emit(T, values);
   }
 }
 
-function advance(w: WindowState, events: KeyEvents, T: number): void {
-  const { ts, to } = events;
+function advance(w: WindowState, ts: Float64Array, to: number, T: number): void {
+  const cols = w.columns;
   while (w.hi < to && ts[w.hi]! <= T) {
     const i = w.hi++;
-    for (const [col, cs] of w.columns) {
-      const v = events.columns.get(col)![i];
+    for (let c = 0; c < cols.length; c++) {
+      const cs = cols[c]!;
+      const v = cs.values[i];
       if (typeof v === "number") {
         cs.sum.add(v);
         cs.nonNull++;
@@ -170,8 +195,9 @@ function advance(w: WindowState, events: KeyEvents, T: number): void {
   const edge = T - w.windowMs;
   while (w.lo < w.hi && ts[w.lo]! <= edge) {
     const i = w.lo++;
-    for (const [col, cs] of w.columns) {
-      const v = events.columns.get(col)![i];
+    for (let c = 0; c < cols.length; c++) {
+      const cs = cols[c]!;
+      const v = cs.values[i];
       if (typeof v === "number") {
         cs.nonNull--;
         // Reset instead of subtracting the last value: an empty window sums to exactly 0.
@@ -184,31 +210,23 @@ function advance(w: WindowState, events: KeyEvents, T: number): void {
   }
 }
 
-function valueOf(def: AggregationDef, w: WindowState, events: KeyEvents): unknown {
+function valueOf(b: BoundAggregation): unknown {
+  const w = b.window;
   const count = w.hi - w.lo;
-  switch (def.fn) {
+  switch (b.def.fn) {
     case "count":
       return count;
     case "last":
-      return count > 0 ? (events.columns.get(def.column!)![w.hi - 1] ?? null) : null;
-    case "sum": {
-      const cs = w.columns.get(def.column!)!;
-      return cs.nonNull > 0 ? cs.sum.value : 0;
-    }
-    case "avg": {
-      const cs = w.columns.get(def.column!)!;
-      return cs.nonNull > 0 ? cs.sum.value / cs.nonNull : null;
-    }
+      return count > 0 ? (b.lastValues![w.hi - 1] ?? null) : null;
+    case "sum":
+      return b.column!.nonNull > 0 ? b.column!.sum.value : 0;
+    case "avg":
+      return b.column!.nonNull > 0 ? b.column!.sum.value / b.column!.nonNull : null;
     case "min":
-      return w.columns.get(def.column!)!.min!.value;
+      return b.column!.min!.value;
     case "max":
-      return w.columns.get(def.column!)!.max!.value;
+      return b.column!.max!.value;
   }
-}
-
-function sameValues(a: unknown[], b: unknown[]): boolean {
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i]) && !(a[i] instanceof Date && b[i] instanceof Date && a[i] === b[i])) return false;
-  return true;
 }
 
 /** The value an aggregation has for an entity with no events at all (count and sum 0, others null). */

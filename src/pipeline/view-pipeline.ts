@@ -4,7 +4,7 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { batchSourceOf } from "../definitions/sources.js";
 import { aggregateKey, lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
-import { columnFromValues, type ColumnarBatch } from "../offline/columnar.js";
+import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
 import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
 import { readSource } from "../sources/read-source.js";
@@ -202,10 +202,14 @@ function aggregateGroup(view: FeatureViewDef, group: RowChunk, keys: string[], k
       }
     }
   }
-  const outKeys: unknown[][] = keys.map(() => []);
-  const outTs: number[] = [];
-  const outValues: unknown[][] = aggs.map(() => []);
-  const keyCols = group.keys;
+  // Typed, growable outputs: aggregated views emit several rows per event, so boxing them in
+  // plain arrays would dominate the run.
+  const outKeyRow = new Int32Growable(n);
+  const outTs = new Float64Growable(n);
+  const numeric = aggs.map((a) => view.schema[a.name] !== "string" && view.schema[a.name] !== "bool");
+  const outNum = aggs.map((_, k) => (numeric[k] ? new Float64Growable(n) : null));
+  const outValid = aggs.map((_, k) => (numeric[k] ? new Uint8Growable(n) : null));
+  const outOther = aggs.map((_, k) => (numeric[k] ? null : ([] as unknown[])));
   const groups = runStarts.length - 1;
   for (let g = 0; g < groups; g++) {
     const from = runStarts[g]!;
@@ -213,14 +217,82 @@ function aggregateGroup(view: FeatureViewDef, group: RowChunk, keys: string[], k
     if (to <= from) continue;
     const first = order[from]!;
     aggregateKey({ ts, columns: inputs, from, to }, aggs, range, (t, vals) => {
-      for (let k = 0; k < keys.length; k++) outKeys[k]!.push(keyCols[k]![first]);
+      outKeyRow.push(first);
       outTs.push(t);
-      for (let k = 0; k < vals.length; k++) outValues[k]!.push(vals[k]);
+      for (let k = 0; k < vals.length; k++) {
+        const v = vals[k];
+        const num = outNum[k];
+        if (num) {
+          const isNum = typeof v === "number" && !Number.isNaN(v);
+          num.push(isNum ? (v as number) : 0);
+          outValid[k]!.push(isNum ? 1 : 0);
+        } else {
+          outOther[k]!.push(v);
+        }
+      }
     });
   }
+  const rows = outTs.length;
+  const keyRows = outKeyRow.view();
   const columns = new Map<string, ReturnType<typeof columnFromValues>>();
-  keys.forEach((k, i) => columns.set(k, columnFromValues(keyTypes[i]!, encodeKeys([outKeys[i]!], [keyTypes[i]!], [k], outTs.length), k)));
-  columns.set(EVENT_TS, columnFromValues("timestamp", outTs, EVENT_TS));
-  aggs.forEach((a, k) => columns.set(a.name, columnFromValues(view.schema[a.name]!, outValues[k]!, `featureView "${view.name}" aggregation "${a.name}"`)));
-  return { numRows: outTs.length, columns };
+  keys.forEach((k, i) => {
+    const src = group.keys[i]!;
+    const vals = new Array<unknown>(rows);
+    for (let r = 0; r < rows; r++) vals[r] = src[keyRows[r]!];
+    columns.set(k, columnFromValues(keyTypes[i]!, encodeKeys([vals], [keyTypes[i]!], [k], rows), k));
+  });
+  columns.set(EVENT_TS, { type: "timestamp", values: outTs.view(), valid: null });
+  aggs.forEach((a, k) => {
+    const type = view.schema[a.name]!;
+    if (numeric[k]) {
+      const values = outNum[k]!.view();
+      if (type === "int64" || type === "int32") {
+        for (let r = 0; r < rows; r++) {
+          if (!Number.isInteger(values[r]!) && outValid[k]!.view()[r]) {
+            throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: declared ${type} but the aggregate is ${values[r]}`, { view: view.name });
+          }
+        }
+      }
+      columns.set(a.name, { type: type as NumericType, values, valid: outValid[k]!.view() });
+    } else {
+      columns.set(a.name, columnFromValues(type, outOther[k]!, `featureView "${view.name}" aggregation "${a.name}"`));
+    }
+  });
+  return { numRows: rows, columns };
 }
+
+type TypedArrayCtor<T> = { new (n: number): T };
+
+interface Growable<T> {
+  length: number;
+  push(v: number): void;
+  view(): T;
+}
+
+/**
+ * An append-only typed array that doubles when full. One class per element type (made by this
+ * factory), so each `push` call site stays monomorphic in V8.
+ */
+function growableClass<T extends Float64Array | Int32Array | Uint8Array>(ctor: TypedArrayCtor<T>): new (initial: number) => Growable<T> {
+  return class {
+    private arr: T;
+    length = 0;
+    constructor(initial: number) {
+      this.arr = new ctor(Math.max(16, initial));
+    }
+    push(v: number): void {
+      if (this.length === this.arr.length) {
+        const next = new ctor(this.arr.length * 2);
+        next.set(this.arr);
+        this.arr = next;
+      }
+      this.arr[this.length++] = v;
+    }
+    view(): T {
+      return this.arr.subarray(0, this.length) as T;
+    }
+  };
+}
+const Float64Growable = growableClass(Float64Array);
+const Int32Growable = growableClass(Int32Array);
+const Uint8Growable = growableClass(Uint8Array);
