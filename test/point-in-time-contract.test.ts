@@ -23,7 +23,7 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 const FEATURES = `
-import { entity, parquetSource, featureView, onDemandFeatureView, requestSource, featureService, agg, types as t } from "larder";
+import { entity, parquetSource, csvSource, featureView, onDemandFeatureView, requestSource, featureService, agg, types as t } from "larder";
 
 export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
 
@@ -52,6 +52,17 @@ export const win = featureView({
     c_1d: agg.count("1d"),
   },
 });
+
+// Composite join keys (int64 and string).
+export const pair = entity({ name: "pair", joinKeys: ["a", "b"], valueType: [t.int64, t.string] });
+const pairsSrc = parquetSource({ name: "pairs_src", path: "data/pairs.parquet", timestampField: "ts" });
+export const pairs = featureView({ name: "pairs", entities: [pair], source: pairsSrc, schema: { v: t.float64 } });
+
+// Source times as ISO strings: in a Parquet string column, and in CSV.
+const strSrc = parquetSource({ name: "str_src", path: "data/str.parquet", timestampField: "ts", createdTimestampField: "created" });
+export const strts = featureView({ name: "strts", entities: [customer], source: strSrc, schema: { y: t.float64 } });
+const csvSrc = csvSource({ name: "csv_src", path: "data/c.csv", timestampField: "ts", createdTimestampField: "created" });
+export const csvv = featureView({ name: "csvv", entities: [customer], source: csvSrc, schema: { z: t.float64 } });
 
 const cart = requestSource({ name: "cart", schema: { cart_value: t.float64 } });
 export const ratios = onDemandFeatureView({
@@ -90,8 +101,12 @@ const EVENTS: EventRow[] = [
 ];
 
 let repo: FeatureRepo;
+let savedTz: string | undefined;
 
 before(async () => {
+  // A local zone far from UTC for the whole file, so that reading a zone-less time as local shows.
+  savedTz = process.env.TZ;
+  process.env.TZ = "Asia/Kolkata";
   repo = await createFeatureRepo({
     features: FEATURES,
     files: {
@@ -114,6 +129,25 @@ before(async () => {
         created: col.timestamp(EVENTS.map((r) => r[2])),
         x: col.float64(EVENTS.map((r) => r[3])),
       }),
+      "data/pairs.parquet": arrowTable({
+        a: col.int64([1, 1, 2, 1]),
+        b: col.string(["x", "y", "x", "x"]),
+        ts: col.timestamp([at(10), at(10), at(10), at(11)]),
+        v: col.float64([10, 20, 30, 11]),
+      }),
+      "data/str.parquet": arrowTable({
+        customer_id: col.int64([1, 1, 1, 1]),
+        ts: col.string(["2024-01-10T10:00:00", "2024-01-10T13:00:00+02:00", "2024-01-10T11:00:00Z", "2024-01-10T12:00:00.000Z"]),
+        created: col.string(["2024-01-10T10:00:00", "2024-01-10T11:00:00Z", "2024-01-10T12:30:00+01:00", "2024-01-10T12:00:00"]),
+        y: col.float64([1, 2, 3, 4]),
+      }),
+      "data/c.csv": [
+        "customer_id,ts,created,z",
+        "1,2024-01-10T10:00:00,2024-01-10T10:00:00,1.5",
+        "1,2024-01-10T11:00:00+01:00,2024-01-10T12:00:00Z,2.5", // = 10:00Z, created later: wins the tie
+        "1,2024-01-10T12:00:00Z,2024-01-10T12:00:00Z,", // empty cell: null
+        "",
+      ].join("\n"),
     },
   });
   await repo.store.backfill({ start: "2024-01-01T00:00:00Z", end: "2024-02-01T00:00:00Z" });
@@ -121,6 +155,8 @@ before(async () => {
 
 after(async () => {
   await repo?.cleanup();
+  if (savedTz === undefined) delete process.env.TZ;
+  else process.env.TZ = savedTz;
 });
 
 /** Entity rows: customer_id (int64) and event_timestamp (Timestamp(ms, UTC)). */
@@ -234,6 +270,24 @@ test("join keys keep their value: string keys \"4\" join the int64 entity 4, and
   ]);
 });
 
+test("composite join keys: each (a, b) is its own entity", async () => {
+  const table = arrowTable({
+    b: col.string(["x", "y", "x", "y", "x"]),
+    a: col.int64([1, 1, 2, 2, 1]),
+    event_timestamp: col.timestamp([at(10), at(10), at(10), at(10), at(11)]),
+  });
+  const out = await repo.store.getTrainingSet(table, { features: ["pairs:v"] });
+  assert.deepEqual(out.schema.fields.map((f) => f.name), ["b", "a", "event_timestamp", "v"]);
+  assert.deepEqual(columnValues(out, "v"), [10, 20, 30, null, 11]);
+});
+
+test("source times as ISO strings (Parquet string column, CSV): zone-less is UTC, offsets honoured", async () => {
+  // str.parquet, customer 1: 10:00Z (1); 11:00Z twice: created 11:00Z (2) and 11:30Z (3); 12:00Z (4).
+  assert.deepEqual(await feature([[1, at(10)], [1, at(11) - MS], [1, at(11)], [1, at(12) - MS], [1, at(12)], [1, at(9)]], "strts:y"), [1, 1, 3, 3, 4, null]);
+  // c.csv, customer 1: 10:00Z twice: created 10:00Z (1.5) and 12:00Z (2.5); 12:00Z (empty → null).
+  assert.deepEqual(await feature([[1, at(10) - MS], [1, at(10)], [1, at(12) - MS], [1, at(12)]], "csvv:z"), [null, 2.5, 2.5, null]);
+});
+
 test("two views over one source are joined independently", async () => {
   const out = await repo.store.getTrainingSet(entities([[4, at(10, 30)], [4, at(12)], [3, at(10, 30)]]), {
     features: ["basic:x", "basic_ttl:x", "basic:label"],
@@ -262,11 +316,9 @@ test("field mapping renames source columns (join key and feature)", async () => 
 });
 
 test("entity timestamps in a string column: zone-less is UTC, offsets are honoured", async () => {
-  // Customer 5: rows at 08:00Z (51), 10:00Z (52), 12:00Z (53). Run in a non-UTC local zone so that
-  // reading a zone-less string as local time would show.
-  const savedTz = process.env.TZ;
-  process.env.TZ = "Asia/Kolkata";
-  try {
+  // Customer 5: rows at 08:00Z (51), 10:00Z (52), 12:00Z (53). The file runs in a non-UTC local
+  // zone (see before), so reading a zone-less string as local time would show.
+  {
     const stamps = [
       "2024-01-10T10:00:00", // UTC
       "2024-01-10T12:00:00+02:00", // = 10:00Z
@@ -280,16 +332,11 @@ test("entity timestamps in a string column: zone-less is UTC, offsets are honour
     const out = await repo.store.getTrainingSet(table, { features: ["basic:x"] });
     assert.deepEqual(columnValues(out, "x"), [52, 52, 52, 52, 51, 52, 53]);
     assert.deepEqual(columnValues(out, "event_timestamp"), stamps, "the timestamp column passes through as written");
-  } finally {
-    if (savedTz === undefined) delete process.env.TZ;
-    else process.env.TZ = savedTz;
   }
 });
 
 test("entity timestamps in a timestamp column, with a zone, without one, and with an offset zone", async () => {
-  const savedTz = process.env.TZ;
-  process.env.TZ = "Asia/Kolkata";
-  try {
+  {
     for (const tz of ["UTC", null, "+02:00", "America/New_York"]) {
       const table = arrowTable({
         customer_id: col.int64([5, 5, 5]),
@@ -299,9 +346,6 @@ test("entity timestamps in a timestamp column, with a zone, without one, and wit
       assert.deepEqual(columnValues(out, "x"), [52, 51, 53], `timestamp zone ${String(tz)}`);
       assert.equal(String(out.schema.fields[1]!.type), String(table.schema.fields[1]!.type), "the timestamp column keeps its type");
     }
-  } finally {
-    if (savedTz === undefined) delete process.env.TZ;
-    else process.env.TZ = savedTz;
   }
 });
 
