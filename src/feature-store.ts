@@ -5,6 +5,7 @@ import { definitionRecords } from "./definitions/definition-records.js";
 import { definitionHash } from "./definitions/repo-definitions.js";
 import { LarderError, toLarderError } from "./errors.js";
 import { OfflineStore } from "./offline/offline-store.js";
+import { ParquetReadPool } from "./offline/parquet-read-pool.js";
 import { buildTrainingSet } from "./offline/training-set.js";
 import { backfillView, type BackfillResult } from "./pipeline/view-pipeline.js";
 import { validateViewColumns, type ColumnCheck } from "./pipeline/validate-view-columns.js";
@@ -47,7 +48,7 @@ export class FeatureStore {
   readonly offline: OfflineStore;
 
   private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
-    this.offline = new OfflineStore(repo.offlinePath);
+    this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared() });
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {

@@ -44,6 +44,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, 
 import { LarderError } from "../errors.js";
 import { VALUE_TYPES, type ValueType } from "../types.js";
 import { concatBatches, emptyBatch, filterRows, selectColumns, type ColumnarBatch, type NumericColumn } from "./columnar.js";
+import type { ParquetReadPool } from "./parquet-read-pool.js";
 import { isFileNotFound, readParquetBatch, writeParquetFile, type WriteParquetOptions } from "./parquet-io.js";
 
 export type OfflineColumnRole = "key" | "event_ts" | "created_ts" | "feature";
@@ -92,6 +93,8 @@ export interface OfflineStoreOptions {
   parquet?: WriteParquetOptions;
   /** Files under data/ not in the manifest and older than this are deleted by commits (default 1 h). */
   orphanAgeMs?: number;
+  /** Decode data files on a worker thread (reads then overlap with the caller's work). */
+  readPool?: ParquetReadPool;
 }
 
 interface ManifestFile {
@@ -473,7 +476,8 @@ export class OfflineStore {
    */
   async readFile(f: OfflineFile, columns?: string[]): Promise<ColumnarBatch> {
     try {
-      return await readParquetBatch(f.file, columns ? { columns } : {});
+      const pool = this.options.readPool;
+      return await (pool ? pool.read(f.file, columns) : readParquetBatch(f.file, columns ? { columns } : {}));
     } catch (err) {
       if (isFileNotFound(err)) {
         throw storeError(`offline file ${f.file} is gone (a newer commit replaced it): read the view again from a fresh snapshot`, { file: f.file, notFound: true }, err);

@@ -69,11 +69,15 @@ export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec):
   const matchedRow = new Int32Array(n);
   let matches = 0;
 
-  for (const segment of snapshot.segments) {
-    for (const file of segment.files) {
-      if (file.rows === 0 || file.minTs > maxT) continue;
-      if (ttl !== null && file.maxTs < minT - ttl) continue;
-      const batch = await view.readFile(file, wanted);
+  const files = snapshot.segments.flatMap((seg) => seg.files).filter((file) => file.rows > 0 && file.minTs <= maxT && (ttl === null || file.maxTs >= minT - ttl));
+  // Read one file ahead: with a worker-backed reader the next file decodes while this one joins.
+  let next: Promise<ColumnarBatch> | null = files.length > 0 ? view.readFile(files[0]!, wanted) : null;
+  next?.catch(() => {});
+  for (let fileIndex = 0; fileIndex < files.length; fileIndex++) {
+    {
+      const batch = await next!;
+      next = fileIndex + 1 < files.length ? view.readFile(files[fileIndex + 1]!, wanted) : null;
+      next?.catch(() => {});
       const rows = batch.numRows;
       const keys = fileKeys(batch, view);
       const ts = batch.columns.get(tsCol)!.values as Float64Array;
