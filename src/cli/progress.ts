@@ -1,6 +1,7 @@
 /**
- * Progress of long commands: an updating line with rows/s on a terminal, plain log lines (at most
- * one every few seconds) otherwise, so CI logs stay readable.
+ * Progress of long commands: an updating line with rows/s on a terminal (stderr), plain log lines
+ * on stdout otherwise (at most one every few seconds), so CI logs stay readable and stderr holds
+ * nothing but a failure's one `error [CODE]: …` line.
  */
 export class Progress {
   private readonly started = Date.now();
@@ -8,8 +9,11 @@ export class Progress {
   private lastRows = 0;
   private readonly tty: boolean;
 
-  constructor(private readonly label: string, private readonly stream: NodeJS.WriteStream = process.stderr, private readonly intervalMs = 5000) {
-    this.tty = Boolean(stream.isTTY) && process.env.CI === undefined;
+  private readonly stream: NodeJS.WriteStream;
+
+  constructor(private readonly label: string, private readonly intervalMs = 5000) {
+    this.tty = Boolean(process.stderr.isTTY) && process.env.CI === undefined;
+    this.stream = this.tty ? process.stderr : process.stdout;
   }
 
   update(rows: number, detail = ""): void {

@@ -413,6 +413,7 @@ class Write implements OfflineWrite {
       this.state = "done";
       await this.store.removeDataFiles(this.view, this.written.map((f) => f.file));
       await this.lock.release();
+      await this.store.removeIfNeverCommitted(this.view);
     });
   }
 }
@@ -431,6 +432,21 @@ export class OfflineStore {
     this.root = resolve(root);
     this.lockTimeoutMs = options.lockTimeoutMs ?? 30 * 60_000;
     this.orphanAgeMs = options.orphanAgeMs ?? HOUR_MS;
+  }
+
+  /**
+   * After an aborted first write: removes the view's directories if they hold nothing (no
+   * manifest, no files), so a failed first backfill leaves the store exactly as it was.
+   */
+  async removeIfNeverCommitted(view: string): Promise<void> {
+    const dataDir = this.dataDir(view);
+    const viewDir = this.viewDir(view);
+    try {
+      if ((await readdir(dataDir)).length === 0) await rmdir(dataDir);
+      if ((await readdir(viewDir)).length === 0) await rmdir(viewDir);
+    } catch {
+      // Another writer got in meanwhile, or the directories are already gone: leave them.
+    }
   }
 
   private viewDir(view: string): string {

@@ -73,6 +73,8 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
   const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
 
+  // Plain views check each value's type as it arrives, so an error names the source row.
+  const valueTypes = aggs.length > 0 ? [] : valueColumns.map((c) => view.schema[c]!);
   const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows);
   let sourceRows = 0;
   let dropped = 0;
@@ -82,7 +84,8 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   try {
     const rows = readSource(source, { repoDir: ctx.repoDir, range: { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) });
     for await (const batch of rows) {
-      for (const raw of batch) {
+      for (let r = 0; r < batch.length; r++) {
+        const raw = batch[r]!;
         const ts = toEpochMs(raw[tsField], `source ${JSON.stringify(source.name)} column ${JSON.stringify(tsField)}`);
         const createdRaw = createdField ? raw[createdField] : null;
         const created = createdRaw === null || createdRaw === undefined ? Number.NEGATIVE_INFINITY : toEpochMs(createdRaw, `source ${JSON.stringify(source.name)} column ${JSON.stringify(createdField)}`);
@@ -101,7 +104,14 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
           dropped++;
           continue;
         }
-        for (let k = 0; k < valueColumns.length; k++) values[k] = row[valueColumns[k]!] ?? null;
+        for (let k = 0; k < valueColumns.length; k++) {
+          const v = row[valueColumns[k]!] ?? null;
+          const type = valueTypes[k];
+          if (type !== undefined && v !== null && !acceptsValue(type, v)) {
+            throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} feature ${JSON.stringify(valueColumns[k])}: source ${JSON.stringify(source.name)} row ${sourceRows + r + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`, { view: view.name, feature: valueColumns[k], row: sourceRows + r + 1 });
+          }
+          values[k] = v;
+        }
         buffer.add(keyParts, ts, created, values);
       }
       sourceRows += batch.length;
@@ -125,6 +135,20 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
     }
   } finally {
     buffer.dispose();
+  }
+}
+
+/** Whether a transformed row's value can be stored as `type` (the same leniency columnFromValues has). */
+function acceptsValue(type: ValueType, v: unknown): boolean {
+  switch (type) {
+    case "string":
+      return typeof v === "string" || typeof v === "number" || typeof v === "bigint";
+    case "bool":
+      return typeof v === "boolean";
+    case "timestamp":
+      return v instanceof Date || typeof v === "number" || typeof v === "string";
+    default:
+      return typeof v === "number" || typeof v === "bigint" || (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v)));
   }
 }
 
