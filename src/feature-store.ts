@@ -24,6 +24,11 @@ export interface BackfillOptions {
   end: Date | string | number;
   /** Views to backfill; default all. */
   views?: string[];
+  /**
+   * Rows a view's pipeline keeps in memory before spilling to disk by entity hash (default
+   * 2,000,000): memory stays bounded whatever the source's size.
+   */
+  memoryRows?: number;
   onProgress?: (p: { view: string; sourceRows: number }) => void;
 }
 
@@ -161,6 +166,7 @@ export class FeatureStore {
               repoDir: this.repo.dir,
               offline: this.offline,
               postgresUrl: this.sourcePostgresUrl,
+              ...(options.memoryRows !== undefined ? { memoryRows: options.memoryRows } : {}),
               onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows }),
             },
             view,
