@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   TRANSFORM_ERROR: { status: 422, summary: "a user transform threw or returned a bad row" },
   POSTGRES_UNAVAILABLE: { status: 503, summary: "Postgres could not be reached" },
   REGISTRY_UNAVAILABLE: { status: 503, summary: "the registry could not be opened" },
+  ONLINE_STORE_UNAVAILABLE: { status: 503, summary: "the online store (Redis) could not be reached" },
   REGISTRY_LOCKED: { status: 409, summary: "another process holds the registry lock too long" },
   UNKNOWN_RUN: { status: 404, summary: "no pipeline run with that id" },
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },

@@ -28,6 +28,12 @@ export interface OnlineWriteResult {
   written: number;
   /** Rows ignored because the store held a newer event timestamp. */
   stale: number;
+  /**
+   * Rows not stored because their TTL had already passed (event timestamp + ttl < now). Optional
+   * so other implementations stay valid; the Redis and embedded stores always set it, and then
+   * written + stale + expired = rows.
+   */
+  expired?: number;
 }
 
 export interface OnlineValue {

@@ -1,0 +1,186 @@
+/**
+ * The embedded online store, the default: an LMDB environment under `<repoDir>/.larder/online`.
+ * LMDB is safe for several processes at once (a `larder serve` and CLI materializations): readers
+ * never block, writers take LMDB's process-shared write lock, and reads take about a microsecond.
+ *
+ * Layout: one entry per (project, view, entity), key `<prefix><project>:<view>:<entityKey>`, value
+ * the packed row of ../packed-row.ts; the view's feature list is stored once under
+ * `<prefix><project>:<view>:#<schemaId>`. The monotonic compare and the write happen inside one
+ * LMDB write transaction, so concurrent writers (also in other processes) cannot interleave.
+ *
+ * TTL: rows carry their expiry; a read returns null for an expired row and removes it in the
+ * background (re-checked inside a write transaction so a newer row is never removed). A row already
+ * expired when written is not stored.
+ */
+import { mkdirSync } from "node:fs";
+import { open, type Database, type RootDatabase } from "lmdb";
+import { LarderError } from "../../errors.js";
+import type { OnlineRow, OnlineStore, OnlineValue, OnlineWriteOptions, OnlineWriteResult } from "../online-store.js";
+import { featureIndex, isValidEventTs, packRow, packedEventTs, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
+
+export interface EmbeddedOnlineStoreOptions {
+  /** Prepended to every key (test isolation). */
+  keyPrefix?: string;
+}
+
+/** Rows per write transaction: bounds the time the process-shared write lock is held. */
+const TXN_ROWS = 5000;
+
+export class EmbeddedOnlineStore implements OnlineStore {
+  private readonly schemas = new Map<string, Map<string, number>>();
+  private readonly cleanups = new Set<Promise<unknown>>();
+  private closed = false;
+
+  private constructor(
+    private readonly db: RootDatabase<string, string>,
+    private readonly keyPrefix: string,
+    readonly path: string,
+  ) {}
+
+  /**
+   * Opens (creating if needed) the store in `dir`.
+   *
+   * @example
+   * const store = await EmbeddedOnlineStore.open(join(repoDir, ".larder", "online"));
+   */
+  static async open(dir: string, opts: EmbeddedOnlineStoreOptions = {}): Promise<EmbeddedOnlineStore> {
+    try {
+      mkdirSync(dir, { recursive: true });
+      const db = open<string, string>({ path: dir, encoding: "string", compression: false });
+      return new EmbeddedOnlineStore(db, opts.keyPrefix ?? "", dir);
+    } catch (err) {
+      throw new LarderError("INTERNAL", `cannot open the embedded online store at ${dir}: ${err instanceof Error ? err.message : String(err)}`, { path: dir }, { cause: err });
+    }
+  }
+
+  async write(project: string, view: string, rows: readonly OnlineRow[], opts: OnlineWriteOptions): Promise<OnlineWriteResult> {
+    this.checkOpen();
+    const result = { written: 0, stale: 0, expired: 0 };
+    if (rows.length === 0) return result;
+    const prefix = this.viewPrefix(project, view);
+    const schemaId = schemaIdFor(opts.features);
+    const now = Date.now();
+    const packed: { key: string; ts: number; expiresAt: number | null; value: string }[] = rows.map((row) => {
+      if (!isValidEventTs(row.eventTs)) {
+        throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: event timestamp must be an integer epoch ms, got ${row.eventTs}`);
+      }
+      if (row.values.length !== opts.features.length) {
+        throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: ${row.values.length} values for ${opts.features.length} features`);
+      }
+      const expiresAt = opts.ttlMs === null ? null : row.eventTs + opts.ttlMs;
+      return { key: prefix + row.entityKey, ts: row.eventTs, expiresAt, value: packRow(row.eventTs, now, expiresAt, schemaId, row.values) };
+    });
+    const db = this.db;
+    for (let start = 0; start < packed.length; start += TXN_ROWS) {
+      const chunk = packed.slice(start, start + TXN_ROWS);
+      await this.guard(
+        db.transaction(() => {
+          db.put(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
+          for (const r of chunk) {
+            const cur = db.get(r.key);
+            if (cur !== undefined && packedEventTs(cur) > r.ts) result.stale++;
+            else if (r.expiresAt !== null && r.expiresAt < now) result.expired++;
+            else {
+              db.put(r.key, r.value);
+              result.written++;
+            }
+          }
+        }),
+      );
+    }
+    return result;
+  }
+
+  async read(project: string, view: string, entityKeys: readonly string[], features: readonly string[]): Promise<(OnlineValue | null)[]> {
+    this.checkOpen();
+    const prefix = this.viewPrefix(project, view);
+    const now = Date.now();
+    const expired: string[] = [];
+    const out = entityKeys.map((k): OnlineValue | null => {
+      const packed = this.db.get(prefix + k);
+      if (packed === undefined) return null;
+      const row = unpackRow(packed);
+      if (row.expiresAt !== null && row.expiresAt < now) {
+        expired.push(prefix + k);
+        return null;
+      }
+      const index = this.schemaIndex(prefix, row.schemaId);
+      if (index === undefined) return null;
+      return { eventTs: row.eventTs, writtenAt: row.writtenAt, values: selectValues(row, index, features) };
+    });
+    if (expired.length > 0) this.removeExpired(expired);
+    return out;
+  }
+
+  async deleteView(project: string, view: string): Promise<void> {
+    this.checkOpen();
+    const prefix = this.viewPrefix(project, view);
+    const db = this.db;
+    // Entity keys and "#schema" keys start with an ASCII character, so "\x7f" bounds the range.
+    await this.guard(
+      db.transaction(() => {
+        for (const key of db.getKeys({ start: prefix, end: `${prefix}\x7f` })) {
+          if (key.startsWith(prefix)) db.remove(key);
+        }
+      }),
+    );
+    for (const k of this.schemas.keys()) if (k.startsWith(prefix)) this.schemas.delete(k);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.cleanups]);
+    await this.db.close();
+  }
+
+  private viewPrefix(project: string, view: string): string {
+    return `${this.keyPrefix}${escapeName(project)}:${escapeName(view)}:`;
+  }
+
+  private schemaIndex(prefix: string, schemaId: string): Map<string, number> | undefined {
+    const key = `${prefix}#${schemaId}`;
+    let index = this.schemas.get(key);
+    if (index === undefined) {
+      const json = this.db.get(key);
+      if (json === undefined) return undefined;
+      index = featureIndex(JSON.parse(json) as string[]);
+      this.schemas.set(key, index);
+    }
+    return index;
+  }
+
+  /** Deletes rows a read found expired, unless a newer row replaced them meanwhile. */
+  private removeExpired(keys: readonly string[]): void {
+    const db: Database<string, string> = this.db;
+    const p = db
+      .transaction(() => {
+        const now = Date.now();
+        for (const key of keys) {
+          const cur = db.get(key);
+          if (cur === undefined) continue;
+          const { expiresAt } = unpackRow(cur);
+          if (expiresAt !== null && expiresAt < now) db.remove(key);
+        }
+      })
+      .catch(() => {}); // best effort: the read-time check already hides expired rows
+    this.cleanups.add(p);
+    void p.finally(() => this.cleanups.delete(p));
+  }
+
+  private async guard<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      throw new LarderError("INTERNAL", `embedded online store at ${this.path}: ${err instanceof Error ? err.message : String(err)}`, { path: this.path }, { cause: err });
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new LarderError("INTERNAL", "the online store is closed");
+  }
+}
+
+function escapeName(name: string): string {
+  return name.replace(/%/g, "%25").replace(/:/g, "%3A");
+}
