@@ -1,0 +1,204 @@
+/**
+ * The OnlineStore conformance suite: every implementation runs it (online-redis.test.ts,
+ * online-redis-cluster.test.ts, online-embedded.test.ts). `open` may be called several times and
+ * the stores used at once (the concurrent-writer test opens a second one); every test works in a
+ * project of its own, so one store serves the whole suite. Callers isolate runs by key prefix or
+ * directory and clean up after.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { after, before, describe, test } from "node:test";
+import { encodeEntityKey } from "../../src/online/entity-key-codec.js";
+import type { OnlineRow, OnlineStore } from "../../src/online/online-store.js";
+
+export function runOnlineStoreConformance(name: string, open: () => Promise<OnlineStore>): void {
+  describe(`OnlineStore conformance: ${name}`, () => {
+    let store: OnlineStore;
+    const runId = randomBytes(3).toString("hex");
+    let counter = 0;
+    const newProject = (): string => `conf_${runId}_${++counter}`;
+    const key = (...parts: (string | number)[]): string => encodeEntityKey(parts);
+    const NO_TTL = { ttlMs: null };
+
+    before(async () => {
+      store = await open();
+    });
+    after(async () => {
+      await store?.close();
+    });
+
+    test("every value kind round-trips: numbers (negative, fractional, large), unicode strings, booleans, null", async () => {
+      const p = newProject();
+      const features = ["int", "neg", "frac", "big", "str", "uni", "empty", "yes", "no", "nil"];
+      const values = [42, -7, 0.1 + 0.2, 2 ** 53 - 1, "plain, with \"quotes\" and \\ and ,", "żółć 猫 🐈‍⬛ \u2028", "", true, false, null];
+      const res = await store.write(p, "v", [{ entityKey: key(1), eventTs: 1_700_000_000_123, values }], { features, ...NO_TTL });
+      assert.equal(res.written, 1);
+      assert.equal(res.stale, 0);
+      const [got] = await store.read(p, "v", [key(1)], features);
+      assert.ok(got);
+      assert.deepEqual(got.values, values);
+      assert.equal(got.eventTs, 1_700_000_000_123);
+      assert.equal(typeof got.writtenAt, "number");
+      assert.ok(Math.abs(got.writtenAt - Date.now()) < 60_000, "writtenAt is the write's wall-clock time");
+    });
+
+    test("composite and string entity keys are distinct entities; missing entities read as null in place", async () => {
+      const p = newProject();
+      const features = ["f"];
+      await store.write(p, "v", [
+        { entityKey: key(5), eventTs: 1, values: ["number 5"] },
+        { entityKey: key("5"), eventTs: 1, values: ["string 5"] },
+        { entityKey: key(5, "DE"), eventTs: 1, values: ["5,DE"] },
+        { entityKey: key("a,b"), eventTs: 1, values: ["a,b"] },
+      ], { features, ...NO_TTL });
+      const got = await store.read(p, "v", [key(404), key(5), key("5"), key(5, "DE"), key("a", "b"), key("a,b"), key(5)], features);
+      assert.deepEqual(got.map((g) => g?.values[0] ?? null), [null, "number 5", "string 5", "5,DE", null, "a,b", "number 5"]);
+      assert.deepEqual(await store.read(p, "v", [], features), []);
+      assert.deepEqual(await store.read(p, "never_written", [key(5)], features), [null]);
+    });
+
+    test("reads return a subset of features in request order; an unknown feature is undefined", async () => {
+      const p = newProject();
+      await store.write(p, "v", [{ entityKey: key(1), eventTs: 10, values: [1, 2, 3] }], { features: ["a", "b", "c"], ...NO_TTL });
+      const [got] = await store.read(p, "v", [key(1)], ["c", "nope", "a"]);
+      assert.ok(got);
+      assert.equal(got.values.length, 3);
+      assert.equal(got.values[0], 3);
+      assert.equal(got.values[1], undefined);
+      assert.ok(1 in got.values, "the unknown feature has a slot");
+      assert.equal(got.values[2], 1);
+      const [none] = await store.read(p, "v", [key(1)], []);
+      assert.deepEqual(none?.values, []);
+    });
+
+    test("rows written under an earlier feature list stay readable by name", async () => {
+      const p = newProject();
+      await store.write(p, "v", [{ entityKey: key(1), eventTs: 10, values: ["x", 1] }], { features: ["a", "b"], ...NO_TTL });
+      await store.write(p, "v", [{ entityKey: key(2), eventTs: 10, values: [2, "y", true] }], { features: ["b", "a", "c"], ...NO_TTL });
+      const got = await store.read(p, "v", [key(1), key(2)], ["a", "b", "c"]);
+      assert.deepEqual(got.map((g) => g?.values), [["x", 1, undefined], ["y", 2, true]]);
+    });
+
+    test("writes are monotonic: older ignored and counted stale, equal replaces, newer replaces", async () => {
+      const p = newProject();
+      const features = ["f"];
+      const w = (rows: OnlineRow[]) => store.write(p, "v", rows, { features, ...NO_TTL });
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 100, values: ["t100"] }, { entityKey: key(2), eventTs: 100, values: ["t100"] }])), { written: 2, stale: 0 });
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 99, values: ["t99"] }, { entityKey: key(2), eventTs: 100, values: ["t100 again"] }])), { written: 1, stale: 1 });
+      let got = await store.read(p, "v", [key(1), key(2)], features);
+      assert.deepEqual(got.map((g) => [g?.eventTs, g?.values[0]]), [[100, "t100"], [100, "t100 again"]]);
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 101, values: ["t101"] }])), { written: 1, stale: 0 });
+      // Within one batch, rows apply in order: the later older row is stale.
+      assert.deepEqual(pick(await w([{ entityKey: key(3), eventTs: 5, values: ["t5"] }, { entityKey: key(3), eventTs: 4, values: ["t4"] }])), { written: 1, stale: 1 });
+      got = await store.read(p, "v", [key(1), key(3)], features);
+      assert.deepEqual(got.map((g) => [g?.eventTs, g?.values[0]]), [[101, "t101"], [5, "t5"]]);
+    });
+
+    test("concurrent writers through two stores: the greatest event timestamp wins for every key", async () => {
+      const p = newProject();
+      const other = await open();
+      try {
+        const features = ["ts"];
+        const keys = Array.from({ length: 50 }, (_, i) => key(i));
+        const calls: Promise<unknown>[] = [];
+        // Store A writes odd timestamps 1..39, store B even ones 2..40, in shuffled order, all at once.
+        const order = Array.from({ length: 40 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+        for (const ts of order) {
+          const s = ts % 2 === 1 ? store : other;
+          calls.push(s.write(p, "v", keys.map((k) => ({ entityKey: k, eventTs: ts, values: [ts] })), { features, ...NO_TTL }));
+        }
+        const results = (await Promise.all(calls)) as { written: number; stale: number }[];
+        assert.equal(results.reduce((n, r) => n + r.written + r.stale, 0), 40 * keys.length);
+        const got = await other.read(p, "v", keys, features);
+        for (const g of got) assert.deepEqual([g?.eventTs, g?.values[0]], [40, 40]);
+      } finally {
+        await other.close();
+      }
+    });
+
+    test("TTL: a row already past eventTs + ttl is not stored; one expiring soon disappears", async () => {
+      const p = newProject();
+      const features = ["f"];
+      const now = Date.now();
+      const res = await store.write(p, "v", [
+        { entityKey: key("old"), eventTs: now - 10_000, values: ["old"] },
+        { entityKey: key("soon"), eventTs: now, values: ["soon"] },
+        { entityKey: key("later"), eventTs: now, values: ["later"] },
+      ], { features, ttlMs: 1_000 });
+      assert.equal(res.written, 2);
+      assert.equal(res.stale, 0);
+      if (res.expired !== undefined) assert.equal(res.expired, 1);
+      await store.write(p, "v", [{ entityKey: key("later"), eventTs: now, values: ["later"] }], { features, ttlMs: 60_000 });
+      let got = await store.read(p, "v", [key("old"), key("soon"), key("later")], features);
+      assert.deepEqual(got.map((g) => g?.values[0] ?? null), [null, "soon", "later"]);
+      await sleep(Math.max(0, now + 1_100 - Date.now()));
+      got = await store.read(p, "v", [key("old"), key("soon"), key("later")], features);
+      assert.deepEqual(got.map((g) => g?.values[0] ?? null), [null, null, "later"]);
+      // An expired row does not block a newer one.
+      await store.write(p, "v", [{ entityKey: key("soon"), eventTs: Date.now(), values: ["again"] }], { features, ttlMs: 60_000 });
+      got = await store.read(p, "v", [key("soon")], features);
+      assert.equal(got[0]?.values[0], "again");
+    });
+
+    test("deleteView removes every row of the view and nothing else; the view can be written again", async () => {
+      const p = newProject();
+      const features = ["f"];
+      const rows = Array.from({ length: 300 }, (_, i) => ({ entityKey: key(i), eventTs: 10, values: [i] }));
+      await store.write(p, "gone", rows, { features, ...NO_TTL });
+      await store.write(p, "kept", rows, { features, ...NO_TTL });
+      await store.write(p, "gone_too_long_name", rows.slice(0, 3), { features, ...NO_TTL });
+      await store.deleteView(p, "gone");
+      assert.deepEqual(await store.read(p, "gone", rows.map((r) => r.entityKey), features), rows.map(() => null));
+      assert.equal((await store.read(p, "kept", rows.map((r) => r.entityKey), features)).filter((g) => g !== null).length, 300);
+      assert.equal((await store.read(p, "gone_too_long_name", [key(0)], features))[0]?.values[0], 0);
+      await store.deleteView(p, "gone"); // deleting an empty view is fine
+      await store.write(p, "gone", [{ entityKey: key(1), eventTs: 1, values: ["back"] }], { features: ["g"], ...NO_TTL });
+      assert.deepEqual((await store.read(p, "gone", [key(1)], ["g"]))[0]?.values, ["back"]);
+    });
+
+    test("views and projects are isolated, also when names contain the key separator", async () => {
+      const a = newProject();
+      const b = newProject();
+      const features = ["f"];
+      const w = (proj: string, view: string, value: string) => store.write(proj, view, [{ entityKey: key(1), eventTs: 1, values: [value] }], { features, ...NO_TTL });
+      await w(a, "v", "a/v");
+      await w(a, "v2", "a/v2");
+      await w(b, "v", "b/v");
+      await w(`${a}:x`, "y", "a:x/y");
+      await w(a, "x:y", "a/x:y");
+      const r = async (proj: string, view: string) => (await store.read(proj, view, [key(1)], features))[0]?.values[0] ?? null;
+      assert.deepEqual([await r(a, "v"), await r(a, "v2"), await r(b, "v"), await r(`${a}:x`, "y"), await r(a, "x:y")], ["a/v", "a/v2", "b/v", "a:x/y", "a/x:y"]);
+      await store.deleteView(a, "x:y");
+      assert.deepEqual([await r(`${a}:x`, "y"), await r(a, "x:y"), await r(a, "v")], ["a:x/y", null, "a/v"]);
+    });
+
+    test("large batches: 10k entities × 8 features written and read back in one call each", async () => {
+      const p = newProject();
+      const features = Array.from({ length: 8 }, (_, i) => `f${i}`);
+      const rows = Array.from({ length: 10_000 }, (_, i) => ({ entityKey: key(i, `k${i % 7}`), eventTs: 1_700_000_000_000 + i, values: [i, i / 3, `s${i}`, i % 2 === 0, null, -i - 1, i * 1e6, "x"] }));
+      const res = await store.write(p, "big", rows, { features, ...NO_TTL });
+      assert.deepEqual(pick(res), { written: 10_000, stale: 0 });
+      const got = await store.read(p, "big", rows.map((r) => r.entityKey), features);
+      assert.equal(got.length, 10_000);
+      for (let i = 0; i < rows.length; i++) {
+        const g = got[i];
+        assert.ok(g, `row ${i}`);
+        assert.equal(g.eventTs, rows[i]?.eventTs);
+        assert.deepEqual(g.values, rows[i]?.values);
+      }
+    });
+
+    test("a row with the wrong number of values or a non-integer timestamp is INVALID_ARGUMENT and nothing is written", async () => {
+      const p = newProject();
+      await assert.rejects(store.write(p, "v", [{ entityKey: key(1), eventTs: 1, values: [1] }, { entityKey: key(2), eventTs: 1, values: [1, 2] }], { features: ["a"], ...NO_TTL }), { code: "INVALID_ARGUMENT" });
+      await assert.rejects(store.write(p, "v", [{ entityKey: key(1), eventTs: 1.5, values: [1] }], { features: ["a"], ...NO_TTL }), { code: "INVALID_ARGUMENT" });
+      assert.deepEqual(await store.read(p, "v", [key(1), key(2)], ["a"]), [null, null]);
+      assert.deepEqual(await store.write(p, "v", [], { features: ["a"], ...NO_TTL }).then(pick), { written: 0, stale: 0 });
+    });
+  });
+}
+
+function pick(r: { written: number; stale: number }): { written: number; stale: number } {
+  return { written: r.written, stale: r.stale };
+}
