@@ -12,6 +12,9 @@ import { validateViewColumns, type ColumnCheck } from "./pipeline/validate-view-
 import { openRegistry } from "./registry/open-registry.js";
 import type { PlanDiff, RegistryStore } from "./registry/registry-store.js";
 import type { FeatureSelection } from "./serving/feature-refs.js";
+import { materializeView, MATERIALIZE_KIND, type MaterializeResult } from "./materialize/materialize-view.js";
+import type { OnlineStore } from "./online/online-store.js";
+import { getOnlineFeatures, type OnlineFeaturesResponse } from "./serving/online-features.js";
 import { toEpochMs } from "./time.js";
 
 export interface FeatureStoreOptions {
@@ -39,15 +42,48 @@ export interface TrainingSetOptions {
   fullFeatureNames?: boolean;
 }
 
+export interface MaterializeOptions {
+  start: Date | string | number;
+  end: Date | string | number;
+  /** Views to materialize; default every view with `online` (views with `online: false` are skipped). */
+  views?: string[];
+  onProgress?: (p: { view: string; rows: number }) => void;
+}
+
+export interface MaterializeIncrementalOptions {
+  /** Default now. */
+  end?: Date | string | number;
+  views?: string[];
+  onProgress?: (p: { view: string; rows: number }) => void;
+}
+
+/** A view `materializeIncremental` did not run, and why. */
+export interface MaterializeSkip {
+  view: string;
+  skipped: string;
+}
+
+export interface OnlineFeaturesOptions {
+  /** `["view:feature", …]`, or use `service`. */
+  features?: readonly string[];
+  service?: string;
+  fullFeatureNames?: boolean;
+  /** Read time for the TTL check, epoch ms (default now). */
+  now?: number;
+}
+
 /**
  * The in-process API over a feature repository: plan/apply definitions, backfill the offline
- * store, build training sets. Each method opens the registry for just its own duration, so the
+ * store, build training sets, materialize into the online store and read online feature vectors.
+ * Each method opens the registry (and the online store) for just its own duration, so the
  * embedded registry (one process at a time) is never held between calls.
  * @example
  * const store = await FeatureStore.open("examples/churn");
  * await store.apply();
  * await store.backfill({ start: "2024-01-01", end: "2024-07-01" });
  * const table = await store.getTrainingSet(entities, { service: "churn_v1" });
+ * await store.materialize({ start: "2024-01-01", end: "2024-07-01" });
+ * const vectors = await store.getOnlineFeatures({ customer_id: [1, 2] }, { service: "churn_v1" });
  */
 export class FeatureStore {
   readonly offline: OfflineStore;
@@ -204,6 +240,100 @@ export class FeatureStore {
     }
     await check;
     return table;
+  }
+
+  /** Opens the online store `larder.config.ts` names for `fn`'s duration. */
+  async withOnlineStore<T>(fn: (store: OnlineStore) => Promise<T>): Promise<T> {
+    // Loaded on first use: commands that never touch the online store do not load its drivers.
+    const { openOnlineStore } = await import("./online/open-online-store.js");
+    const store = await openOnlineStore(this.repo.config.online, { repoDir: this.repo.dir });
+    try {
+      return await fn(store);
+    } finally {
+      await store.close();
+    }
+  }
+
+  /**
+   * Materializes each view's latest offline row per entity with an event timestamp in [start, end)
+   * into the online store, and sets the view's watermark to `end` once its run succeeded. Reruns
+   * are idempotent and an older range never overwrites newer values (writes are monotonic).
+   * Views with `online: false` are skipped.
+   */
+  async materialize(options: MaterializeOptions): Promise<MaterializeResult[]> {
+    const start = toEpochMs(options.start, "--start");
+    const end = toEpochMs(options.end, "--end");
+    if (!(start < end)) throw new LarderError("INVALID_ARGUMENT", `--start (${new Date(start).toISOString()}) must be before --end (${new Date(end).toISOString()})`);
+    const views = this.onlineViews(options.views);
+    return this.withRegistry(async (registry) => {
+      await this.assertApplied(registry, views.map((v) => v.name));
+      return this.withOnlineStore(async (online) => {
+        const ctx = { project: this.project, registry, offline: this.offline, online, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+        const results: MaterializeResult[] = [];
+        for (const view of views) results.push(await materializeView(ctx, view, { start, end }));
+        return results;
+      });
+    });
+  }
+
+  /**
+   * Materializes each view from its watermark to `end` (default now). A view never materialized
+   * starts at `end − ttl`, or without a TTL at the start of its offline data; a view with neither a
+   * watermark nor offline data, or whose watermark is already at `end`, is skipped.
+   */
+  async materializeIncremental(options: MaterializeIncrementalOptions = {}): Promise<(MaterializeResult | MaterializeSkip)[]> {
+    const end = options.end === undefined ? Date.now() : toEpochMs(options.end, "--end");
+    const views = this.onlineViews(options.views);
+    return this.withRegistry(async (registry) => {
+      await this.assertApplied(registry, views.map((v) => v.name));
+      return this.withOnlineStore(async (online) => {
+        const ctx = { project: this.project, registry, offline: this.offline, online, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+        const results: (MaterializeResult | MaterializeSkip)[] = [];
+        for (const view of views) {
+          const watermark = await registry.getWatermark(this.project, view.name, MATERIALIZE_KIND);
+          let start: number | undefined = watermark?.getTime();
+          if (start === undefined && view.ttlMs !== null) start = end - view.ttlMs;
+          if (start === undefined) start = (await this.offline.snapshot(view.name))?.segments[0]?.start;
+          if (start === undefined) {
+            results.push({ view: view.name, skipped: "no offline data and no watermark (run `larder backfill` first)" });
+          } else if (start >= end) {
+            results.push({ view: view.name, skipped: `up to date (watermark ${new Date(start).toISOString()})` });
+          } else {
+            results.push(await materializeView(ctx, view, { start, end }));
+          }
+        }
+        return results;
+      });
+    });
+  }
+
+  /**
+   * The online feature vectors of entity rows (columnar, join keys and request fields), in Feast's
+   * response shape with a status per value; on-demand views run on the same input rows as in
+   * training sets.
+   * @example
+   * const res = await store.getOnlineFeatures({ customer_id: [1, 2] }, { service: "churn_v1" });
+   */
+  async getOnlineFeatures(entities: Record<string, readonly unknown[]>, options: OnlineFeaturesOptions): Promise<OnlineFeaturesResponse> {
+    const selection = selectionOf(options);
+    return this.withOnlineStore((online) =>
+      getOnlineFeatures(this.repo.definitions, online, this.project, {
+        selection,
+        entities,
+        fullFeatureNames: options.fullFeatureNames ?? false,
+        ...(options.now !== undefined ? { now: options.now } : {}),
+      }),
+    );
+  }
+
+  /** The named views, or all; views with `online: false` are left out (naming one is an error). */
+  private onlineViews(names: string[] | undefined): FeatureViewDef[] {
+    const views = this.viewsNamed(names);
+    if (names && names.length > 0) {
+      const offlineOnly = views.find((v) => !v.online);
+      if (offlineOnly) throw new LarderError("INVALID_ARGUMENT", `feature view ${JSON.stringify(offlineOnly.name)} has online: false; it is not materialized`, { view: offlineOnly.name });
+    }
+    return views.filter((v) => v.online);
   }
 
   private serviceViews(service: string): string[] {

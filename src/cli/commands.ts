@@ -5,6 +5,9 @@ import { FeatureStore, selectionOf } from "../feature-store.js";
 import { readEntityRows } from "../offline/entity-rows.js";
 import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import type { PlanDiff } from "../registry/registry-store.js";
+import type { RepoDefinitions } from "../definitions/repo-definitions.js";
+import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
 import { Progress } from "./progress.js";
 
@@ -105,4 +108,113 @@ export function registerCommands(program: Command): void {
       progress.update(table.numRows);
       progress.done(`→ ${o.out}`);
     });
+
+  program
+    .command("materialize")
+    .description("load the latest offline values per entity with event time in [start, end) into the online store")
+    .requiredOption("--start <iso>", "start of the event-time range (inclusive), ISO-8601")
+    .requiredOption("--end <iso>", "end of the event-time range (exclusive), ISO-8601")
+    .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
+    .action(async (o: { start: string; end: string; view?: string[] }, cmd: Command) => {
+      const store = await FeatureStore.open(repoDir(cmd));
+      const progress = materializeProgress();
+      const results = await store.materialize({ start: o.start, end: o.end, ...(o.view ? { views: o.view } : {}), onProgress: progress.update });
+      progress.finish();
+      for (const r of results) printMaterialized(r);
+    });
+
+  program
+    .command("materialize-incremental")
+    .description("materialize every online view from its watermark up to --end (default now)")
+    .option("--end <iso>", "end of the event-time range (exclusive), ISO-8601; default now")
+    .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
+    .action(async (o: { end?: string; view?: string[] }, cmd: Command) => {
+      const store = await FeatureStore.open(repoDir(cmd));
+      const progress = materializeProgress();
+      const results = await store.materializeIncremental({ ...(o.end ? { end: o.end } : {}), ...(o.view ? { views: o.view } : {}), onProgress: progress.update });
+      progress.finish();
+      for (const r of results) {
+        if ("skipped" in r) console.log(`skipped ${r.view}: ${r.skipped}`);
+        else printMaterialized(r);
+      }
+    });
+
+  program
+    .command("online")
+    .description("read feature vectors from the online store; prints Feast's JSON response")
+    .requiredOption("--entity <key=value>", "a join key or request field value (repeatable: several entities, composite keys)", collect)
+    .option("--features <refs>", "view:feature references, comma-separated (repeatable)", splitList)
+    .option("--service <name>", "a feature service")
+    .option("--full-feature-names", "name features view__feature", false)
+    .action(async (o: { entity: string[]; features?: string[]; service?: string; fullFeatureNames: boolean }, cmd: Command) => {
+      const selection = selectionOf(o);
+      const store = await FeatureStore.open(repoDir(cmd));
+      const entities = parseEntityArgs(store.repo.definitions, o.entity);
+      const res = await store.getOnlineFeatures(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
+      console.log(JSON.stringify(res, null, 2));
+    });
+}
+
+function materializeProgress(): { update: (p: { view: string; rows: number }) => void; finish: () => void } {
+  let progress: Progress | null = null;
+  let current = "";
+  return {
+    update: (p) => {
+      if (p.view !== current) {
+        progress?.done();
+        current = p.view;
+        progress = new Progress(`materialize ${p.view}`);
+      }
+      progress?.update(p.rows);
+    },
+    finish: () => progress?.done(),
+  };
+}
+
+function printMaterialized(r: { view: string; start: number; end: number; rows: number; stale: number; expired: number }): void {
+  const range = `[${new Date(r.start).toISOString()}, ${new Date(r.end).toISOString()})`;
+  const notes = [
+    ...(r.stale ? [`${r.stale.toLocaleString("en-US")} older than the stored values, ignored`] : []),
+    ...(r.expired ? [`${r.expired.toLocaleString("en-US")} already past the TTL, not stored`] : []),
+  ];
+  console.log(`materialized ${r.view} ${range}: ${r.rows.toLocaleString("en-US")} rows${notes.length ? ` (${notes.join("; ")})` : ""}; watermark ${new Date(r.end).toISOString()}`);
+}
+
+/**
+ * `--entity KEY=VALUE…` as columnar entity rows: each KEY's values in order. Values of numeric or
+ * bool join keys and request fields are parsed as such; anything unknown stays a string.
+ */
+export function parseEntityArgs(defs: RepoDefinitions, pairs: readonly string[]): Record<string, unknown[]> {
+  const types = new Map<string, ValueType>();
+  for (const v of defs.featureViews.values()) {
+    const keys = joinKeysOf(v);
+    const kt = joinKeyTypesOf(v);
+    keys.forEach((k, i) => types.set(k, kt[i]!));
+  }
+  for (const odfv of defs.onDemandFeatureViews.values()) {
+    for (const s of odfv.sources) if (s.kind === "source") for (const [f, t] of Object.entries(s.schema)) if (!types.has(f)) types.set(f, t);
+  }
+  const out: Record<string, unknown[]> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new LarderError("INVALID_ARGUMENT", `--entity ${JSON.stringify(pair)}: expected KEY=VALUE, e.g. --entity customer_id=42`);
+    const key = pair.slice(0, eq).trim();
+    const raw = pair.slice(eq + 1);
+    (out[key] ??= []).push(parseValue(raw, types.get(key), key));
+  }
+  return out;
+}
+
+function parseValue(raw: string, type: ValueType | undefined, key: string): unknown {
+  if (type === undefined || type === "string" || type === "timestamp") return raw;
+  if (type === "bool") {
+    if (/^(true|1)$/i.test(raw)) return true;
+    if (/^(false|0)$/i.test(raw)) return false;
+  } else if (type === "int64" || type === "int32") {
+    // Beyond ±2^53 stays a string, so the key check reports VALUE_OUT_OF_RANGE instead of rounding.
+    if (/^\s*-?\d+\s*$/.test(raw)) return Number.isSafeInteger(Number(raw)) ? Number(raw) : raw.trim();
+  } else if (raw.trim() !== "" && Number.isFinite(Number(raw))) {
+    return Number(raw);
+  }
+  throw new LarderError("INVALID_ARGUMENT", `--entity ${key}=${raw}: expected a ${type} value`, { field: key });
 }

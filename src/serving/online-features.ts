@@ -1,0 +1,254 @@
+import type { FeatureRow, FeatureViewDef } from "../definitions/definition-types.js";
+import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import type { RepoDefinitions } from "../definitions/repo-definitions.js";
+import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
+import { LarderError } from "../errors.js";
+import { onlineEntityKey } from "../materialize/online-entity-key.js";
+import { columnFromValues, columnGet, type Column } from "../offline/columnar.js";
+import type { OnlineStore } from "../online/online-store.js";
+import { cellValue } from "../offline/training-set.js";
+import { runOnDemandTransform } from "../transform/transform-executor.js";
+import type { ValueType } from "../types.js";
+import { resolveFeatures, type FeatureSelection } from "./feature-refs.js";
+
+/** Feast's per-value statuses. */
+export type FieldStatus = "PRESENT" | "NULL_VALUE" | "NOT_FOUND" | "OUTSIDE_MAX_AGE";
+
+/** A JSON value of a feature: numbers, strings, booleans, null; timestamps as ISO-8601 strings. */
+export type OnlineFeatureValue = number | string | boolean | null;
+
+/** Feast's `/get-online-features` response: one result per feature name, values across entity rows. */
+export interface OnlineFeaturesResponse {
+  metadata: { feature_names: string[] };
+  results: { values: OnlineFeatureValue[]; statuses: FieldStatus[]; event_timestamps: string[] }[];
+}
+
+export interface OnlineFeaturesRequest {
+  selection: FeatureSelection;
+  /** Columnar entity rows, as in Feast: join keys and request-source fields, one array per name. */
+  entities: Record<string, readonly unknown[]>;
+  fullFeatureNames?: boolean;
+  /** Read time for the TTL check, epoch ms (default now). */
+  now?: number;
+}
+
+/** The event timestamp Feast reports for join keys and values without a row. */
+const NO_TIMESTAMP = new Date(0).toISOString();
+
+/**
+ * Reads a feature vector per entity row from the online store: the values last materialized (or
+ * pushed) per entity and view, with a status per value. This is the one online read path; the
+ * CLI (`larder online`), the in-process API and the HTTP server all call it.
+ *
+ * - PRESENT / NULL_VALUE: the view has a row for the entity (the value is set / null).
+ * - NOT_FOUND: no row. For aggregated views count and sum are then 0 (an empty window), exactly
+ *   the training-set value; other aggregates are null.
+ * - OUTSIDE_MAX_AGE: the row's event timestamp is older than the view's TTL at read time; the value
+ *   is null (count and sum 0), as the point-in-time join leaves it.
+ * - On-demand views get the same input row a training set builds (every feature of their source
+ *   views by name, and the request fields) and run through the same `runOnDemandTransform`.
+ *
+ * Join keys come first in the response, echoed with status PRESENT. A missing join key is
+ * MISSING_JOIN_KEY, a missing request field or columns of unequal length INVALID_ENTITIES.
+ *
+ * @example
+ * const res = await getOnlineFeatures(repo.definitions, store, "churn", {
+ *   selection: { features: ["customer_profile:plan"] }, entities: { customer_id: [1, 2] } });
+ */
+export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStore, project: string, request: OnlineFeaturesRequest): Promise<OnlineFeaturesResponse> {
+  const resolved = resolveFeatures(repo, request.selection, request.fullFeatureNames ?? false);
+  const now = request.now ?? Date.now();
+  const entities = request.entities;
+  if (typeof entities !== "object" || entities === null || Array.isArray(entities)) {
+    throw new LarderError("INVALID_ENTITIES", "entities must be an object of columns, e.g. {\"customer_id\": [1, 2]}", { field: "entities" });
+  }
+  const given = Object.keys(entities);
+  let n = -1;
+  let first = "";
+  for (const [name, values] of Object.entries(entities)) {
+    if (!Array.isArray(values)) throw new LarderError("INVALID_ENTITIES", `entities.${name} must be an array of values`, { field: name });
+    if (n === -1) {
+      n = values.length;
+      first = name;
+    } else if (values.length !== n) {
+      throw new LarderError("INVALID_ENTITIES", `entity columns have unequal lengths: ${JSON.stringify(first)} has ${n} values, ${JSON.stringify(name)} has ${values.length}`, { field: name });
+    }
+  }
+  n = Math.max(n, 0);
+  for (const key of resolved.joinKeys) {
+    if (!(key in entities)) throw new LarderError("MISSING_JOIN_KEY", `entities lack the join key ${JSON.stringify(key)} (given: ${given.join(", ") || "none"})`, { field: key });
+  }
+  const requestCols = new Map<string, Column>();
+  for (const [field, { type, source }] of resolved.requestFields) {
+    const values = entities[field];
+    if (values === undefined) {
+      throw new LarderError("INVALID_ENTITIES", `entities lack ${JSON.stringify(field)}, a field of request source ${JSON.stringify(source)} that on-demand features need (given: ${given.join(", ") || "none"})`, { field });
+    }
+    requestCols.set(field, columnFromValues(type, values, `request field ${JSON.stringify(field)}`));
+  }
+
+  // Each plain view: one read of its distinct entity keys, then a value and status per row.
+  const viewData = new Map<string, ViewValues>();
+  await Promise.all(
+    [...resolved.views].map(async ([name, { def, features }]) => {
+      viewData.set(name, await readView(store, project, def, [...features], entities, n, now));
+    }),
+  );
+
+  const results: OnlineFeaturesResponse["results"] = [];
+  for (const key of resolved.joinKeys) {
+    const values = entities[key]!;
+    results.push({
+      values: values.map((v) => jsonValue(v)),
+      statuses: new Array<FieldStatus>(n).fill("PRESENT"),
+      event_timestamps: new Array<string>(n).fill(NO_TIMESTAMP),
+    });
+  }
+
+  const odfvOutputs = new Map<string, { cols: Map<string, Column>; ts: string[] }>();
+  for (const odfv of resolved.onDemand) {
+    const outputs = Object.keys(odfv.schema);
+    const values = outputs.map(() => new Array<unknown>(n));
+    const latest = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
+    for (let i = 0; i < n; i++) {
+      // The same input row the training set builds: source-view features by name, then request fields.
+      const row: FeatureRow = {};
+      for (const s of odfv.sources) {
+        if (s.kind === "feature_view") {
+          const data = viewData.get(s.name)!;
+          for (const f of Object.keys(s.schema)) row[f] = transformValue(data.values.get(f)![i]!, s.schema[f]!);
+          if (data.found[i] && data.eventTs[i]! > latest[i]!) latest[i] = data.eventTs[i]!;
+        } else {
+          for (const f of Object.keys(s.schema)) row[f] = cellValue(requestCols.get(f)!, i);
+        }
+      }
+      const out = runOnDemandTransform(odfv, row);
+      for (let k = 0; k < outputs.length; k++) values[k]![i] = out[outputs[k]!];
+    }
+    const cols = new Map<string, Column>();
+    outputs.forEach((f, k) => cols.set(f, columnFromValues(odfv.schema[f]!, values[k]!, `onDemandFeatureView "${odfv.name}" feature "${f}"`)));
+    odfvOutputs.set(odfv.name, { cols, ts: Array.from(latest, (t) => (Number.isFinite(t) ? new Date(t).toISOString() : NO_TIMESTAMP)) });
+  }
+
+  for (const out of resolved.outputs) {
+    if (out.onDemand) {
+      const { cols, ts } = odfvOutputs.get(out.view)!;
+      const col = cols.get(out.feature)!;
+      const values: OnlineFeatureValue[] = [];
+      const statuses: FieldStatus[] = [];
+      for (let i = 0; i < n; i++) {
+        const v = columnGet(col, i);
+        values.push(v === null ? null : outputValue(v, out.type));
+        statuses.push(v === null ? "NULL_VALUE" : "PRESENT");
+      }
+      results.push({ values, statuses, event_timestamps: ts });
+    } else {
+      const data = viewData.get(out.view)!;
+      results.push({
+        values: data.values.get(out.feature)!.map((v) => (v === null ? null : outputValue(v, out.type))),
+        statuses: data.statuses.get(out.feature)!,
+        event_timestamps: Array.from(data.eventTs, (t) => (Number.isNaN(t) ? NO_TIMESTAMP : new Date(t).toISOString())),
+      });
+    }
+  }
+  return { metadata: { feature_names: [...resolved.joinKeys, ...resolved.outputs.map((o) => o.outputName)] }, results };
+}
+
+interface ViewValues {
+  /** Per feature, per entity row: the stored value (timestamps as epoch ms) or null. */
+  values: Map<string, (number | string | boolean | null)[]>;
+  statuses: Map<string, FieldStatus[]>;
+  /** 1 where the row is usable (present and inside the TTL). */
+  found: Uint8Array;
+  /** The stored row's event timestamp (also when OUTSIDE_MAX_AGE: it says how old the value is), NaN if none. */
+  eventTs: Float64Array;
+}
+
+async function readView(store: OnlineStore, project: string, def: FeatureViewDef, features: string[], entities: Record<string, readonly unknown[]>, n: number, now: number): Promise<ViewValues> {
+  const keys = joinKeysOf(def);
+  const types = joinKeyTypesOf(def);
+  const rowKeys = new Array<string | null>(n);
+  const distinct = new Map<string, number>();
+  const parts = new Array<unknown>(keys.length);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < keys.length; k++) parts[k] = entities[keys[k]!]![i];
+    const key = onlineEntityKey(parts, types, keys);
+    rowKeys[i] = key;
+    if (key !== null && !distinct.has(key)) distinct.set(key, distinct.size);
+  }
+  const stored = distinct.size > 0 ? await store.read(project, def.name, [...distinct.keys()], features) : [];
+  const ttl = def.ttlMs;
+  const result: ViewValues = { values: new Map(), statuses: new Map(), found: new Uint8Array(n), eventTs: new Float64Array(n).fill(Number.NaN) };
+  // Row status: found, missing, or too old.
+  const rowState = new Array<FieldStatus | null>(n);
+  const rowValue = new Array<readonly unknown[] | null>(n);
+  for (let i = 0; i < n; i++) {
+    const key = rowKeys[i];
+    const d = key === null || key === undefined ? undefined : distinct.get(key);
+    const v = d === undefined ? null : (stored[d] ?? null);
+    if (v === null) {
+      rowState[i] = "NOT_FOUND";
+      rowValue[i] = null;
+    } else if (ttl !== null && v.eventTs < now - ttl) {
+      rowState[i] = "OUTSIDE_MAX_AGE";
+      rowValue[i] = null;
+      result.eventTs[i] = v.eventTs;
+    } else {
+      rowState[i] = null;
+      rowValue[i] = v.values;
+      result.found[i] = 1;
+      result.eventTs[i] = v.eventTs;
+    }
+  }
+  features.forEach((f, fi) => {
+    const agg = def.aggregations?.[f];
+    const empty = agg ? emptyAggregateValue(agg) : null;
+    const type = def.schema[f]!;
+    const values = new Array<number | string | boolean | null>(n);
+    const statuses = new Array<FieldStatus>(n);
+    for (let i = 0; i < n; i++) {
+      const row = rowValue[i];
+      if (row === null || row === undefined) {
+        values[i] = empty;
+        statuses[i] = rowState[i]!;
+        continue;
+      }
+      const v = storedValue(row[fi], type);
+      values[i] = v;
+      statuses[i] = v === null ? "NULL_VALUE" : "PRESENT";
+    }
+    result.values.set(f, values);
+    result.statuses.set(f, statuses);
+  });
+  return result;
+}
+
+/** A value as stored (JSON-like) in the feature's type; timestamps as epoch ms. */
+function storedValue(v: unknown, type: ValueType): number | string | boolean | null {
+  if (v === null || v === undefined) return null;
+  if (type === "timestamp") {
+    if (v instanceof Date) return v.getTime();
+    if (typeof v === "string") return Date.parse(v);
+  }
+  if (typeof v === "bigint") return Number(v);
+  if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;
+  return null;
+}
+
+/** A value as transforms see it (cellValue's conventions): timestamps as Dates. */
+function transformValue(v: number | string | boolean | null, type: ValueType): unknown {
+  if (v === null) return null;
+  return type === "timestamp" && typeof v === "number" ? new Date(v) : v;
+}
+
+function outputValue(v: number | string | boolean, type: ValueType): OnlineFeatureValue {
+  return type === "timestamp" && typeof v === "number" ? new Date(v).toISOString() : v;
+}
+
+function jsonValue(v: unknown): OnlineFeatureValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === "bigint") return Number(v);
+  if (v instanceof Date) return v.toISOString();
+  if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;
+  return String(v);
+}
