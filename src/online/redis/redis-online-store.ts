@@ -108,6 +108,8 @@ export class RedisOnlineStore implements OnlineStore {
       client = new Redis(url, { ...common, enableAutoPipelining: true });
     }
     const store = new RedisOnlineStore(client, cluster, displayUrl, opts.keyPrefix ?? "", connectTimeout);
+    // Wait for the first connection, but not past its first failure: a Redis that is down makes
+    // the calls fail fast, not the open slow.
     await store.waitReady(connectTimeout).catch(() => {});
     return store;
   }
@@ -278,6 +280,7 @@ export class RedisOnlineStore implements OnlineStore {
     }
   }
 
+  /** Resolves when the connection is ready; rejects when the attempt fails or after `timeoutMs`. */
   private waitReady(timeoutMs: number): Promise<void> {
     if (this.client.status === "ready") return Promise.resolve();
     return new Promise((resolve, reject) => {
@@ -285,14 +288,19 @@ export class RedisOnlineStore implements OnlineStore {
         clearTimeout(timer);
         this.client.off("ready", onReady);
         this.client.off("end", onEnd);
+        this.client.off("error", onError);
+        this.client.off("close", onEnd);
         if (err) reject(err);
         else resolve();
       };
       const onReady = (): void => done();
       const onEnd = (): void => done(new Error("connection closed"));
+      const onError = (err: Error): void => done(err);
       const timer = setTimeout(() => done(new Error(`not connected after ${timeoutMs} ms`)), timeoutMs);
       this.client.on("ready", onReady);
       this.client.on("end", onEnd);
+      this.client.on("error", onError);
+      this.client.on("close", onEnd);
     });
   }
 
