@@ -10,6 +10,7 @@ import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import { encodeEntityKey } from "../src/online/entity-key-codec.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
+import { RedisOnlineStore } from "../src/online/redis/redis-online-store.js";
 import type { OnlineStore } from "../src/online/online-store.js";
 import { runOnlineStoreConformance } from "./conformance/online-store.js";
 import { redisBinariesAvailable, startRedisServer } from "./helpers/redis-cluster.js";
@@ -137,6 +138,39 @@ if (!redisBinariesAvailable()) {
       assert.deepEqual(got?.values, [3]);
     } finally {
       await store?.close();
+      await server.stop();
+    }
+  });
+}
+
+if (redisBinariesAvailable()) {
+  test("Redis hung (SIGSTOP): calls fail with ONLINE_STORE_UNAVAILABLE after the command timeout; resumed: they work again", async () => {
+    const server = await startRedisServer();
+    const store = await RedisOnlineStore.open(server.url, { commandTimeoutMs: 300 });
+    try {
+      await store.write("p", "v", [{ entityKey: "1", eventTs: 1, values: ["a"] }], { features: ["f"], ttlMs: null });
+      server.pause();
+      const t0 = Date.now();
+      await assert.rejects(store.read("p", "v", ["1"], ["f"]), (err: Error & { code?: string }) => {
+        assert.equal(err.code, "ONLINE_STORE_UNAVAILABLE");
+        assert.match(err.message, /timed out/i);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 1500, `failed after about the command timeout (${Date.now() - t0} ms)`);
+      server.resume();
+      const deadline = Date.now() + 5000;
+      for (;;) {
+        try {
+          assert.deepEqual((await store.read("p", "v", ["1"], ["f"]))[0]?.values, ["a"]);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    } finally {
+      server.resume();
+      await store.close();
       await server.stop();
     }
   });

@@ -16,6 +16,9 @@ export interface OpenOnlineStoreOptions {
   repoDir: string;
   /** Prepended to every key (test isolation, several deployments sharing one Redis). */
   keyPrefix?: string;
+  /** Redis only: connect timeout (default 2000 ms) and command timeout (default 5000 ms). */
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -27,7 +30,14 @@ export interface OpenOnlineStoreOptions {
 export async function openOnlineStore(url: string, opts: OpenOnlineStoreOptions): Promise<OnlineStore> {
   const keyPrefix = opts.keyPrefix === undefined ? {} : { keyPrefix: opts.keyPrefix };
   if (url === "embedded") return EmbeddedOnlineStore.open(join(opts.repoDir, ".larder", "online"), keyPrefix);
-  if (/^(redis|rediss|redis-cluster):\/\//.test(url)) return RedisOnlineStore.open(url, keyPrefix);
+  if (/^(redis|rediss|redis-cluster):\/\//.test(url)) {
+    const { connectTimeoutMs, commandTimeoutMs } = opts;
+    return RedisOnlineStore.open(url, {
+      ...keyPrefix,
+      ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+      ...(commandTimeoutMs === undefined ? {} : { commandTimeoutMs }),
+    });
+  }
   throw new LarderError(
     "INVALID_CONFIG",
     `online store URL must be "embedded", "redis://…", "rediss://…" or "redis-cluster://host:port,…", got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, "//"))}`,

@@ -42,6 +42,9 @@ export interface RedisServer {
   url: string;
   /** Kills the server (SIGKILL: like a crash). */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a server that accepts connections but never answers. */
+  pause(): void;
+  resume(): void;
   /** Starts the server again on the same port (empty: nothing is persisted). */
   restart(): Promise<void>;
   stop(): Promise<void>;
@@ -64,6 +67,7 @@ function launch(port: number, dir: string, extra: string[] = []): ChildProcess {
 async function killChild(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGCONT");
   child.kill("SIGKILL");
   await exited;
 }
@@ -82,6 +86,8 @@ export async function startRedisServer(): Promise<RedisServer> {
     port,
     url: `redis://127.0.0.1:${port}`,
     kill: () => killChild(child),
+    pause: () => void child?.kill("SIGSTOP"),
+    resume: () => void child?.kill("SIGCONT"),
     restart: start,
     async stop() {
       await killChild(child);
