@@ -256,7 +256,7 @@ export class FeatureStore {
 
   /**
    * Materializes each view's latest offline row per entity with an event timestamp in [start, end)
-   * into the online store, and sets the view's watermark to `end` once its run succeeded. Reruns
+   * into the online store, and advances the view's watermark to `end` once its run succeeded. Reruns
    * are idempotent and an older range never overwrites newer values (writes are monotonic).
    * Views with `online: false` are skipped.
    */

@@ -171,13 +171,13 @@ function materializeProgress(): { update: (p: { view: string; rows: number }) =>
   };
 }
 
-function printMaterialized(r: { view: string; start: number; end: number; rows: number; stale: number; expired: number }): void {
+function printMaterialized(r: { view: string; start: number; end: number; rows: number; stale: number; expired: number; watermark: number }): void {
   const range = `[${new Date(r.start).toISOString()}, ${new Date(r.end).toISOString()})`;
   const notes = [
     ...(r.stale ? [`${r.stale.toLocaleString("en-US")} older than the stored values, ignored`] : []),
     ...(r.expired ? [`${r.expired.toLocaleString("en-US")} already past the TTL, not stored`] : []),
   ];
-  console.log(`materialized ${r.view} ${range}: ${r.rows.toLocaleString("en-US")} rows${notes.length ? ` (${notes.join("; ")})` : ""}; watermark ${new Date(r.end).toISOString()}`);
+  console.log(`materialized ${r.view} ${range}: ${r.rows.toLocaleString("en-US")} rows${notes.length ? ` (${notes.join("; ")})` : ""}; watermark ${new Date(r.watermark).toISOString()}`);
 }
 
 /**
@@ -216,5 +216,5 @@ function parseValue(raw: string, type: ValueType | undefined, key: string): unkn
   } else if (raw.trim() !== "" && Number.isFinite(Number(raw))) {
     return Number(raw);
   }
-  throw new LarderError("INVALID_ARGUMENT", `--entity ${key}=${raw}: expected a ${type} value`, { field: key });
+  throw new LarderError("INVALID_ARGUMENT", `--entity ${key}=${raw}: expected ${type}`, { field: key });
 }

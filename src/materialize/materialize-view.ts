@@ -32,6 +32,8 @@ export interface MaterializeResult {
   stale: number;
   /** Rows not stored because they were already older than the view's TTL. */
   expired: number;
+  /** The view's watermark after the run (`end`, or a later one it already had). */
+  watermark: number;
   runId: string;
 }
 
@@ -39,14 +41,14 @@ export interface MaterializeResult {
  * Materializes one view's offline rows with event timestamps in [start, end) into the online
  * store: the latest row per entity, written in batches with the view's TTL. Runs under the
  * registry lock `materialize:<view>`, so two materializations of one view never interleave (also
- * across processes on a Postgres registry). The run is recorded; the view's watermark is set to
- * `end` only after every write succeeded. A failed run leaves the watermark as it was and the store
+ * across processes on a Postgres registry). The run is recorded; the view's watermark advances to
+ * `end` (it never moves back) only after every write succeeded. A failed run leaves the watermark as it was and the store
  * holding whatever the monotonic writes stored: rerunning the range repairs it.
  */
 export async function materializeView(ctx: MaterializeContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<MaterializeResult> {
   return ctx.registry.withLock(ctx.project, `${MATERIALIZE_KIND}:${view.name}`, async () => {
     const runId = await ctx.registry.startRun(ctx.project, { kind: MATERIALIZE_KIND, view: view.name, rangeStart: new Date(range.start), rangeEnd: new Date(range.end) });
-    const result: MaterializeResult = { view: view.name, start: range.start, end: range.end, rows: 0, written: 0, stale: 0, expired: 0, runId };
+    const result: MaterializeResult = { view: view.name, start: range.start, end: range.end, rows: 0, written: 0, stale: 0, expired: 0, watermark: range.end, runId };
     try {
       const features = Object.keys(view.schema);
       const keyTypes = joinKeyTypesOf(view);
@@ -90,7 +92,14 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
         }
         await flush();
       });
-      await ctx.registry.setWatermark(ctx.project, view.name, MATERIALIZE_KIND, new Date(range.end));
+      // The watermark never moves back: after an older range the store still holds everything up
+      // to the later watermark (writes are monotonic, so the older rows replaced nothing newer).
+      const current = await ctx.registry.getWatermark(ctx.project, view.name, MATERIALIZE_KIND);
+      if (current === undefined || current.getTime() < range.end) {
+        await ctx.registry.setWatermark(ctx.project, view.name, MATERIALIZE_KIND, new Date(range.end));
+      } else {
+        result.watermark = current.getTime();
+      }
       await ctx.registry.finishRun(runId, { status: "succeeded", rows: result.rows });
       return result;
     } catch (err) {
