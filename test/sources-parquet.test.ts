@@ -33,7 +33,7 @@ import fc from "fast-check";
 import { Compression, Table as WasmTable, WriterPropertiesBuilder, writeParquet } from "parquet-wasm";
 import { type ParquetSourceOptions, parquetSource } from "../src/definitions/sources.js";
 import { LarderError } from "../src/errors.js";
-import { parseParquetFooter } from "../src/sources/parquet-footer.js";
+import { parseParquetFooter } from "../src/parquet/parquet-footer.js";
 import { type Row, readSource, type SourceReadOptions, sourceColumns } from "../src/sources/read-source.js";
 
 // ---- fixtures ----------------------------------------------------------------------------------

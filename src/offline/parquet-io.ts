@@ -17,9 +17,10 @@
  * Reading. Only parquet-wasm's synchronous API is used: a Rust panic inside its asynchronous API (a
  * corrupt page, for one) escapes as an uncaught exception that kills the process, while the
  * synchronous API throws it where it can be caught and reported as CORRUPT_PARQUET. The file is
- * read into memory, its footer parsed here (row groups, for sizing), then decoded one row group at
- * a time, so WASM memory holds the file plus one decoded row group (files up to ~2 GB). The
- * synchronous reader cannot project columns: unrequested columns are decoded and dropped.
+ * read into memory, its footer parsed by ../parquet/parquet-footer.ts (row groups, for sizing),
+ * then decoded one row group at a time, so WASM memory holds the file plus one decoded row group
+ * (files up to ~2 GB). The synchronous reader cannot project columns: unrequested columns are
+ * decoded and dropped.
  * `readParquetBatch` moves each decoded row group out of WASM memory through the Arrow C Data
  * Interface straight into preallocated output columns (no IPC round trip), with an IPC fallback for
  * types that path does not cover (dictionaries, decimals, Float16, …).
@@ -29,6 +30,7 @@ import { open, readFile, rename, unlink } from "node:fs/promises";
 import * as arrow from "apache-arrow";
 import * as pw from "parquet-wasm";
 import { LarderError } from "../errors.js";
+import { parquetFooterRange, parseParquetFooterSummary } from "../parquet/parquet-footer.js";
 import type { ValueType } from "../types.js";
 import { int64OutOfRange, normalizeValid, type Column, type ColumnarBatch, type NumericColumn } from "./columnar.js";
 
@@ -745,183 +747,6 @@ function notFound(path: string, err: unknown): LarderError {
   return new LarderError("OFFLINE_STORE_ERROR", `Parquet file not found: ${path}`, { path, notFound: true }, { cause: err });
 }
 
-// ── A minimal Thrift compact-protocol reader for the Parquet footer (row groups, top-level names) ──
-//
-// parquet-wasm's only metadata API is its asynchronous reader, and a Rust panic inside an async
-// parquet-wasm call escapes as an uncatchable error (it crashed the process on corrupt files in
-// testing), so Larder reads data only through the synchronous API and parses the footer itself.
-
-class Thrift {
-  pos: number;
-  constructor(
-    private readonly b: Uint8Array,
-    start: number,
-    private readonly end: number,
-  ) {
-    this.pos = start;
-  }
-  byte(): number {
-    if (this.pos >= this.end) throw new Error("footer ends early");
-    return this.b[this.pos++] as number;
-  }
-  varint(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      const c = this.byte();
-      result += (c & 0x7f) * mul;
-      if ((c & 0x80) === 0) return result;
-      mul *= 128;
-    }
-    throw new Error("bad varint");
-  }
-  zigzag(): number {
-    const v = this.varint();
-    return v % 2 === 0 ? v / 2 : -(v + 1) / 2;
-  }
-  binary(): Uint8Array {
-    const len = this.varint();
-    if (this.pos + len > this.end) throw new Error("footer ends early");
-    const out = this.b.subarray(this.pos, this.pos + len);
-    this.pos += len;
-    return out;
-  }
-  /** Iterates a struct's fields: calls `onField(id, type)`, which must consume or skip the value. */
-  struct(onField: (id: number, type: number) => boolean): void {
-    let last = 0;
-    for (;;) {
-      const h = this.byte();
-      if (h === 0) return;
-      const type = h & 0x0f;
-      const delta = h >> 4;
-      const id = delta === 0 ? this.zigzag() : last + delta;
-      last = id;
-      if (!onField(id, type)) this.skip(type);
-    }
-  }
-  list(onElem: (type: number, i: number) => void): void {
-    const h = this.byte();
-    let size = h >> 4;
-    if (size === 15) size = this.varint();
-    const type = h & 0x0f;
-    for (let i = 0; i < size; i++) onElem(type, i);
-  }
-  skip(type: number): void {
-    switch (type) {
-      case 1:
-      case 2:
-        return; // bool in a field header
-      case 3:
-        this.byte();
-        return;
-      case 4:
-      case 5:
-      case 6:
-        this.varint();
-        return;
-      case 7:
-        this.pos += 8;
-        return;
-      case 8:
-        this.binary();
-        return;
-      case 9:
-      case 10:
-        this.list((t) => (t === 1 || t === 2 ? this.byte() : this.skip(t)));
-        return;
-      case 11: {
-        const size = this.varint();
-        if (size === 0) return;
-        const kv = this.byte();
-        for (let i = 0; i < size; i++) {
-          this.skip(kv >> 4);
-          this.skip(kv & 0x0f);
-        }
-        return;
-      }
-      case 12:
-        this.struct(() => false);
-        return;
-      default:
-        throw new Error(`bad thrift type ${type}`);
-    }
-  }
-}
-
-interface ParquetFooter {
-  numRows: number;
-  rowGroups: RowGroupInfo[];
-  /** Top-level column names. */
-  columns: string[];
-}
-
-function footerRange(tail: Uint8Array, fileSize: number): { start: number; length: number } {
-  const n = tail.length;
-  const magic = (o: number) => tail[o] === 0x50 && tail[o + 1] === 0x41 && tail[o + 2] === 0x52 && tail[o + 3] === 0x31;
-  if (!magic(n - 4)) {
-    const e = tail[n - 1] === 0x45 && tail[n - 2] === 0x52 && tail[n - 3] === 0x41 && tail[n - 4] === 0x50;
-    throw new Error(e ? "encrypted Parquet footers are not supported" : "missing the PAR1 magic bytes at the end");
-  }
-  const length = (tail[n - 8] as number) | ((tail[n - 7] as number) << 8) | ((tail[n - 6] as number) << 16) | ((tail[n - 5] as number) << 24);
-  if (length <= 0 || length > fileSize - 12) throw new Error(`bad footer length ${length}`);
-  return { start: fileSize - 8 - length, length };
-}
-
-function parseFooter(b: Uint8Array, start: number, end: number): ParquetFooter {
-  const t = new Thrift(b, start, end);
-  let numRows = -1;
-  const rowGroups: RowGroupInfo[] = [];
-  const elements: { name: string; children: number }[] = [];
-  t.struct((id, type) => {
-    if (id === 2 && type === 9) {
-      t.list(() => {
-        const el = { name: "", children: 0 };
-        t.struct((fid, ftype) => {
-          if (fid === 4 && ftype === 8) el.name = Buffer.from(t.binary()).toString("utf8");
-          else if (fid === 5 && ftype === 5) el.children = t.zigzag();
-          else return false;
-          return true;
-        });
-        elements.push(el);
-      });
-      return true;
-    }
-    if (id === 3 && type === 6) {
-      numRows = t.zigzag();
-      return true;
-    }
-    if (id === 4 && type === 9) {
-      t.list(() => {
-        const rg: RowGroupInfo = { rows: 0, bytes: 0 };
-        t.struct((fid, ftype) => {
-          if (fid === 2 && ftype === 6) rg.bytes = t.zigzag();
-          else if (fid === 3 && ftype === 6) rg.rows = t.zigzag();
-          else return false;
-          return true;
-        });
-        rowGroups.push(rg);
-      });
-      return true;
-    }
-    return false;
-  });
-  if (numRows < 0 || elements.length === 0) throw new Error("footer lacks the row count or the schema");
-  // elements are the schema tree in depth-first order; the root's direct children are the columns
-  const columns: string[] = [];
-  let i = 1;
-  const skipSubtree = (): void => {
-    const el = elements[i++];
-    if (!el) throw new Error("schema tree ends early");
-    for (let c = 0; c < el.children; c++) skipSubtree();
-  };
-  const root = elements[0] as { children: number };
-  for (let c = 0; c < root.children; c++) {
-    columns.push(elements[i]?.name ?? "");
-    skipSubtree();
-  }
-  return { numRows, rowGroups, columns };
-}
-
 async function readWhole(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
@@ -938,8 +763,8 @@ async function openParquet(path: string): Promise<OpenedParquet> {
   let numRows: number;
   try {
     if (!(bytes[0] === 0x50 && bytes[1] === 0x41 && bytes[2] === 0x52 && bytes[3] === 0x31)) throw new Error("missing the PAR1 magic bytes at the start");
-    const { start, length } = footerRange(bytes.subarray(bytes.length - 8), bytes.length);
-    const footer = parseFooter(bytes, start, start + length);
+    const { start, length } = parquetFooterRange(bytes.subarray(bytes.length - 8), bytes.length);
+    const footer = parseParquetFooterSummary(bytes.subarray(start, start + length));
     rowGroups = footer.rowGroups;
     numRows = footer.numRows;
   } catch (err) {
@@ -1292,10 +1117,10 @@ export async function parquetFileInfo(path: string): Promise<ParquetFileInfo> {
     if (size < 12) throw new Error(`only ${size} bytes`);
     const tail = new Uint8Array(8);
     await fh.read(tail, 0, 8, size - 8);
-    const { start, length } = footerRange(tail, size);
+    const { start, length } = parquetFooterRange(tail, size);
     const footer = new Uint8Array(length);
     await fh.read(footer, 0, length, start);
-    const parsed = parseFooter(footer, 0, length);
+    const parsed = parseParquetFooterSummary(footer);
     return { numRows: parsed.numRows, rowGroups: parsed.rowGroups, columns: parsed.columns };
   } catch (err) {
     throw corrupt(path, err);

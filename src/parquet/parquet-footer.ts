@@ -1,6 +1,11 @@
 /**
- * Reads a Parquet file's footer (Thrift compact protocol) for what parquet-wasm does not expose:
- * per-row-group column statistics, so that readers can skip row groups outside a time range.
+ * Reads a Parquet file's footer (Thrift compact protocol) for what parquet-wasm does not expose
+ * safely: parquet-wasm's only metadata API is its asynchronous reader, and a Rust panic inside an
+ * async parquet-wasm call escapes as an uncatchable error (it crashed the process on corrupt files
+ * in testing), so Larder reads data only through the synchronous API and parses the footer here.
+ * Shared by the Parquet source (src/sources/parquet-source.ts: per-row-group column statistics, so
+ * that row groups outside a time range are skipped, and footer rewriting) and the offline store's
+ * Parquet I/O (src/offline/parquet-io.ts: row counts and sizes, top-level column names).
  * Only the fields Larder needs are interpreted; everything else is skipped.
  */
 
@@ -93,6 +98,13 @@ class TMap {
   ) {}
 }
 
+/**
+ * Which fields of a struct to decode; the others are skipped without building values. `true`
+ * decodes a field's whole value; a nested FieldPick applies to a struct value, or to the struct
+ * elements of a list.
+ */
+type FieldPick = { readonly [id: number]: FieldPick | true };
+
 const CT = { STOP: 0, TRUE: 1, FALSE: 2, BYTE: 3, I16: 4, I32: 5, I64: 6, DOUBLE: 7, BINARY: 8, LIST: 9, SET: 10, MAP: 11, STRUCT: 12 } as const;
 
 class CompactReader {
@@ -149,7 +161,7 @@ class CompactReader {
     return out;
   }
 
-  private value(type: number): TValue {
+  private value(type: number, pick?: FieldPick): TValue {
     switch (type) {
       case CT.TRUE:
         return true;
@@ -174,7 +186,7 @@ class CompactReader {
         return this.binary();
       case CT.LIST:
       case CT.SET:
-        return this.list();
+        return this.list(pick);
       case CT.MAP: {
         const size = this.varint();
         if (size === 0) return new TMap(0, 0, []);
@@ -185,29 +197,89 @@ class CompactReader {
         return new TMap(kv >> 4, kv & 0x0f, entries);
       }
       case CT.STRUCT:
-        return this.struct();
+        return this.struct(pick);
       default:
         throw new FooterFormatError(`unknown thrift type ${type}`);
     }
   }
 
   /** Booleans inside collections are one byte each (1 = true), not folded into a type nibble. */
-  private element(type: number): TValue {
-    return type === CT.TRUE || type === CT.FALSE ? this.byte() === 1 : this.value(type);
+  private element(type: number, pick?: FieldPick): TValue {
+    return type === CT.TRUE || type === CT.FALSE ? this.byte() === 1 : this.value(type, pick);
   }
 
-  private list(): TList {
+  private listHeader(): { size: number; elemType: number } {
     const header = this.byte();
     let size = header >> 4;
-    const elemType = header & 0x0f;
     if (size === 15) size = this.varint();
     if (size > this.buf.length) throw new FooterFormatError("bad list size");
+    return { size, elemType: header & 0x0f };
+  }
+
+  private list(pick?: FieldPick): TList {
+    const { size, elemType } = this.listHeader();
     const items: TValue[] = new Array(size);
-    for (let i = 0; i < size; i++) items[i] = this.element(elemType);
+    for (let i = 0; i < size; i++) items[i] = this.element(elemType, pick);
     return new TList(elemType, items);
   }
 
-  struct(): TStruct {
+  /** Reads past a value without building it (same checks as value()). */
+  private skip(type: number): void {
+    switch (type) {
+      case CT.TRUE:
+      case CT.FALSE:
+        return; // a field's boolean is in its header
+      case CT.BYTE:
+        this.byte();
+        return;
+      case CT.I16:
+      case CT.I32:
+      case CT.I64:
+        this.varint();
+        return;
+      case CT.DOUBLE:
+        if (this.pos + 8 > this.buf.length) throw new FooterFormatError("footer ends early");
+        this.pos += 8;
+        return;
+      case CT.BINARY:
+        this.binary();
+        return;
+      case CT.LIST:
+      case CT.SET: {
+        const { size, elemType } = this.listHeader();
+        for (let i = 0; i < size; i++) this.skipElement(elemType);
+        return;
+      }
+      case CT.MAP: {
+        const size = this.varint();
+        if (size === 0) return;
+        if (size > this.buf.length) throw new FooterFormatError("bad map size");
+        const kv = this.byte();
+        for (let i = 0; i < size; i++) {
+          this.skipElement(kv >> 4);
+          this.skipElement(kv & 0x0f);
+        }
+        return;
+      }
+      case CT.STRUCT:
+        for (;;) {
+          const header = this.byte();
+          if (header === CT.STOP) return;
+          if (header >> 4 === 0) this.zigzag32();
+          this.skip(header & 0x0f);
+        }
+      default:
+        throw new FooterFormatError(`unknown thrift type ${type}`);
+    }
+  }
+
+  private skipElement(type: number): void {
+    if (type === CT.TRUE || type === CT.FALSE) this.byte();
+    else this.skip(type);
+  }
+
+  /** Decodes a struct; with `pick`, only the picked fields (the rest are skipped). */
+  struct(pick?: FieldPick): TStruct {
     const out = new TStruct();
     let lastId = 0;
     for (;;) {
@@ -217,7 +289,9 @@ class CompactReader {
       const type = header & 0x0f;
       const id = delta === 0 ? this.zigzag32() : lastId + delta;
       lastId = id;
-      out.set(id, type, this.value(type));
+      const want = pick === undefined ? true : pick[id];
+      if (want === undefined) this.skip(type);
+      else out.set(id, type, this.value(type, want === true ? undefined : want));
     }
   }
 }
@@ -438,6 +512,70 @@ export function parseParquetFooter(footer: Uint8Array, fileSize = Number.POSITIV
     return { numRows: asNumber(rg.get(3)) ?? 0, columns, byteRange: [Number.isFinite(start) ? start : 4, Math.max(end, 4)] as const };
   });
   return { numRows: asNumber(meta.get(3)) ?? 0, rowGroups, leaves, meta };
+}
+
+/**
+ * Where the footer's Thrift bytes lie, from the file's last 8 bytes (`tail`: footer length and the
+ * PAR1 magic) and its size. Throws a FooterFormatError for a missing magic, an encrypted footer
+ * (PARE) or a footer length that does not fit the file.
+ */
+export function parquetFooterRange(tail: Uint8Array, fileSize: number): { start: number; length: number } {
+  const n = tail.length;
+  const magic = (o: number) => tail[o] === 0x50 && tail[o + 1] === 0x41 && tail[o + 2] === 0x52 && tail[o + 3] === 0x31;
+  if (!magic(n - 4)) {
+    const e = tail[n - 1] === 0x45 && tail[n - 2] === 0x52 && tail[n - 3] === 0x41 && tail[n - 4] === 0x50;
+    throw new FooterFormatError(e ? "encrypted Parquet footers are not supported" : "missing the PAR1 magic bytes at the end");
+  }
+  const length = (tail[n - 8] as number) | ((tail[n - 7] as number) << 8) | ((tail[n - 6] as number) << 16) | ((tail[n - 5] as number) << 24);
+  if (length <= 0 || length > fileSize - 12) throw new FooterFormatError(`bad footer length ${length}`);
+  return { start: fileSize - 8 - length, length };
+}
+
+/** What the offline store needs from a footer: row count, row groups, top-level column names. */
+export interface ParquetFooterSummary {
+  numRows: number;
+  rowGroups: { rows: number; bytes: number }[];
+  /** Top-level column names, in schema order. */
+  columns: string[];
+}
+
+/**
+ * Parses only the row count, the row groups' row counts and uncompressed sizes
+ * (total_byte_size) and the top-level column names from a footer's Thrift bytes. Unlike
+ * parseParquetFooter it does not interpret or check column chunks (the caller decodes the data
+ * with parquet-wasm, which checks them); it requires the row count and the schema.
+ */
+export function parseParquetFooterSummary(footer: Uint8Array): ParquetFooterSummary {
+  // FileMetaData: schema (2), num_rows (3), row_groups (4) with total_byte_size (2), num_rows (3).
+  const meta = new CompactReader(footer).struct({ 2: true, 3: true, 4: { 2: true, 3: true } });
+  const typed = (s: TStruct, id: number, type: number): TValue | undefined => (s.types.get(id) === type ? s.get(id) : undefined);
+  // Buffer-compatible decoding: a leading byte-order mark stays part of the name.
+  const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
+  const numRows = asNumber(typed(meta, 3, CT.I64)) ?? -1;
+  const rowGroups = asList(typed(meta, 4, CT.LIST)).map((rgValue) => {
+    const rg = asStruct(rgValue);
+    return { rows: (rg && asNumber(typed(rg, 3, CT.I64))) ?? 0, bytes: (rg && asNumber(typed(rg, 2, CT.I64))) ?? 0 };
+  });
+  const elements = asList(typed(meta, 2, CT.LIST)).map((elValue) => {
+    const el = asStruct(elValue);
+    const name = el && asBytes(typed(el, 4, CT.BINARY));
+    return { name: name ? utf8.decode(name) : "", children: (el && asNumber(typed(el, 5, CT.I32))) ?? 0 };
+  });
+  if (numRows < 0 || elements.length === 0) throw new FooterFormatError("footer lacks the row count or the schema");
+  // elements are the schema tree in depth-first order; the root's direct children are the columns
+  const columns: string[] = [];
+  let i = 1;
+  const skipSubtree = (): void => {
+    const el = elements[i++];
+    if (!el) throw new FooterFormatError("schema tree ends early");
+    for (let c = 0; c < el.children; c++) skipSubtree();
+  };
+  const root = elements[0] as { children: number };
+  for (let c = 0; c < root.children; c++) {
+    columns.push(elements[i]?.name ?? "");
+    skipSubtree();
+  }
+  return { numRows, rowGroups, columns };
 }
 
 /** [start, end) of a column chunk, as arrow-rs computes it: from the dictionary page if any. */

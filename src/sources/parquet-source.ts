@@ -1,6 +1,6 @@
 /**
  * Reads Parquet sources one row group at a time: the group's bytes are read from the file, framed
- * as a one-group Parquet file (parquet-footer.ts rewrites the footer), decoded by parquet-wasm,
+ * as a one-group Parquet file (src/parquet/parquet-footer.ts rewrites the footer), decoded by parquet-wasm,
  * parsed by Arrow JS and converted column-wise into row objects. Row groups whose event-time
  * statistics lie outside the requested range are never read; parquet-wasm exposes no statistics,
  * so the footer is parsed here.
@@ -17,7 +17,7 @@ import { LarderError } from "../errors.js";
 import type { Row } from "../types.js";
 import { type ChunkContext, type ColumnReader, columnReader, dateReader, identity, timeMs } from "./arrow-columns.js";
 import { type ColumnPlan, compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
-import { chunkTimeBoundsMs, FooterFormatError, type ParquetFooter, parseParquetFooter, rowGroupFile, type StatsScale, schemaOnlyFile } from "./parquet-footer.js";
+import { chunkTimeBoundsMs, FooterFormatError, type ParquetFooter, parseParquetFooter, rowGroupFile, type StatsScale, schemaOnlyFile } from "../parquet/parquet-footer.js";
 import type { SourceReadOptions } from "./read-source.js";
 import { displayPath, resolveSourceFiles } from "./source-files.js";
 
