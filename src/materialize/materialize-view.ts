@@ -17,6 +17,8 @@ export interface MaterializeContext {
   online: OnlineStore;
   /** Rows per online write (default 1,000). */
   batchSize?: number;
+  /** Writes in flight at once (default 4). */
+  maxInFlight?: number;
   onProgress?: (p: { view: string; rows: number }) => void;
 }
 
@@ -54,6 +56,7 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
       const keyTypes = joinKeyTypesOf(view);
       const joinKeys = joinKeysOf(view);
       const batchSize = Math.max(1, ctx.batchSize ?? 1000);
+      const maxInFlight = Math.max(1, ctx.maxInFlight ?? 4);
       const writeOpts = { features, ttlMs: view.ttlMs };
       // A restart on a fresh snapshot (a concurrent backfill replaced files) rewrites rows already
       // written; the store's monotonic writes make that harmless, so only the counts restart.
@@ -63,34 +66,54 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
         result.stale = 0;
         result.expired = 0;
         let pending: OnlineRow[] = [];
+        // Up to `maxInFlight` writes overlap (the store pipelines them); order between them does
+        // not matter, since writes are monotonic per entity.
+        const inFlight = new Set<Promise<void>>();
+        let failure: { error: unknown } | undefined;
         const flush = async () => {
-          if (pending.length === 0) return;
-          const rows = pending;
-          pending = [];
-          const r = await ctx.online.write(ctx.project, view.name, rows, writeOpts);
-          result.rows += rows.length;
-          result.written += r.written;
-          result.stale += r.stale;
-          result.expired += r.expired ?? 0;
-          ctx.onProgress?.({ view: view.name, rows: result.rows });
-        };
-        const rowsByFile = latestRowsByFile({
-          snapshot,
-          joinKeys,
-          keyTypes,
-          features,
-          range,
-          readFile: (file, columns) => ctx.offline.readFile(file, columns),
-        });
-        for await (const rows of rowsByFile) {
-          for (const row of rows) {
-            const entityKey = onlineEntityKey(row.keyParts, keyTypes, joinKeys);
-            if (entityKey === null) continue; // a null key part (backfills drop such rows anyway)
-            pending.push({ entityKey, eventTs: row.eventTs, values: row.values });
-            if (pending.length >= batchSize) await flush();
+          if (pending.length > 0) {
+            const rows = pending;
+            pending = [];
+            const p: Promise<void> = ctx.online.write(ctx.project, view.name, rows, writeOpts).then(
+              (r) => {
+                result.rows += rows.length;
+                result.written += r.written;
+                result.stale += r.stale;
+                result.expired += r.expired ?? 0;
+                ctx.onProgress?.({ view: view.name, rows: result.rows });
+              },
+              (error: unknown) => {
+                failure ??= { error };
+              },
+            ).finally(() => inFlight.delete(p));
+            inFlight.add(p);
+            if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
           }
+          if (failure) throw failure.error;
+        };
+        try {
+          const rowsByFile = latestRowsByFile({
+            snapshot,
+            joinKeys,
+            keyTypes,
+            features,
+            range,
+            readFile: (file, columns) => ctx.offline.readFile(file, columns),
+          });
+          for await (const rows of rowsByFile) {
+            for (const row of rows) {
+              const entityKey = onlineEntityKey(row.keyParts, keyTypes, joinKeys);
+              if (entityKey === null) continue; // a null key part (backfills drop such rows anyway)
+              pending.push({ entityKey, eventTs: row.eventTs, values: row.values });
+              if (pending.length >= batchSize) await flush();
+            }
+          }
+          await flush();
+        } finally {
+          // Never leave writes running behind a finished (or failed) run.
+          await Promise.allSettled(inFlight);
         }
-        await flush();
+        if (failure) throw failure.error;
       });
       // The watermark never moves back: after an older range the store still holds everything up
       // to the later watermark (writes are monotonic, so the older rows replaced nothing newer).
