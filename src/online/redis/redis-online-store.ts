@@ -146,7 +146,9 @@ export class RedisOnlineStore implements OnlineStore {
     await this.run(async () => {
       // The schema first, so no reader sees a row it cannot decode. Written on every call (one
       // small SET) rather than remembered, so a deleteView elsewhere cannot leave rows without it.
-      await this.client.set(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
+      // Standalone: one connection runs commands in order, so the SET need not be awaited first.
+      const schemaSet = this.client.set(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
+      if (this.cluster) await schemaSet;
       const calls: Promise<number[]>[] = [];
       for (const g of groups.values()) {
         for (let i = 0; i < g.keys.length; i += WRITE_CHUNK) {
@@ -155,7 +157,8 @@ export class RedisOnlineStore implements OnlineStore {
           calls.push(this.evalWrite(keys, [String(now), ...args]));
         }
       }
-      for (const [w, s, e] of await Promise.all(calls)) {
+      const [, counts] = await Promise.all([schemaSet, Promise.all(calls)]);
+      for (const [w, s, e] of counts) {
         result.written += w ?? 0;
         result.stale += s ?? 0;
         result.expired = (result.expired ?? 0) + (e ?? 0);
