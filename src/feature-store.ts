@@ -20,6 +20,26 @@ import { toEpochMs } from "./time.js";
 export interface FeatureStoreOptions {
   /** Schema of the registry tables in Postgres (default LARDER_REGISTRY_SCHEMA, then "larder"). */
   registrySchema?: string;
+  /**
+   * Keep one online store connection open across calls until `close()` (long-running servers).
+   * By default each call opens and closes its own, so short-lived commands exit cleanly.
+   */
+  holdOnlineStore?: boolean;
+}
+
+/** Where `push` writes: the online store, the offline side, or both (Feast's `to`). */
+export type PushTarget = "online" | "offline" | "online_and_offline";
+
+export interface PushOptions {
+  /** Default "online". */
+  to?: PushTarget;
+}
+
+/** What one push did, per feature view fed by the push source. */
+export interface PushResult {
+  pushSource: string;
+  rows: number;
+  views: { view: string; written: number; stale: number; expired?: number }[];
 }
 
 export interface BackfillOptions {
@@ -87,6 +107,7 @@ export interface OnlineFeaturesOptions {
  */
 export class FeatureStore {
   readonly offline: OfflineStore;
+  private heldOnline: Promise<OnlineStore> | undefined;
 
   private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
     this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared() });
@@ -242,16 +263,48 @@ export class FeatureStore {
     return table;
   }
 
-  /** Opens the online store `larder.config.ts` names for `fn`'s duration. */
+  /**
+   * Opens the online store `larder.config.ts` names for `fn`'s duration; with `holdOnlineStore`
+   * one store is opened on first use and shared by every call until `close()` (a failed open is
+   * retried by the next call).
+   */
   async withOnlineStore<T>(fn: (store: OnlineStore) => Promise<T>): Promise<T> {
-    // Loaded on first use: commands that never touch the online store do not load its drivers.
-    const { openOnlineStore } = await import("./online/open-online-store.js");
-    const store = await openOnlineStore(this.repo.config.online, { repoDir: this.repo.dir });
+    if (this.options.holdOnlineStore) {
+      this.heldOnline ??= this.openOnline().catch((err: unknown) => {
+        this.heldOnline = undefined;
+        throw err;
+      });
+      return fn(await this.heldOnline);
+    }
+    const store = await this.openOnline();
     try {
       return await fn(store);
     } finally {
       await store.close();
     }
+  }
+
+  private async openOnline(): Promise<OnlineStore> {
+    // Loaded on first use: commands that never touch the online store do not load its drivers.
+    const { openOnlineStore } = await import("./online/open-online-store.js");
+    return openOnlineStore(this.repo.config.online, { repoDir: this.repo.dir });
+  }
+
+  /** Closes a held online store (see `holdOnlineStore`); the store stays usable (it reopens). */
+  async close(): Promise<void> {
+    const held = this.heldOnline;
+    this.heldOnline = undefined;
+    if (held) await (await held.catch(() => undefined))?.close();
+  }
+
+  /**
+   * Pushes rows (columnar, in the push source's batch-source shape) through the row transform of
+   * every view fed by the push source, into the online store and/or the offline side.
+   */
+  async push(pushSource: string, df: Record<string, readonly unknown[]>, options: PushOptions = {}): Promise<PushResult> {
+    void df;
+    void options;
+    throw new LarderError("INTERNAL", `push is not built yet (push source ${JSON.stringify(pushSource)})`);
   }
 
   /**
