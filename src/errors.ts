@@ -26,6 +26,8 @@ export const ERROR_CATALOGUE = {
   ONLINE_STORE_UNAVAILABLE: { status: 503, summary: "the online store (Redis) could not be reached" },
   REGISTRY_LOCKED: { status: 409, summary: "another process holds the registry lock too long" },
   UNKNOWN_RUN: { status: 404, summary: "no pipeline run with that id" },
+  UNKNOWN_MODEL: { status: 404, summary: "no model of that name, or no version of it with that number or stage" },
+  INVALID_MODEL: { status: 400, summary: "a model file is malformed or does not fit its feature service" },
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
   INTERNAL: { status: 500, summary: "an unexpected internal error" },
 } as const satisfies Record<string, { status: number; summary: string }>;
