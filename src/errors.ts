@@ -29,6 +29,9 @@ export const ERROR_CATALOGUE = {
   UNKNOWN_MODEL: { status: 404, summary: "no model of that name, or no version of it with that number or stage" },
   INVALID_MODEL: { status: 400, summary: "a model file is malformed or does not fit its feature service" },
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
+  UNKNOWN_PUSH_SOURCE: { status: 404, summary: "no push source of that name" },
+  PUSH_OFFLINE_UNSUPPORTED: { status: 400, summary: "the push source's batch source cannot take offline pushes (single Parquet file, CSV or query)" },
+  WRITE_CONFLICT: { status: 503, summary: "an online write kept conflicting with concurrent writers; retry" },
   INTERNAL: { status: 500, summary: "an unexpected internal error" },
 } as const satisfies Record<string, { status: number; summary: string }>;
 
