@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { LarderError } from "../errors.js";
 
@@ -13,7 +14,29 @@ export interface LarderConfig {
   offline: { path: string };
   /** Default connection of postgresSource()s that name none. */
   sources: { postgres: string | null };
+  /** `larder serve`: API keys (hashed) and the request body limit. */
+  server: ServerConfig;
 }
+
+/** What an API key may do: `read` features and training sets, `push` rows, `admin` everything. */
+export type ApiKeyScope = "read" | "push" | "admin";
+
+/** An API key as the server keeps it: only the SHA-256 of the key, never the key. */
+export interface ApiKeyConfig {
+  name: string;
+  /** Lower-case hex SHA-256 of the key. */
+  keyHash: string;
+  scopes: ApiKeyScope[];
+}
+
+export interface ServerConfig {
+  apiKeys: ApiKeyConfig[];
+  /** Largest request body in bytes (default 1 MiB). */
+  bodyLimit: number;
+}
+
+/** An API key in `larder.config.ts`: give the SHA-256 (`keyHash`, hex) or, less safely, the `key`. */
+export type ApiKeyInput = { name: string; scopes: ApiKeyScope[] } & ({ keyHash: string; key?: undefined } | { key: string; keyHash?: undefined });
 
 export interface LarderConfigInput {
   project: string;
@@ -22,7 +45,20 @@ export interface LarderConfigInput {
   online?: string;
   offline?: { path?: string };
   sources?: { postgres?: string | null | undefined };
+  server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number };
 }
+
+export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+const apiKeySchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a key name of letters, digits, _, . and -" }),
+    key: z.string().min(16, { error: "an API key must have at least 16 characters" }).optional(),
+    keyHash: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "expected the key's SHA-256 as 64 hex digits" }).optional(),
+    scopes: z.array(z.enum(["read", "push", "admin"])).min(1),
+  })
+  .strict()
+  .refine((k) => (k.key === undefined) !== (k.keyHash === undefined), { error: "give either key or keyHash" });
 
 const configSchema = z.object({
   project: z.string({ error: "expected a project name" }).regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, { error: "expected a project name of letters, digits, _ and -" }),
@@ -31,7 +67,18 @@ const configSchema = z.object({
   online: z.string().min(1).default("embedded"),
   offline: z.object({ path: z.string().min(1).default("./data/offline") }).default({ path: "./data/offline" }),
   sources: z.object({ postgres: z.string().min(1).nullable().optional() }).default({}),
+  server: z
+    .object({
+      apiKeys: z.array(apiKeySchema).default([]),
+      bodyLimit: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
+    })
+    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT }),
 });
+
+/** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
+export function hashApiKey(key: string): string {
+  return createHash("sha256").update(key, "utf8").digest("hex");
+}
 
 /**
  * The configuration of a feature repository, the default export of `larder.config.ts`.
@@ -53,5 +100,9 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
     online: c.online,
     offline: { path: c.offline.path },
     sources: { postgres: c.sources.postgres ?? process.env.LARDER_SOURCE_POSTGRES_URL ?? null },
+    server: {
+      apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),
+      bodyLimit: c.server.bodyLimit,
+    },
   };
 }
