@@ -102,7 +102,7 @@ test("aggregated views: an unseen entity has count and sum 0, avg null; on-deman
 test("no entity rows: empty results of the right shape", async () => {
   const res = await read({ selection: { features: ["u:name", "w:n"] }, entities: { user_id: [] } });
   assert.deepEqual(res, {
-    metadata: { feature_names: ["user_id", "name", "n"] },
+    metadata: { feature_names: ["user_id", "name", "n"], as_of: { u: [], w: [] } },
     results: [0, 1, 2].map(() => ({ values: [], statuses: [], event_timestamps: [] })),
   });
 });

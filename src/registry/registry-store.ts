@@ -62,6 +62,8 @@ export interface RunRecord {
   error: string | null;
   startedAt: Date;
   finishedAt: Date | null;
+  /** The scheduled tick a run claimed (see `claimRun`); absent on runs started with `startRun`. */
+  slot?: Date;
 }
 
 export interface RegistryStore {
@@ -88,6 +90,15 @@ export interface RegistryStore {
   finishRun(id: string, result: { status: "succeeded" | "failed"; rows?: number; error?: string }): Promise<void>;
   /** Newest first (by start time). No limit means all. */
   listRuns(project: string, filter?: { view?: string; kind?: string; limit?: number }): Promise<RunRecord[]>;
+  /**
+   * Claims the scheduled tick `slot` of a view for one caller: records a "running" run, like
+   * `startRun`, unless the project already has a run of this kind, view and slot, in one atomic
+   * statement (servers sharing a registry race here and exactly one wins). Returns the new run's id,
+   * or undefined when the slot was already claimed (the loser skips the tick).
+   */
+  claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date }): Promise<string | undefined>;
+  /** The greatest `rangeEnd` of the view's succeeded runs of `kind`, or undefined if it has none. */
+  lastRunEnd(project: string, view: string, kind: string): Promise<Date | undefined>;
   getWatermark(project: string, view: string, kind: string): Promise<Date | undefined>;
   /** Sets the watermark as given (it may move backwards: callers decide when to advance it). */
   setWatermark(project: string, view: string, kind: string, at: Date): Promise<void>;

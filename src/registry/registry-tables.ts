@@ -36,6 +36,8 @@ export interface RunsTable {
   error: string | null;
   started_at: Date;
   finished_at: Date | null;
+  /** Added by 0002_scheduled_runs.sql. */
+  slot: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface WatermarksTable {

@@ -287,6 +287,57 @@ export abstract class SqlRegistryStore implements RegistryStore {
     });
   }
 
+  async claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date }): Promise<string | undefined> {
+    checkProject(project);
+    checkText(run?.kind, "run kind");
+    checkText(run?.view, "run view");
+    const slot = checkDate(run.slot, "slot");
+    const rangeStart = run.rangeStart === undefined ? null : checkDate(run.rangeStart, "rangeStart");
+    const rangeEnd = run.rangeEnd === undefined ? null : checkDate(run.rangeEnd, "rangeEnd");
+    return this.run(async () => {
+      const id = randomUUID();
+      // One statement against the partial unique index runs_one_per_slot: of concurrent claims
+      // (other servers on the same registry) exactly one inserts a row; the others insert nothing.
+      const inserted = await this.db
+        .insertInto("runs")
+        .values({
+          id,
+          project,
+          kind: run.kind,
+          view_name: run.view,
+          range_start: rangeStart,
+          range_end: rangeEnd,
+          status: "running",
+          row_count: null,
+          error: null,
+          started_at: sql<Date>`clock_timestamp()`,
+          finished_at: null,
+          slot,
+        })
+        .onConflict((oc) => oc.columns(["project", "kind", "view_name", "slot"]).where("slot", "is not", null).doNothing())
+        .returning("id")
+        .executeTakeFirst();
+      return inserted?.id;
+    });
+  }
+
+  async lastRunEnd(project: string, view: string, kind: string): Promise<Date | undefined> {
+    checkProject(project);
+    checkText(view, "run view");
+    checkText(kind, "run kind");
+    return this.run(async () => {
+      const row = await this.db
+        .selectFrom("runs")
+        .select((eb) => eb.fn.max("range_end").as("end"))
+        .where("project", "=", project)
+        .where("view_name", "=", view)
+        .where("kind", "=", kind)
+        .where("status", "=", "succeeded")
+        .executeTakeFirst();
+      return row?.end ?? undefined;
+    });
+  }
+
   async getWatermark(project: string, view: string, kind: string): Promise<Date | undefined> {
     checkProject(project);
     return this.run(async () => {
@@ -342,6 +393,7 @@ function toRunRecord(row: Selectable<RunsTable>): RunRecord {
     error: row.error,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    ...(row.slot === null || row.slot === undefined ? {} : { slot: row.slot }),
   };
 }
 

@@ -19,7 +19,15 @@ export type OnlineFeatureValue = number | string | boolean | null;
 
 /** Feast's `/get-online-features` response: one result per feature name, values across entity rows. */
 export interface OnlineFeaturesResponse {
-  metadata: { feature_names: string[] };
+  metadata: {
+    feature_names: string[];
+    /**
+     * When the values were written to the online store (the materialization or push that stored
+     * them), per feature view read and entity row, ISO-8601; null where the view has no row.
+     * An extension of Feast's shape (Feast clients ignore unknown metadata).
+     */
+    as_of: Record<string, (string | null)[]>;
+  };
   results: { values: OnlineFeatureValue[]; statuses: FieldStatus[]; event_timestamps: string[] }[];
 }
 
@@ -151,7 +159,11 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
       });
     }
   }
-  return { metadata: { feature_names: [...resolved.joinKeys, ...resolved.outputs.map((o) => o.outputName)] }, results };
+  const asOf: Record<string, (string | null)[]> = {};
+  for (const name of resolved.views.keys()) {
+    asOf[name] = Array.from(viewData.get(name)!.writtenAt, (t) => (Number.isNaN(t) ? null : new Date(t).toISOString()));
+  }
+  return { metadata: { feature_names: [...resolved.joinKeys, ...resolved.outputs.map((o) => o.outputName)], as_of: asOf }, results };
 }
 
 interface ViewValues {
@@ -162,6 +174,8 @@ interface ViewValues {
   found: Uint8Array;
   /** The stored row's event timestamp (also when OUTSIDE_MAX_AGE: it says how old the value is), NaN if none. */
   eventTs: Float64Array;
+  /** When the stored row was written (materialization or push), epoch ms; NaN if none. */
+  writtenAt: Float64Array;
 }
 
 async function readView(store: OnlineStore, project: string, def: FeatureViewDef, features: string[], entities: Record<string, readonly unknown[]>, n: number, now: number): Promise<ViewValues> {
@@ -178,7 +192,7 @@ async function readView(store: OnlineStore, project: string, def: FeatureViewDef
   }
   const stored = distinct.size > 0 ? await store.read(project, def.name, [...distinct.keys()], features) : [];
   const ttl = def.ttlMs;
-  const result: ViewValues = { values: new Map(), statuses: new Map(), found: new Uint8Array(n), eventTs: new Float64Array(n).fill(Number.NaN) };
+  const result: ViewValues = { values: new Map(), statuses: new Map(), found: new Uint8Array(n), eventTs: new Float64Array(n).fill(Number.NaN), writtenAt: new Float64Array(n).fill(Number.NaN) };
   // Row status: found, missing, or too old.
   const rowState = new Array<FieldStatus | null>(n);
   const rowValue = new Array<readonly unknown[] | null>(n);
@@ -193,11 +207,13 @@ async function readView(store: OnlineStore, project: string, def: FeatureViewDef
       rowState[i] = "OUTSIDE_MAX_AGE";
       rowValue[i] = null;
       result.eventTs[i] = v.eventTs;
+      result.writtenAt[i] = v.writtenAt;
     } else {
       rowState[i] = null;
       rowValue[i] = v.values;
       result.found[i] = 1;
       result.eventTs[i] = v.eventTs;
+      result.writtenAt[i] = v.writtenAt;
     }
   }
   features.forEach((f, fi) => {

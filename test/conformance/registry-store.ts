@@ -294,6 +294,76 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
       });
     });
 
+    describe("scheduled runs: claimRun and lastRunEnd", () => {
+      const tick = new Date("2024-03-01T01:00:00.000Z");
+
+      test("the first claim of a slot records a running run with its slot; a second claim gets undefined", async () => {
+        const p = newProject();
+        const rangeStart = new Date("2024-03-01T00:00:00.000Z");
+        const id = await store.claimRun(p, { kind: "schedule", view: "spend", slot: tick, rangeStart, rangeEnd: tick });
+        assert.equal(typeof id, "string");
+        assert.equal(await store.claimRun(p, { kind: "schedule", view: "spend", slot: new Date(tick.getTime()) }), undefined);
+        const runs = await store.listRuns(p);
+        assert.equal(runs.length, 1);
+        assert.deepEqual(
+          { ...runs[0], startedAt: undefined },
+          { id, project: p, kind: "schedule", view: "spend", rangeStart, rangeEnd: tick, status: "running", rows: null, error: null, startedAt: undefined, finishedAt: null, slot: tick },
+        );
+        await store.finishRun(id!, { status: "failed", error: "boom" });
+        assert.equal(await store.claimRun(p, { kind: "schedule", view: "spend", slot: tick }), undefined, "a finished (even failed) run still owns its slot");
+      });
+
+      test("slots are per project, kind, view and tick; runs started without a slot never conflict", async () => {
+        const p = newProject();
+        const claims = await Promise.all([
+          store.claimRun(p, { kind: "schedule", view: "a", slot: tick }),
+          store.claimRun(p, { kind: "schedule", view: "b", slot: tick }),
+          store.claimRun(p, { kind: "other", view: "a", slot: tick }),
+          store.claimRun(p, { kind: "schedule", view: "a", slot: new Date(tick.getTime() + 1000) }),
+          store.claimRun(newProject(), { kind: "schedule", view: "a", slot: tick }),
+        ]);
+        assert.ok(claims.every((c) => typeof c === "string"), "every distinct slot is claimed");
+        await store.startRun(p, { kind: "schedule", view: "a" });
+        await store.startRun(p, { kind: "schedule", view: "a" });
+        const [plain] = await store.listRuns(p, { view: "a", kind: "schedule", limit: 1 });
+        assert.equal(plain?.slot, undefined, "a run from startRun has no slot");
+      });
+
+      test("concurrent claims of one slot: exactly one wins", async () => {
+        const p = newProject();
+        const claims = await Promise.all(Array.from({ length: 8 }, () => store.claimRun(p, { kind: "schedule", view: "v", slot: tick })));
+        assert.equal(claims.filter((c) => c !== undefined).length, 1);
+        assert.equal((await store.listRuns(p)).length, 1);
+      });
+
+      test("claimRun checks its arguments", async () => {
+        const p = newProject();
+        await rejectsWith(store.claimRun(p, { kind: "schedule", view: "v", slot: new Date(Number.NaN) }), "INVALID_ARGUMENT");
+        await rejectsWith(store.claimRun(p, { kind: "", view: "v", slot: tick }), "INVALID_ARGUMENT");
+      });
+
+      test("lastRunEnd is the greatest range end of the view's succeeded runs of a kind", async () => {
+        const p = newProject();
+        assert.equal(await store.lastRunEnd(p, "v", "backfill"), undefined);
+        const d = (s: string) => new Date(s);
+        const finish = async (kind: string, view: string, end: string, status: "succeeded" | "failed" | "running") => {
+          const id = await store.startRun(p, { kind, view, rangeStart: d("2024-01-01T00:00:00Z"), rangeEnd: d(end) });
+          if (status !== "running") await store.finishRun(id, { status, ...(status === "failed" ? { error: "x" } : {}) });
+        };
+        await finish("backfill", "v", "2024-02-01T00:00:00Z", "succeeded");
+        await finish("backfill", "v", "2024-03-01T00:00:00Z", "succeeded");
+        await finish("backfill", "v", "2024-02-15T00:00:00Z", "succeeded"); // an older range, run later
+        await finish("backfill", "v", "2024-04-01T00:00:00Z", "failed");
+        await finish("backfill", "v", "2024-05-01T00:00:00Z", "running");
+        await finish("materialize", "v", "2024-06-01T00:00:00Z", "succeeded");
+        await finish("backfill", "w", "2024-07-01T00:00:00Z", "succeeded");
+        assert.deepEqual(await store.lastRunEnd(p, "v", "backfill"), d("2024-03-01T00:00:00Z"));
+        assert.deepEqual(await store.lastRunEnd(p, "v", "materialize"), d("2024-06-01T00:00:00Z"));
+        assert.deepEqual(await store.lastRunEnd(p, "w", "backfill"), d("2024-07-01T00:00:00Z"));
+        assert.equal(await store.lastRunEnd(p, "x", "backfill"), undefined);
+      });
+    });
+
     describe("watermarks", () => {
       test("unset is undefined; set, overwrite and read back to the millisecond", async () => {
         const p = newProject();
@@ -382,6 +452,77 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
       });
     });
 
+    describe("models", () => {
+      const linear = (w: number) => ({ format: "larder.linear.v1", objective: "logistic", inputs: [{ feature: "x", kind: "numeric", mean: 0, std: 1, fill: 0, weight: w }], intercept: 0, missing: "fill" });
+      const newVersion = (name: string, w = 1) => ({ name, format: "logistic", service: "svc", model: linear(w), lineage: { rows: 10, serviceVersion: 2 }, metrics: { auc: 0.75 } });
+
+      test("versions count 1, 2, 3 per model and round-trip model, lineage and metrics", async () => {
+        const p = newProject();
+        const v1 = await store.registerModelVersion(p, newVersion("churn", 0.5));
+        const v2 = await store.registerModelVersion(p, newVersion("churn", 0.25));
+        const other = await store.registerModelVersion(p, newVersion("fraud"));
+        assert.deepEqual([v1.version, v2.version, other.version], [1, 2, 1]);
+        assert.equal(v1.stage, null);
+        assert.ok(v1.createdAt instanceof Date);
+        const got = await store.getModelVersion(p, "churn", { version: 2 });
+        assert.deepEqual(got?.model, linear(0.25));
+        assert.deepEqual(got?.lineage, { rows: 10, serviceVersion: 2 });
+        assert.deepEqual(got?.metrics, { auc: 0.75 });
+        assert.equal(got?.format, "logistic");
+        assert.equal(got?.service, "svc");
+        assert.equal(await store.getModelVersion(p, "churn", { version: 3 }), undefined);
+        assert.equal(await store.getModelVersion(p, "nope", { version: 1 }), undefined);
+        const listed = await store.listModelVersions(p);
+        assert.deepEqual(listed.map((m) => `${m.name}@${m.version}`), ["churn@1", "churn@2", "fraud@1"]);
+        assert.equal("model" in listed[0]!, false, "lists leave the model JSON out");
+        assert.deepEqual((await store.listModelVersions(p, { name: "fraud" })).map((m) => m.version), [1]);
+        assert.deepEqual(await store.listModelVersions(newProject()), []);
+      });
+
+      test("concurrent registrations get distinct consecutive versions", async () => {
+        const p = newProject();
+        const got = await Promise.all(Array.from({ length: 8 }, (_, i) => store.registerModelVersion(p, newVersion("m", i))));
+        assert.deepEqual(got.map((g) => g.version).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+      });
+
+      test("promote moves a stage atomically: one production version, the previous one loses it", async () => {
+        const p = newProject();
+        for (let i = 0; i < 3; i++) await store.registerModelVersion(p, newVersion("churn", i));
+        assert.equal(await store.getModelVersion(p, "churn", { stage: "production" }), undefined);
+        assert.deepEqual(await store.promoteModelVersion(p, "churn", 1, "production"), { previous: null });
+        assert.equal((await store.getModelVersion(p, "churn", { stage: "production" }))?.version, 1);
+        assert.deepEqual(await store.promoteModelVersion(p, "churn", 2, "staging"), { previous: null });
+        assert.deepEqual(await store.promoteModelVersion(p, "churn", 2, "production"), { previous: 1 });
+        const stages = (await store.listModelVersions(p, { name: "churn" })).map((m) => [m.version, m.stage]);
+        assert.deepEqual(stages, [[1, null], [2, "production"], [3, null]], "v2 left staging for production, v1 lost production");
+        const changed = (await store.listModelVersions(p, { name: "churn" }))[1]!.stageChangedAt;
+        assert.ok(changed instanceof Date);
+        assert.deepEqual(await store.promoteModelVersion(p, "churn", 2, "production"), { previous: 2 }, "promoting the holder again changes nothing");
+        assert.deepEqual(await store.promoteModelVersion(p, "churn", 3, "staging"), { previous: null });
+        assert.equal((await store.getModelVersion(p, "churn", { stage: "staging" }))?.version, 3);
+      });
+
+      test("concurrent promotions leave exactly one production version", async () => {
+        const p = newProject();
+        for (let i = 0; i < 5; i++) await store.registerModelVersion(p, newVersion("churn", i));
+        await Promise.all([1, 2, 3, 4, 5, 3, 1].map((v) => store.promoteModelVersion(p, "churn", v, "production")));
+        const prod = (await store.listModelVersions(p, { name: "churn" })).filter((m) => m.stage === "production");
+        assert.equal(prod.length, 1);
+      });
+
+      test("unknown models and versions are UNKNOWN_MODEL; bad arguments INVALID_ARGUMENT", async () => {
+        const p = newProject();
+        await store.registerModelVersion(p, newVersion("churn"));
+        await rejectsWith(store.promoteModelVersion(p, "nope", 1, "production"), "UNKNOWN_MODEL", /unknown model "nope" \(known: churn\)/);
+        await rejectsWith(store.promoteModelVersion(p, "churn", 9, "production"), "UNKNOWN_MODEL", /no version 9/);
+        await rejectsWith(store.promoteModelVersion(p, "churn", 1, "archived" as "production"), "INVALID_ARGUMENT", /stage/);
+        await rejectsWith(store.promoteModelVersion(p, "churn", 0, "production"), "INVALID_ARGUMENT", /positive integer/);
+        await rejectsWith(store.registerModelVersion(p, { ...newVersion("churn"), model: { w: Number.NaN } }), "INVALID_ARGUMENT", /NaN/);
+        await rejectsWith(store.registerModelVersion(p, { ...newVersion(""), model: {} }), "INVALID_ARGUMENT", /model name/);
+        assert.deepEqual((await store.listModelVersions(p)).map((m) => m.version), [1], "failed registrations store nothing");
+      });
+    });
+
     describe("close", () => {
       test("data survives close and reopen; a closed store refuses calls; close is idempotent", async () => {
         const p = newProject();
@@ -389,6 +530,8 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         await store.apply(p, [def("entity", "customer", "2")]);
         const id = await store.startRun(p, { kind: "backfill", view: "v" });
         await store.setWatermark(p, "v", "backfill", new Date(42_000));
+        await store.registerModelVersion(p, { name: "m", format: "linear", service: "s", model: { a: 1 }, lineage: {}, metrics: {} });
+        await store.promoteModelVersion(p, "m", 1, "production");
         const closing = store;
         await closing.close();
         await closing.close();
@@ -400,6 +543,7 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         assert.deepEqual((await store.definitionHistory(p, "entity", "customer")).map((h) => h.hash), ["1", "2"]);
         assert.deepEqual((await store.listRuns(p)).map((r) => r.id), [id]);
         assert.deepEqual(await store.getWatermark(p, "v", "backfill"), new Date(42_000));
+        assert.deepEqual((await store.getModelVersion(p, "m", { stage: "production" }))?.model, { a: 1 });
       });
     });
   });
