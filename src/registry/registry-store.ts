@@ -66,6 +66,41 @@ export interface RunRecord {
   slot?: Date;
 }
 
+/** Where a model version is deployed: at most one version of a model per stage. */
+export const MODEL_STAGES = ["staging", "production"] as const;
+
+export type ModelStage = (typeof MODEL_STAGES)[number];
+
+/** A model version to register. `model`, `lineage` and `metrics` are JSON-serialisable. */
+export interface NewModelVersion {
+  name: string;
+  /** The model type, e.g. "logistic", "linear", "xgboost". */
+  format: string;
+  /** The feature service whose features the model consumes. */
+  service: string;
+  model: unknown;
+  lineage: unknown;
+  metrics: unknown;
+}
+
+/** A registered version without its (possibly large) model JSON. */
+export interface ModelVersionSummary {
+  name: string;
+  version: number;
+  format: string;
+  service: string;
+  lineage: unknown;
+  metrics: unknown;
+  createdAt: Date;
+  stage: ModelStage | null;
+  /** When the version last entered or left a stage; null if it never had one. */
+  stageChangedAt: Date | null;
+}
+
+export interface ModelVersionRecord extends ModelVersionSummary {
+  model: unknown;
+}
+
 export interface RegistryStore {
   /** What `apply` would do with this full set of the project's definitions; compares hashes. Writes nothing. */
   plan(project: string, defs: DefinitionRecord[]): Promise<PlanDiff>;
@@ -102,6 +137,23 @@ export interface RegistryStore {
   getWatermark(project: string, view: string, kind: string): Promise<Date | undefined>;
   /** Sets the watermark as given (it may move backwards: callers decide when to advance it). */
   setWatermark(project: string, view: string, kind: string, at: Date): Promise<void>;
+  /**
+   * Stores a new version of a model (creating the model on its first version) with the next version
+   * number, 1, 2, 3…; concurrent registrations get distinct numbers. The version has no stage.
+   * Throws INVALID_ARGUMENT for a malformed record.
+   */
+  registerModelVersion(project: string, v: NewModelVersion): Promise<ModelVersionRecord>;
+  /** Every version (without the model JSON), by model name then version; `name` filters to one model. */
+  listModelVersions(project: string, filter?: { name?: string }): Promise<ModelVersionSummary[]>;
+  /** One version by number, or the version holding a stage; undefined if there is none. */
+  getModelVersion(project: string, name: string, selector: { version: number } | { stage: ModelStage }): Promise<ModelVersionRecord | undefined>;
+  /**
+   * Puts `version` in `stage`, atomically: in one transaction the version that held the stage loses
+   * it (its stage becomes null) and `version` takes it (leaving its own previous stage, if any).
+   * Returns the version that held the stage before (null if none). Throws UNKNOWN_MODEL for an
+   * unknown model or version.
+   */
+  promoteModelVersion(project: string, name: string, version: number, stage: ModelStage): Promise<{ previous: number | null }>;
   /**
    * Runs `fn` holding the named lock of the project, serialised across processes (Postgres: a session
    * advisory lock; embedded: the registry is open in one process only, so an in-process mutex).

@@ -6,6 +6,8 @@ export interface RegistryTables {
   runs: RunsTable;
   watermarks: WatermarksTable;
   migrations: MigrationsTable;
+  models: ModelsTable;
+  model_versions: ModelVersionsTable;
 }
 
 /** pg returns int8 as a string, PGlite as a number (or a bigint beyond 2^53): convert with Number(). */
@@ -52,4 +54,25 @@ export interface MigrationsTable {
   name: string;
   checksum: string;
   applied_at: Generated<Date>;
+}
+
+export interface ModelsTable {
+  project: string;
+  name: string;
+  last_version: number;
+  created_at: Date;
+}
+
+export interface ModelVersionsTable {
+  project: string;
+  name: string;
+  version: number;
+  format: string;
+  service: string;
+  model: ColumnType<unknown, string, string>;
+  lineage: ColumnType<unknown, string, string>;
+  metrics: ColumnType<unknown, string, string>;
+  created_at: Date;
+  stage: string | null;
+  stage_changed_at: Date | null;
 }

@@ -3,8 +3,11 @@ import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { LarderError, isLarderError } from "../errors.js";
 import { advisoryLockKey } from "./advisory-lock-key.js";
 import { compareDefinitions, diffDefinitions, isDefinitionKind, validateDefinitions } from "./plan-diff.js";
-import type { AppliedDefinition, DefinitionKind, DefinitionRecord, PlanDiff, RegistryStore, RunRecord, RunStatus } from "./registry-store.js";
-import type { DefinitionsTable, RegistryTables, RunsTable } from "./registry-tables.js";
+import { MODEL_STAGES } from "./registry-store.js";
+import type {
+  AppliedDefinition, DefinitionKind, DefinitionRecord, ModelStage, ModelVersionRecord, ModelVersionSummary, NewModelVersion, PlanDiff, RegistryStore, RunRecord, RunStatus,
+} from "./registry-store.js";
+import type { DefinitionsTable, ModelVersionsTable, RegistryTables, RunsTable } from "./registry-tables.js";
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
@@ -365,6 +368,153 @@ export abstract class SqlRegistryStore implements RegistryStore {
         .execute();
     });
   }
+  async registerModelVersion(project: string, v: NewModelVersion): Promise<ModelVersionRecord> {
+    checkProject(project);
+    checkText(v?.name, "model name");
+    checkText(v.format, "model format");
+    checkText(v.service, "model service");
+    const json = {
+      model: jsonText(v.model, "model"),
+      lineage: jsonText(v.lineage ?? {}, "lineage"),
+      metrics: jsonText(v.metrics ?? {}, "metrics"),
+    };
+    return this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        const now = (await sql<{ now: Date }>`select now() as now`.execute(trx)).rows[0]?.now ?? new Date();
+        await trx
+          .insertInto("models")
+          .values({ project, name: v.name, last_version: 0, created_at: now })
+          .onConflict((oc) => oc.columns(["project", "name"]).doNothing())
+          .execute();
+        // The row lock of this UPDATE serialises concurrent registrations of one model.
+        const bumped = await trx
+          .updateTable("models")
+          .set((eb) => ({ last_version: eb("last_version", "+", 1) }))
+          .where("project", "=", project)
+          .where("name", "=", v.name)
+          .returning("last_version")
+          .executeTakeFirstOrThrow();
+        const version = Number(bumped.last_version);
+        await trx
+          .insertInto("model_versions")
+          .values({
+            project,
+            name: v.name,
+            version,
+            format: v.format,
+            service: v.service,
+            model: sql<string>`cast(cast(${json.model} as text) as jsonb)`,
+            lineage: sql<string>`cast(cast(${json.lineage} as text) as jsonb)`,
+            metrics: sql<string>`cast(cast(${json.metrics} as text) as jsonb)`,
+            created_at: now,
+            stage: null,
+            stage_changed_at: null,
+          })
+          .execute();
+        const row = await trx.selectFrom("model_versions").selectAll().where("project", "=", project).where("name", "=", v.name).where("version", "=", version).executeTakeFirstOrThrow();
+        return toModelVersionRecord(row);
+      }),
+    );
+  }
+
+  async listModelVersions(project: string, filter: { name?: string } = {}): Promise<ModelVersionSummary[]> {
+    checkProject(project);
+    return this.run(async () => {
+      let q = this.db
+        .selectFrom("model_versions")
+        .select(["name", "version", "format", "service", "lineage", "metrics", "created_at", "stage", "stage_changed_at"])
+        .where("project", "=", project);
+      if (filter.name !== undefined) q = q.where("name", "=", filter.name);
+      const rows = await q.orderBy("name", "asc").orderBy("version", "asc").execute();
+      return rows.map(toModelVersionSummary);
+    });
+  }
+
+  async getModelVersion(project: string, name: string, selector: { version: number } | { stage: ModelStage }): Promise<ModelVersionRecord | undefined> {
+    checkProject(project);
+    checkText(name, "model name");
+    let q = this.db.selectFrom("model_versions").selectAll().where("project", "=", project).where("name", "=", name);
+    if ("version" in selector) q = q.where("version", "=", checkModelVersion(selector.version));
+    else q = q.where("stage", "=", checkStage(selector.stage));
+    return this.run(async () => {
+      const row = await q.executeTakeFirst();
+      return row === undefined ? undefined : toModelVersionRecord(row);
+    });
+  }
+
+  async promoteModelVersion(project: string, name: string, version: number, stage: ModelStage): Promise<{ previous: number | null }> {
+    checkProject(project);
+    checkText(name, "model name");
+    checkModelVersion(version);
+    checkStage(stage);
+    return this.run(() =>
+      this.db.transaction().execute(async (trx) => {
+        // Locking the model row serialises promotions of one model, so the stage moves in one step.
+        const model = await trx.selectFrom("models").select("last_version").where("project", "=", project).where("name", "=", name).forUpdate().executeTakeFirst();
+        if (model === undefined) {
+          const known = (await trx.selectFrom("models").select("name").where("project", "=", project).orderBy("name").execute()).map((r) => r.name);
+          throw new LarderError("UNKNOWN_MODEL", `unknown model ${JSON.stringify(name)} (known: ${known.join(", ") || "none"})`, { model: name });
+        }
+        const target = await trx.selectFrom("model_versions").select("stage").where("project", "=", project).where("name", "=", name).where("version", "=", version).executeTakeFirst();
+        if (target === undefined) {
+          throw new LarderError("UNKNOWN_MODEL", `model ${JSON.stringify(name)} has no version ${version} (versions 1 to ${Number(model.last_version)})`, { model: name, version });
+        }
+        const holder = await trx.selectFrom("model_versions").select("version").where("project", "=", project).where("name", "=", name).where("stage", "=", stage).executeTakeFirst();
+        const previous = holder === undefined ? null : Number(holder.version);
+        if (previous === version) return { previous };
+        const now = (await sql<{ now: Date }>`select now() as now`.execute(trx)).rows[0]?.now ?? new Date();
+        if (previous !== null) {
+          await trx.updateTable("model_versions").set({ stage: null, stage_changed_at: now }).where("project", "=", project).where("name", "=", name).where("version", "=", previous).execute();
+        }
+        await trx.updateTable("model_versions").set({ stage, stage_changed_at: now }).where("project", "=", project).where("name", "=", name).where("version", "=", version).execute();
+        return { previous };
+      }),
+    );
+  }
+}
+
+function toModelVersionSummary(row: Pick<Selectable<ModelVersionsTable>, "name" | "version" | "format" | "service" | "lineage" | "metrics" | "created_at" | "stage" | "stage_changed_at">): ModelVersionSummary {
+  return {
+    name: row.name,
+    version: Number(row.version),
+    format: row.format,
+    service: row.service,
+    lineage: row.lineage,
+    metrics: row.metrics,
+    createdAt: row.created_at,
+    stage: row.stage as ModelStage | null,
+    stageChangedAt: row.stage_changed_at,
+  };
+}
+
+function toModelVersionRecord(row: Selectable<ModelVersionsTable>): ModelVersionRecord {
+  return { ...toModelVersionSummary(row), model: row.model };
+}
+
+/** JSON text of a value for a jsonb column; NaN and Infinity have no JSON form, so they are refused, not turned into null. */
+function jsonText(value: unknown, what: string): string {
+  let nonFinite = false;
+  const text = JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === "number" && !Number.isFinite(v)) nonFinite = true;
+    return v;
+  });
+  if (text === undefined) throw new LarderError("INVALID_ARGUMENT", `model ${what} must be JSON-serialisable`);
+  if (nonFinite) throw new LarderError("INVALID_ARGUMENT", `model ${what} holds NaN or Infinity, which JSON cannot represent`);
+  return text;
+}
+
+function checkModelVersion(version: unknown): number {
+  if (!(typeof version === "number" && Number.isSafeInteger(version) && version >= 1)) {
+    throw new LarderError("INVALID_ARGUMENT", `model version must be a positive integer, got ${String(version)}`);
+  }
+  return version;
+}
+
+function checkStage(stage: unknown): ModelStage {
+  if (!(MODEL_STAGES as readonly unknown[]).includes(stage)) {
+    throw new LarderError("INVALID_ARGUMENT", `model stage must be ${MODEL_STAGES.join(" or ")}, got ${JSON.stringify(stage)}`);
+  }
+  return stage as ModelStage;
 }
 
 function toAppliedDefinition(row: Selectable<DefinitionsTable>): AppliedDefinition {
