@@ -1,0 +1,217 @@
+/**
+ * Materialization into Redis: Larder against raw pipelined HSETs of the same data, from the same
+ * process, in the same run, on a dedicated redis-server (a free loopback port, nothing persisted,
+ * FLUSHALL SYNC between the runs so each starts from an empty server).
+ *
+ *   node --import tsx bench/materialize-redis.ts        (BENCH_MAT_ENTITIES=1000000, BENCH_MAT_FEATURES=20)
+ *
+ * Rows measured (1 row per entity, N entities × F float64 features):
+ *   1. raw HSET       ioredis pipelines of 1,000 `HSET key f0 v0 … f19 v19`, 4 pipelines in flight,
+ *                     from columns already decoded in memory (the lower bound on write work: no
+ *                     Parquet read, no latest-row selection, no monotonic compare).
+ *   2. store.write    Larder's OnlineStore.write (Lua compare-and-set per row, packed row) of the
+ *                     same in-memory rows, 1,000 rows per call, 4 calls in flight (materialize's
+ *                     batching).
+ *   3. materialize    `FeatureStore.materialize` end to end: offline Parquet → latest row per entity
+ *                     → OnlineStore.write, under the registry lock, run recorded, watermark set.
+ * For each: rows/s, and Redis memory per entity (INFO memory used_memory after − before, / N).
+ *
+ * Data: a generated source Parquet in bench/data/materialize-<N>x<F>/ (gitignored), backfilled once
+ * into that repository's offline store (embedded registry) and reused by later runs.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { Float64, Int64, Table, TimestampMillisecond, tableFromIPC, tableToIPC, vectorFromArray, type Vector } from "apache-arrow";
+import { Redis } from "ioredis";
+import * as pw from "parquet-wasm";
+import { FeatureStore } from "../src/feature-store.js";
+import { openOnlineStore } from "../src/online/open-online-store.js";
+import type { OnlineRow } from "../src/online/online-store.js";
+import { startRedisServer } from "../test/helpers/redis-cluster.js";
+
+const root = resolve(import.meta.dirname, "..");
+const N = Number(process.env.BENCH_MAT_ENTITIES ?? 1_000_000);
+const F = Number(process.env.BENCH_MAT_FEATURES ?? 20);
+const BATCH = 1000;
+const IN_FLIGHT = 4;
+const dataDir = join(root, "bench", "data", `materialize-${N}x${F}`);
+const repoDir = join(dataDir, "repo");
+const srcFile = join(repoDir, "data", "features.parquet");
+const DAY = 86_400_000;
+const T0 = Date.UTC(2024, 0, 1);
+const features = Array.from({ length: F }, (_, i) => `f${i}`);
+
+/** A deterministic PRNG (mulberry32), so every run writes the same data. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Columns {
+  ids: number[];
+  ts: number[];
+  values: Float64Array[];
+}
+
+function generate(): Columns {
+  const r = rng(7);
+  const ids = Array.from({ length: N }, (_, i) => i + 1);
+  const ts = Array.from({ length: N }, () => T0 + Math.floor(r() * DAY));
+  // Four decimals: typical of real features, and the same text in both layouts.
+  const values = features.map(() => Float64Array.from({ length: N }, () => Math.round(r() * 1e8) / 1e4));
+  return { ids, ts, values };
+}
+
+function writeRepo(cols: Columns): void {
+  mkdirSync(join(repoDir, "data"), { recursive: true });
+  const vectors: Record<string, Vector> = {
+    customer_id: vectorFromArray(cols.ids.map((i) => BigInt(i)), new Int64()),
+    ts: vectorFromArray(cols.ts, new TimestampMillisecond("UTC")),
+  };
+  features.forEach((f, k) => (vectors[f] = vectorFromArray(Array.from(cols.values[k]!), new Float64())));
+  const table = new Table(vectors);
+  writeFileSync(srcFile, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, "stream"))));
+  // Its own package.json: without one the repository would inherit Larder's `"type": "module"`, and
+  // the loader hook that maps `import "larder"` to src/index.ts does not apply to ESM feature files
+  // inside this package when run from source (CommonJS ones resolve through the patched require).
+  writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
+  writeFileSync(join(repoDir, "larder.config.ts"), [
+    `export default {`,
+    `  project: "benchmat",`,
+    `  definitions: ["./features.ts"],`,
+    `  registry: "embedded",`,
+    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
+    `  offline: { path: "./offline" },`,
+    `};`,
+    ``,
+  ].join("\n"));
+  writeFileSync(join(repoDir, "features.ts"), [
+    `import { entity, featureView, parquetSource, types as t } from "larder";`,
+    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
+    `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
+    `export const wide = featureView({ name: "wide", entities: [customer], source: src, schema: { ${features.map((f) => `${f}: t.float64`).join(", ")} } });`,
+    ``,
+  ].join("\n"));
+}
+
+/** The source file's columns (the raw baseline writes what Larder reads). */
+function readColumns(): Columns {
+  const t = tableFromIPC(pw.readParquet(readFileSync(srcFile)).intoIPCStream());
+  const ids = Array.from(t.getChild("customer_id")!.toArray() as BigInt64Array, Number);
+  const tsVec = t.getChild("ts")!;
+  const ts = Array.from({ length: t.numRows }, (_, i) => Number(tsVec.get(i)));
+  const values = features.map((f) => Float64Array.from(t.getChild(f)!.toArray() as Float64Array));
+  return { ids, ts, values };
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info("memory");
+  return Number(/used_memory:(\d+)/.exec(info)![1]);
+}
+
+/** Runs `fn` on an empty server; returns its duration and the memory it added per entity. */
+async function measure(redis: Redis, fn: () => Promise<void>): Promise<{ ms: number; bytesPerEntity: number; keys: number }> {
+  await redis.flushall("SYNC");
+  const before = await usedMemory(redis);
+  const t = performance.now();
+  await fn();
+  const ms = performance.now() - t;
+  const after = await usedMemory(redis);
+  const keys = await redis.dbsize();
+  return { ms, bytesPerEntity: (after - before) / N, keys };
+}
+
+/** Runs `batches` calls with up to IN_FLIGHT at once. */
+async function overlapped(count: number, call: (b: number) => Promise<unknown>): Promise<void> {
+  const inFlight = new Set<Promise<unknown>>();
+  for (let b = 0; b < count; b++) {
+    const p: Promise<unknown> = call(b).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(srcFile)) {
+    console.log(`generating ${N.toLocaleString()} entities × ${F} float features into ${dataDir}…`);
+    writeRepo(generate());
+  }
+  const server = await startRedisServer();
+  process.env.LARDER_ONLINE_URL = server.url;
+  const redis = new Redis(server.url);
+  try {
+    const store = await FeatureStore.open(repoDir);
+    const range = { start: T0 - DAY, end: T0 + 2 * DAY };
+    if (!existsSync(join(repoDir, "offline", "wide"))) {
+      console.log("apply + backfill into the offline store (once)…");
+      await store.apply();
+      await store.backfill(range);
+    }
+    const cols = readColumns();
+    const batches = Math.ceil(N / BATCH);
+    const load = loadavg()[0]!.toFixed(2);
+
+    console.log("raw pipelined HSET…");
+    const raw = await measure(redis, () =>
+      overlapped(batches, (b) => {
+        const p = redis.pipeline();
+        for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
+          const args: (string | number)[] = [];
+          for (let k = 0; k < F; k++) args.push(features[k]!, cols.values[k]![i]!);
+          p.hset(`raw:wide:${cols.ids[i]}`, ...args);
+        }
+        return p.exec();
+      }),
+    );
+
+    console.log("OnlineStore.write…");
+    const online = await openOnlineStore(server.url, { repoDir });
+    const write = await measure(redis, () =>
+      overlapped(batches, (b) => {
+        const rows: OnlineRow[] = [];
+        for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
+          const values = new Array<number>(F);
+          for (let k = 0; k < F; k++) values[k] = cols.values[k]![i]!;
+          // The entity key materialize computes for an int64 key (entity-key-codec): the number's text.
+          rows.push({ entityKey: String(cols.ids[i]), eventTs: cols.ts[i]!, values });
+        }
+        return online.write("benchmat", "wide", rows, { features, ttlMs: null });
+      }),
+    );
+    await online.close();
+
+    console.log("FeatureStore.materialize (offline Parquet → Redis)…");
+    let rows = 0;
+    const mat = await measure(redis, async () => {
+      const [res] = await store.materialize(range);
+      rows = res!.rows;
+    });
+    if (rows !== N) throw new Error(`materialize wrote ${rows} rows, expected ${N}`);
+
+    const rate = (ms: number) => Math.round(N / (ms / 1000));
+    const table = [
+      ["raw pipelined HSET (in-memory columns)", raw],
+      ["Larder OnlineStore.write (in-memory rows)", write],
+      ["Larder materialize (offline Parquet → Redis)", mat],
+    ] as const;
+    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, load average ${load} at start`);
+    console.log(`data: ${N.toLocaleString()} entities × ${F} float64 features, redis-server ${server.url}\n`);
+    console.log("| | time | rows/s | vs raw HSET | Redis memory per entity | keys |\n|---|---|---|---|---|---|");
+    for (const [name, m] of table) {
+      console.log(`| ${name} | ${(m.ms / 1000).toFixed(2)} s | ${rate(m.ms).toLocaleString("en-US")} | ${(raw.ms / m.ms).toFixed(2)}× | ${Math.round(m.bytesPerEntity)} B | ${m.keys.toLocaleString("en-US")} |`);
+    }
+  } finally {
+    redis.disconnect();
+    await server.stop();
+  }
+}
+
+await main();

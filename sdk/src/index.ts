@@ -1,0 +1,456 @@
+/**
+ * The Larder client: online feature vectors, pushes, training sets and health checks over the
+ * HTTP API of `larder serve`. It needs only `fetch` (Node ≥ 20, browsers, Deno, Bun) and
+ * apache-arrow (training sets arrive as an Arrow IPC stream).
+ *
+ * Failure handling, in one place:
+ * - Every call has a timeout (`timeoutMs`, per attempt, default 10 s) through AbortSignal.timeout.
+ * - Idempotent calls (online reads, training sets, health) are retried with exponential backoff
+ *   and jitter on network errors and on 503 (the server says its online store or registry is
+ *   unavailable; it recovers by itself), at most `retries` times (default 2). `push` is never
+ *   retried: a push whose answer was lost may have been applied, and pushing again would count its
+ *   rows twice in aggregations. Timeouts are not retried either: a slow server is not helped by
+ *   more load, and the caller's latency budget is already spent.
+ * - Every failure is a LarderClientError with the server's stable error `code`, the HTTP `status`,
+ *   and the `path` of the offending request field when the server names one.
+ *
+ * @example
+ * const client = new LarderClient({ url: "http://127.0.0.1:6566", apiKey: process.env.LARDER_API_KEY });
+ * const res = await client.getOnlineFeatures({ featureService: "churn_v1", entities: { customer_id: [1, 2], cart_value: [20, 35] } });
+ * res.toRows();   // [{ customer_id: 1, plan: "pro", …, cart_vs_avg: 0.8 }, …]
+ */
+import { RecordBatchReader, Table, tableToIPC, type RecordBatch } from "apache-arrow";
+
+export const SDK_VERSION = "0.1.0";
+
+// ───────────────────────────── types ─────────────────────────────
+
+/** Feast's per-value statuses. */
+export type FieldStatus = "PRESENT" | "NULL_VALUE" | "NOT_FOUND" | "OUTSIDE_MAX_AGE";
+
+/** A feature value as JSON carries it; timestamps are ISO-8601 strings. */
+export type FeatureValue = number | string | boolean | null;
+
+/** Columnar entity rows: join keys and request-source fields, one array per name (Feast's shape). */
+export type EntityColumns = Record<string, readonly unknown[]>;
+
+/** The body of `/get-online-features`, as Feast returns it. */
+export interface OnlineFeaturesResponse {
+  metadata: { feature_names: string[] };
+  results: { values: FeatureValue[]; statuses: FieldStatus[]; event_timestamps: string[] }[];
+}
+
+/** What to read: feature references (`view:feature`) or a feature service, not both. */
+export type FeatureSelection = { features: readonly string[]; featureService?: undefined } | { featureService: string; features?: undefined };
+
+export type GetOnlineFeaturesRequest = FeatureSelection & {
+  entities: EntityColumns;
+  /** Output names `view__feature` instead of `feature` (default false). */
+  fullFeatureNames?: boolean;
+};
+
+export type TrainingSetOptions = FeatureSelection & { fullFeatureNames?: boolean };
+
+/** Feast's `to`: the online store, the offline store, or both. */
+export type PushTarget = "online" | "offline" | "online_and_offline";
+
+export interface LarderClientOptions {
+  /** Base URL of `larder serve`, e.g. `http://127.0.0.1:6566`. */
+  url: string;
+  /** Sent as `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Per attempt, in ms (default 10,000). */
+  timeoutMs?: number;
+  /** Retries of idempotent calls on network errors and 503 (default 2; 0 disables). */
+  retries?: number;
+  /** First backoff delay in ms, doubled per retry with full jitter, capped at 2 s (default 100). */
+  retryDelayMs?: number;
+  /** A fetch implementation (default the global one). */
+  fetch?: typeof fetch;
+  /** Extra headers sent with every request. */
+  headers?: Record<string, string>;
+}
+
+/** Codes the client itself raises when there is no usable server answer. */
+export type ClientErrorCode = "TIMEOUT" | "NETWORK_ERROR" | "ABORTED" | "INVALID_RESPONSE";
+
+// ───────────────────────────── errors ─────────────────────────────
+
+/**
+ * Any failed call. `code` is the server's stable error code (UNKNOWN_FEATURE, MISSING_JOIN_KEY,
+ * UNAUTHORIZED, ONLINE_STORE_UNAVAILABLE, …; see the server's error catalogue) or one of the
+ * client's own: TIMEOUT, NETWORK_ERROR, ABORTED, INVALID_RESPONSE (then `status` is undefined unless
+ * a response arrived). `path` names the offending request field when the server gives one.
+ */
+export class LarderClientError extends Error {
+  override readonly name = "LarderClientError";
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number | undefined,
+    readonly path: string | undefined,
+    /** Attempts made (more than 1 when the call was retried). */
+    readonly attempts: number = 1,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** True for LarderClientErrors (also from another copy of this module). */
+export function isLarderClientError(err: unknown): err is LarderClientError {
+  return err instanceof LarderClientError || (typeof err === "object" && err !== null && (err as { name?: unknown }).name === "LarderClientError");
+}
+
+// ───────────────────────────── online features ─────────────────────────────
+
+/**
+ * The Feast response (`metadata`, `results`, unchanged: it serialises back to the server's JSON)
+ * plus row-wise views of it.
+ */
+export class OnlineFeatures implements OnlineFeaturesResponse {
+  readonly metadata: { feature_names: string[] };
+  readonly results: OnlineFeaturesResponse["results"];
+
+  constructor(body: OnlineFeaturesResponse) {
+    this.metadata = body.metadata;
+    this.results = body.results;
+  }
+
+  /** Feature names, join keys first (the response's column order). */
+  get featureNames(): string[] {
+    return this.metadata.feature_names;
+  }
+
+  /** Entity rows in the response. */
+  get rowCount(): number {
+    return this.results[0]?.values.length ?? 0;
+  }
+
+  /**
+   * One object per entity row, `{ name: value }` in the response's column order.
+   * @example
+   * for (const row of res.toRows()) model.predict([row.monthly_fee, row.spend_7d]);
+   */
+  toRows(): Record<string, FeatureValue>[] {
+    const names = this.metadata.feature_names;
+    const rows: Record<string, FeatureValue>[] = [];
+    for (let i = 0; i < this.rowCount; i++) {
+      const row: Record<string, FeatureValue> = {};
+      for (let k = 0; k < names.length; k++) row[names[k]!] = this.results[k]!.values[i] ?? null;
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  /** Per entity row, each feature's status (PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE). */
+  toStatusRows(): Record<string, FieldStatus>[] {
+    const names = this.metadata.feature_names;
+    const rows: Record<string, FieldStatus>[] = [];
+    for (let i = 0; i < this.rowCount; i++) {
+      const row: Record<string, FieldStatus> = {};
+      for (let k = 0; k < names.length; k++) row[names[k]!] = this.results[k]!.statuses[i]!;
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  /** One feature's values across entity rows; LarderClientError INVALID_ARGUMENT for an unknown name. */
+  column(name: string): FeatureValue[] {
+    const k = this.metadata.feature_names.indexOf(name);
+    if (k === -1) throw new LarderClientError("INVALID_ARGUMENT", `no feature ${JSON.stringify(name)} in the response (has: ${this.metadata.feature_names.join(", ")})`, undefined, undefined);
+    return this.results[k]!.values;
+  }
+
+  /** The plain Feast body (what `JSON.stringify` writes). */
+  toJSON(): OnlineFeaturesResponse {
+    return { metadata: this.metadata, results: this.results };
+  }
+}
+
+// ───────────────────────────── client ─────────────────────────────
+
+interface CallOptions {
+  method: "GET" | "POST";
+  path: string;
+  body?: string | Uint8Array<ArrayBuffer>;
+  contentType?: string;
+  accept?: string;
+  /** Idempotent calls are retried on network errors and 503. */
+  idempotent: boolean;
+}
+
+const MAX_BACKOFF_MS = 2000;
+
+/**
+ * An HTTP client of one Larder server. Stateless apart from its options: share one instance.
+ *
+ * @example
+ * const client = new LarderClient({ url: "http://127.0.0.1:6566", timeoutMs: 500, retries: 3 });
+ * const table = await client.getTrainingSet({ customer_id: [1, 2], event_timestamp: [new Date(), new Date()] }, { featureService: "churn_v1" });
+ */
+export class LarderClient {
+  private readonly baseUrl: string;
+  private readonly timeoutMs: number;
+  private readonly retries: number;
+  private readonly retryDelayMs: number;
+  private readonly fetchImpl: typeof fetch;
+  private readonly headers: Record<string, string>;
+
+  constructor(options: LarderClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new LarderClientError("INVALID_ARGUMENT", `url is not a valid URL: ${JSON.stringify(options.url)}`, undefined, "url");
+    }
+    this.baseUrl = url.href.replace(/\/+$/, "");
+    this.timeoutMs = positive(options.timeoutMs ?? 10_000, "timeoutMs");
+    this.retries = Math.floor(nonNegative(options.retries ?? 2, "retries"));
+    this.retryDelayMs = nonNegative(options.retryDelayMs ?? 100, "retryDelayMs");
+    const f = options.fetch ?? globalThis.fetch;
+    if (typeof f !== "function") throw new LarderClientError("INVALID_ARGUMENT", "no fetch implementation: pass options.fetch", undefined, "fetch");
+    this.fetchImpl = f;
+    this.headers = { "user-agent": `larder-sdk/${SDK_VERSION}`, ...(options.headers ?? {}) };
+    if (options.apiKey !== undefined && options.apiKey !== "") this.headers.authorization = `Bearer ${options.apiKey}`;
+  }
+
+  /**
+   * Feature vectors of entity rows (`POST /get-online-features`), with a status per value.
+   * Retried on network errors and 503.
+   * @example
+   * const res = await client.getOnlineFeatures({ features: ["customer_profile:plan"], entities: { customer_id: [1, 2] } });
+   * res.toRows(); // [{ customer_id: 1, plan: "pro" }, { customer_id: 2, plan: null }]
+   */
+  async getOnlineFeatures(request: GetOnlineFeaturesRequest): Promise<OnlineFeatures> {
+    const body: Record<string, unknown> = { ...selectionBody(request), entities: request.entities };
+    if (request.fullFeatureNames !== undefined) body.full_feature_names = request.fullFeatureNames;
+    const res = await this.call({ method: "POST", path: "/get-online-features", body: JSON.stringify(body, jsonReplacer), contentType: "application/json", idempotent: true });
+    const json = await readJson(res);
+    if (!isOnlineFeaturesResponse(json)) throw new LarderClientError("INVALID_RESPONSE", "the server's /get-online-features answer is not a Feast response", res.status, undefined);
+    return new OnlineFeatures(json);
+  }
+
+  /**
+   * Pushes rows, columnar in the push source's batch-source shape (`POST /push`); the server runs
+   * each fed view's row transform and updates the online store, the offline store, or both
+   * (`to`, default "online"). Never retried (see the module comment): on a NETWORK_ERROR or
+   * TIMEOUT the push may or may not have been applied.
+   * @example
+   * await client.push("transactions_push", { customer_id: [7], ts: [new Date()], amount_cents: [1250], merchant: ["acme"] });
+   */
+  async push(pushSourceName: string, df: EntityColumns, options: { to?: PushTarget } = {}): Promise<Record<string, unknown>> {
+    const body = { push_source_name: pushSourceName, df, to: options.to ?? "online" };
+    const res = await this.call({ method: "POST", path: "/push", body: JSON.stringify(body, jsonReplacer), contentType: "application/json", idempotent: false });
+    const text = await res.text();
+    if (text === "") return {};
+    try {
+      return JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      return {};
+    }
+  }
+
+  /**
+   * A point-in-time-correct training set (`POST /v1/training-sets`) as an Arrow Table: entity rows
+   * (join keys, `event_timestamp`, any other columns pass through) with their features. Entities are
+   * columns (Dates or ISO strings for `event_timestamp`) or an Arrow Table (sent as an IPC stream).
+   * Retried on network errors and 503.
+   * @example
+   * const t = await client.getTrainingSet({ customer_id: [1, 2], event_timestamp: ["2024-06-01T00:00:00Z", "2024-06-02T00:00:00Z"] }, { featureService: "churn_v1" });
+   * t.getChild("spend_7d")?.toArray();
+   */
+  async getTrainingSet(entities: EntityColumns | Table, options: TrainingSetOptions): Promise<Table> {
+    const batches: RecordBatch[] = [];
+    for await (const batch of this.getTrainingSetBatches(entities, options)) batches.push(batch);
+    return new Table(batches);
+  }
+
+  /**
+   * The same training set as `getTrainingSet`, as record batches while they arrive (bounded
+   * memory for large sets). Only the request is retried, never a stream that already started.
+   */
+  async *getTrainingSetBatches(entities: EntityColumns | Table, options: TrainingSetOptions): AsyncGenerator<RecordBatch> {
+    const selection = selectionBody(options);
+    const fullFeatureNames = options.fullFeatureNames === undefined ? {} : { full_feature_names: options.fullFeatureNames };
+    let call: CallOptions;
+    if (entities instanceof Table) {
+      // Arrow in, Arrow out: the selection travels in the query string.
+      const query = new URLSearchParams();
+      if (selection.features) for (const f of selection.features) query.append("features", f);
+      if (selection.feature_service !== undefined) query.set("feature_service", selection.feature_service);
+      if (options.fullFeatureNames !== undefined) query.set("full_feature_names", String(options.fullFeatureNames));
+      call = { method: "POST", path: `/v1/training-sets?${query.toString()}`, body: new Uint8Array(tableToIPC(entities, "stream")), contentType: ARROW_STREAM, accept: ARROW_STREAM, idempotent: true };
+    } else {
+      const body = JSON.stringify({ ...selection, ...fullFeatureNames, entities }, jsonReplacer);
+      call = { method: "POST", path: "/v1/training-sets", body, contentType: "application/json", accept: ARROW_STREAM, idempotent: true };
+    }
+    const res = await this.call(call);
+    if (res.body === null) throw new LarderClientError("INVALID_RESPONSE", "the training set response has no body", res.status, undefined);
+    let reader: RecordBatchReader;
+    try {
+      reader = await RecordBatchReader.from(res.body as unknown as AsyncIterable<Uint8Array>);
+      await reader.open();
+    } catch (err) {
+      throw this.streamError(err, res.status);
+    }
+    try {
+      for await (const batch of reader) yield batch;
+    } catch (err) {
+      throw this.streamError(err, res.status);
+    }
+  }
+
+  /**
+   * `GET /health`: the server's status document (at least `{ status }`). Retried on network errors
+   * and 503.
+   */
+  async health(): Promise<Record<string, unknown> & { status?: string }> {
+    const res = await this.call({ method: "GET", path: "/health", idempotent: true });
+    const json = await readJson(res);
+    if (typeof json !== "object" || json === null || Array.isArray(json)) throw new LarderClientError("INVALID_RESPONSE", "the /health answer is not a JSON object", res.status, undefined);
+    return json as Record<string, unknown>;
+  }
+
+  /** One request with timeout, error mapping and (for idempotent calls) retries. Returns a 2xx response. */
+  private async call(opts: CallOptions): Promise<Response> {
+    const maxAttempts = opts.idempotent ? this.retries + 1 : 1;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        const headers: Record<string, string> = { ...this.headers, accept: opts.accept ?? "application/json" };
+        if (opts.contentType) headers["content-type"] = opts.contentType;
+        res = await this.fetchImpl(this.baseUrl + opts.path, {
+          method: opts.method,
+          headers,
+          ...(opts.body === undefined ? {} : { body: opts.body }),
+          signal: AbortSignal.timeout(this.timeoutMs),
+        });
+      } catch (err) {
+        const e = this.fetchError(err, opts, attempt);
+        if (e.code === "NETWORK_ERROR" && attempt < maxAttempts) {
+          await sleep(this.backoff(attempt, undefined));
+          continue;
+        }
+        throw e;
+      }
+      if (res.ok) return res;
+      const e = await errorFromResponse(res, opts, attempt);
+      if (res.status === 503 && attempt < maxAttempts) {
+        await sleep(this.backoff(attempt, res.headers.get("retry-after")));
+        continue;
+      }
+      throw e;
+    }
+  }
+
+  /** Full-jitter exponential backoff; a Retry-After (seconds) is honoured up to the cap. */
+  private backoff(attempt: number, retryAfter: string | null | undefined): number {
+    const seconds = retryAfter == null ? Number.NaN : Number(retryAfter);
+    if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, MAX_BACKOFF_MS);
+    const ceiling = Math.min(this.retryDelayMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
+  private fetchError(err: unknown, opts: CallOptions, attempt: number): LarderClientError {
+    const name = (err as { name?: unknown } | null)?.name;
+    const what = `${opts.method} ${this.baseUrl}${opts.path.split("?")[0]}`;
+    if (name === "TimeoutError") {
+      return new LarderClientError("TIMEOUT", `${what} timed out after ${this.timeoutMs} ms`, undefined, undefined, attempt, { cause: err });
+    }
+    if (name === "AbortError") return new LarderClientError("ABORTED", `${what} was aborted`, undefined, undefined, attempt, { cause: err });
+    const cause = (err as { cause?: { code?: unknown; message?: unknown } } | null)?.cause;
+    const detail = cause?.code ?? cause?.message ?? (err instanceof Error ? err.message : String(err));
+    const tries = attempt > 1 ? ` (after ${attempt} attempts)` : "";
+    return new LarderClientError("NETWORK_ERROR", `${what} failed: ${String(detail)}${tries}`, undefined, undefined, attempt, { cause: err });
+  }
+
+  private streamError(err: unknown, status: number): LarderClientError {
+    if (isLarderClientError(err)) return err;
+    const name = (err as { name?: unknown } | null)?.name;
+    if (name === "TimeoutError") return new LarderClientError("TIMEOUT", `the training set stream timed out after ${this.timeoutMs} ms`, status, undefined, 1, { cause: err });
+    const message = err instanceof Error ? err.message : String(err);
+    return new LarderClientError("INVALID_RESPONSE", `the training set is not a readable Arrow IPC stream: ${message}`, status, undefined, 1, { cause: err });
+  }
+}
+
+const ARROW_STREAM = "application/vnd.apache.arrow.stream";
+
+// ───────────────────────────── helpers ─────────────────────────────
+
+function selectionBody(s: { features?: readonly string[] | undefined; featureService?: string | undefined }): { features?: readonly string[]; feature_service?: string } {
+  if (s.features !== undefined && s.featureService !== undefined) {
+    throw new LarderClientError("INVALID_ARGUMENT", "give either features or featureService, not both", undefined, "features");
+  }
+  if (s.featureService !== undefined) return { feature_service: s.featureService };
+  if (s.features !== undefined) return { features: s.features };
+  throw new LarderClientError("INVALID_ARGUMENT", "give features (\"view:feature\", …) or featureService", undefined, "features");
+}
+
+/** Dates as ISO-8601, bigints as numbers when exact (else strings: the server rejects them by path). */
+function jsonReplacer(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Date) return Number.isNaN(raw.getTime()) ? null : raw.toISOString();
+  if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  return value;
+}
+
+async function readJson(res: Response): Promise<unknown> {
+  const text = await res.text();
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new LarderClientError("INVALID_RESPONSE", `expected JSON from the server, got ${JSON.stringify(text.slice(0, 200))}`, res.status, undefined);
+  }
+}
+
+/** The server's `{"error": {"code", "message", "path"}}`, or a generic error for other bodies. */
+async function errorFromResponse(res: Response, opts: CallOptions, attempt: number): Promise<LarderClientError> {
+  let text = "";
+  try {
+    text = await res.text();
+  } catch {
+    // the body is lost; the status still says what happened
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const error = (parsed as { error?: { code?: unknown; message?: unknown; path?: unknown } } | undefined)?.error;
+  const path = opts.path.split("?")[0];
+  if (error && typeof error.code === "string") {
+    const message = typeof error.message === "string" ? error.message : `${opts.method} ${path}: ${error.code}`;
+    return new LarderClientError(error.code, message, res.status, fieldPath(error.path), attempt);
+  }
+  const snippet = text.trim().slice(0, 200);
+  return new LarderClientError(`HTTP_${res.status}`, `${opts.method} ${path} answered ${res.status} ${res.statusText}${snippet ? `: ${snippet}` : ""}`, res.status, undefined, attempt);
+}
+
+/** A field path as a dotted string (servers may send "a.b[0]" or ["a", "b", 0]). */
+function fieldPath(path: unknown): string | undefined {
+  if (typeof path === "string") return path === "" ? undefined : path;
+  if (Array.isArray(path)) return path.length === 0 ? undefined : path.map(String).join(".");
+  return undefined;
+}
+
+function isOnlineFeaturesResponse(v: unknown): v is OnlineFeaturesResponse {
+  const r = v as OnlineFeaturesResponse | null;
+  return typeof r === "object" && r !== null && Array.isArray(r.metadata?.feature_names) && Array.isArray(r.results)
+    && r.results.every((x) => Array.isArray(x?.values) && Array.isArray(x.statuses));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function positive(v: number, name: string): number {
+  if (!(typeof v === "number" && v > 0 && Number.isFinite(v))) throw new LarderClientError("INVALID_ARGUMENT", `${name} must be a positive number, got ${String(v)}`, undefined, name);
+  return v;
+}
+
+function nonNegative(v: number, name: string): number {
+  if (!(typeof v === "number" && v >= 0 && Number.isFinite(v))) throw new LarderClientError("INVALID_ARGUMENT", `${name} must be a number ≥ 0, got ${String(v)}`, undefined, name);
+  return v;
+}
