@@ -128,10 +128,15 @@ export class FeatureStore {
     return c.sources.postgres ?? (/^postgres(ql)?:\/\//.test(c.registry) ? c.registry : undefined);
   }
 
-  async withRegistry<T>(fn: (registry: RegistryStore) => Promise<T>): Promise<T> {
+  /**
+   * Opens the registry for `fn`'s duration. `lockTimeoutMs` bounds the wait for locks held
+   * elsewhere (the embedded registry's file lock above all; default 60 s).
+   */
+  async withRegistry<T>(fn: (registry: RegistryStore) => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
     const registry = await openRegistry(this.repo.config.registry, {
       repoDir: this.repo.dir,
       ...(this.options.registrySchema ? { schema: this.options.registrySchema } : {}),
+      ...(options.lockTimeoutMs !== undefined ? { lockTimeoutMs: options.lockTimeoutMs } : {}),
     });
     try {
       return await fn(registry);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { ValueType } from "../types.js";
 import { parseDurationMs } from "../time.js";
+import { scheduleError } from "../materialize/cron-schedule.js";
 import { durationSchema, featureSchemaSchema, nameSchema, tagsSchema, textSchema } from "./common-schemas.js";
 import { definitionError, parseDefinition } from "./definition-error.js";
 import type {
@@ -46,7 +47,10 @@ export interface FeatureViewOptions {
   transform?: RowTransform;
   /** Windowed aggregations of the (transformed) rows; their names are the view's features. */
   aggregations?: Record<string, AggregationDef>;
-  /** A cron expression or @hourly/@daily: `larder serve` backfills and materializes on it. */
+  /**
+   * A cron expression (5 fields, or 6 with leading seconds; evaluated in UTC) or @hourly, @daily,
+   * @weekly, @monthly, @yearly: `larder serve` backfills and materializes the view on it.
+   */
   schedule?: string;
   online?: boolean;
   owner?: string;
@@ -68,8 +72,6 @@ export function makeSelect<V extends FeatureViewDef | OnDemandFeatureViewDef>(ki
     return Object.freeze({ kind: "projection", view, features: Object.freeze([...features]) });
   };
 }
-
-const CRON_RE = /^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4,5}\S+)$/;
 
 /**
  * A feature view: features of one or more entities computed from a source, stored offline as
@@ -107,8 +109,10 @@ export function featureView(options: FeatureViewOptions): FeatureViewDef {
     schema = { ...o.schema };
   }
   for (const key of joinKeys) if (key in schema) throw fail(`schema.${key}`, `${JSON.stringify(key)} is a join key, not a feature`);
-  if (o.schedule !== undefined && !CRON_RE.test(o.schedule.trim())) {
-    throw fail("schedule", `invalid schedule ${JSON.stringify(o.schedule)} (expected a cron expression or @hourly, @daily, …)`);
+  // Checked with the parser the scheduler runs (node-cron), so an applied schedule always runs.
+  const scheduleProblem = o.schedule === undefined ? undefined : scheduleError(o.schedule);
+  if (scheduleProblem !== undefined) {
+    throw fail("schedule", `invalid schedule ${JSON.stringify(o.schedule)}: ${scheduleProblem} (expected a cron expression in UTC, e.g. "0 * * * *", or @hourly, @daily, …)`);
   }
   const view: FeatureViewDef = Object.freeze({
     kind: "feature_view",
