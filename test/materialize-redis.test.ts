@@ -154,6 +154,11 @@ if (!redisBinariesAvailable()) {
               if (++writes === 2) await server.kill();
               return online.write(...args);
             },
+            // Aggregated views are materialized through update (rows with their event buffers).
+            update: async (...args) => {
+              if (++writes === 2) await server.kill();
+              return online.update(...args);
+            },
             read: (...args) => online.read(...args),
             deleteView: (...args) => online.deleteView(...args),
             close: () => online.close(),

@@ -49,7 +49,65 @@ export interface OnlineStore {
   write(project: string, view: string, rows: readonly OnlineRow[], opts: OnlineWriteOptions): Promise<OnlineWriteResult>;
   /** Reads features of one view for many entities; null where the entity has no row (or it expired). */
   read(project: string, view: string, entityKeys: readonly string[], features: readonly string[]): Promise<(OnlineValue | null)[]>;
-  /** Removes every row of a view (when a view is removed, or its schema changes). */
+  /**
+   * Compare-and-set of rows with their state (push and materialization of aggregated views); see
+   * `OnlineStateStore.update`.
+   */
+  update: OnlineStateStore["update"];
+  /** Removes every row (and state) of a view (when a view is removed, or its schema changes). */
   deleteView(project: string, view: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * What `update` finds stored for an entity: the opaque state written with its row (for aggregated
+ * views, the event buffer push needs), and the time the row is exact as of.
+ */
+export interface StoredState {
+  /** Epoch ms the stored row's values are exact as of. */
+  asOf: number;
+  /** The row's event timestamp (null when the row itself expired or is missing). */
+  eventTs: number | null;
+  /** Opaque to the store (no raw newline characters). */
+  state: string;
+}
+
+/** What `update`'s `modify` wants stored for an entity: a row and its state, replaced together. */
+export interface StateWrite {
+  /** Event timestamp and values of the row readers see (in the order of `features`). */
+  eventTs: number;
+  values: readonly unknown[];
+  asOf: number;
+  state: string;
+  /** When the state may be dropped, epoch ms (null: never). The row expires by the view's TTL. */
+  stateExpiresAt: number | null;
+}
+
+export interface OnlineUpdateResult {
+  /** Entities whose row and state `modify` replaced. */
+  written: number;
+  /** Entities `modify` left as they were (it returned null). */
+  unchanged: number;
+  /** Rows whose state was stored but whose row was already past its TTL (not stored). */
+  expired: number;
+  /** Attempts repeated because another writer changed the entity in between (Redis). */
+  retries: number;
+}
+
+/**
+ * Compare-and-set of an entity's row together with its state. `modify` is called with what is
+ * stored (null: nothing) and returns the replacement, or null to leave it; it must be a pure
+ * function of its input, since it runs again when another writer got in between.
+ */
+export type StateModify = (entityKey: string, current: StoredState | null) => StateWrite | null;
+
+export interface OnlineStateStore {
+  /**
+   * Atomically, per entity: read the stored state, call `modify`, and store its result unless
+   * another writer changed the entity meanwhile (then read and modify again, up to a bound, after
+   * which it fails with WRITE_CONFLICT). Concurrent `update`s of one entity therefore never lose
+   * one another's changes. Rows written this way are read by `read` like any other; `write` must
+   * not be used on the same view (it would bypass the state).
+   */
+  update(project: string, view: string, entityKeys: readonly string[], modify: StateModify, opts: OnlineWriteOptions): Promise<OnlineUpdateResult>;
 }

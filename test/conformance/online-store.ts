@@ -189,6 +189,81 @@ export function runOnlineStoreConformance(name: string, open: () => Promise<Onli
       }
     });
 
+    test("update: modify sees null, then what it stored; its row is read like any other; null leaves the entity as it was", async () => {
+      const p = newProject();
+      const features = ["n", "s"];
+      const seen: unknown[] = [];
+      let res = await store.update(p, "agg", [key(1), key(2), key(1)], (k, cur) => {
+        seen.push([k, cur]);
+        return { eventTs: 100, values: [1, `first ${k}`], asOf: 150, state: JSON.stringify({ k, line: "a\\nb" }), stateExpiresAt: null };
+      }, { features, ...NO_TTL });
+      assert.deepEqual(res, { written: 2, unchanged: 0, expired: 0, retries: 0 });
+      assert.deepEqual(seen, [[key(1), null], [key(2), null]], "each distinct entity once");
+      const got = await store.read(p, "agg", [key(1), key(2), key(3)], features);
+      assert.deepEqual(got.map((g) => g && [g.eventTs, ...g.values]), [[100, 1, "first 1"], [100, 1, "first 2"], null]);
+      seen.length = 0;
+      res = await store.update(p, "agg", [key(1), key(2)], (k, cur) => {
+        seen.push([k, cur] as unknown[]);
+        return k === key(2) ? null : { eventTs: 90, values: [2, null], asOf: 200, state: "", stateExpiresAt: null };
+      }, { features, ...NO_TTL });
+      assert.equal(res.written, 1);
+      assert.equal(res.unchanged, 1);
+      assert.deepEqual(seen, [
+        [key(1), { asOf: 150, eventTs: 100, state: JSON.stringify({ k: key(1), line: "a\\nb" }) }],
+        [key(2), { asOf: 150, eventTs: 100, state: JSON.stringify({ k: key(2), line: "a\\nb" }) }],
+      ]);
+      // update replaces whatever modify returns (its own compare decides), also an older event timestamp.
+      assert.deepEqual((await store.read(p, "agg", [key(1)], features))[0]?.values, [2, null]);
+      assert.deepEqual(await store.update(p, "agg", [], () => null, { features, ...NO_TTL }), { written: 0, unchanged: 0, expired: 0, retries: 0 });
+    });
+
+    test("update under concurrent updaters through two stores: no change is lost", async () => {
+      const p = newProject();
+      const other = await open();
+      try {
+        const features = ["count"];
+        const keys = Array.from({ length: 20 }, (_, i) => key(i));
+        const increment = (_k: string, cur: { state: string } | null) => {
+          const n = cur === null ? 1 : Number(cur.state) + 1;
+          return { eventTs: n, values: [n], asOf: n, state: String(n), stateExpiresAt: null };
+        };
+        // 30 updaters of all 20 entities at once, alternating between the two stores.
+        const calls = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? store : other).update(p, "counter", keys, increment, { features, ...NO_TTL }));
+        const results = await Promise.all(calls);
+        assert.equal(results.reduce((n, r) => n + r.written, 0), 30 * keys.length);
+        const got = await store.read(p, "counter", keys, features);
+        for (const g of got) assert.deepEqual([g?.eventTs, g?.values[0]], [30, 30]);
+      } finally {
+        await other.close();
+      }
+    });
+
+    test("update: a row already past its TTL is not stored (counted expired) but its state is; deleteView removes states", async () => {
+      const p = newProject();
+      const features = ["f"];
+      const now = Date.now();
+      const res = await store.update(p, "v", [key("old"), key("new")], (k) => ({
+        eventTs: k === key("old") ? now - 10_000 : now, values: [k], asOf: now, state: `s${k}`, stateExpiresAt: null,
+      }), { features, ttlMs: 1_000 });
+      assert.deepEqual(res, { written: 2, unchanged: 0, expired: 1, retries: 0 });
+      assert.deepEqual((await store.read(p, "v", [key("old"), key("new")], features)).map((g) => g?.values[0] ?? null), [null, key("new")]);
+      const states: unknown[] = [];
+      await store.update(p, "v", [key("old")], (_k, cur) => {
+        states.push(cur?.state);
+        return null;
+      }, { features, ttlMs: 1_000 });
+      assert.deepEqual(states, [`s${key("old")}`]);
+      // A state past its own expiry reads as absent.
+      await store.update(p, "v", [key("gone")], () => ({ eventTs: now, values: [1], asOf: now, state: "x", stateExpiresAt: now - 1 }), { features, ttlMs: null });
+      await store.deleteView(p, "v");
+      const after: unknown[] = [];
+      await store.update(p, "v", [key("old"), key("new"), key("gone")], (_k, cur) => {
+        after.push(cur);
+        return null;
+      }, { features, ttlMs: null });
+      assert.deepEqual(after, [null, null, null]);
+    });
+
     test("a row with the wrong number of values or a non-integer timestamp is INVALID_ARGUMENT and nothing is written", async () => {
       const p = newProject();
       await assert.rejects(store.write(p, "v", [{ entityKey: key(1), eventTs: 1, values: [1] }, { entityKey: key(2), eventTs: 1, values: [1, 2] }], { features: ["a"], ...NO_TTL }), { code: "INVALID_ARGUMENT" });

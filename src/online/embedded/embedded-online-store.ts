@@ -8,15 +8,21 @@
  * `<prefix><project>:<view>:#<schemaId>`. The monotonic compare and the write happen inside one
  * LMDB write transaction, so concurrent writers (also in other processes) cannot interleave.
  *
+ * `update` (rows with a state, see ../online-store.ts) keeps the state under
+ * `<prefix><project>:<view>:~<entityKey>` and runs the read, the caller's `modify` and both writes
+ * inside one write transaction: concurrent updaters, also in other processes, are serialized by
+ * LMDB's write lock, so there is nothing to retry. A state past its `expiresAt` reads as absent.
+ *
  * TTL: rows carry their expiry; a read returns null for an expired row and removes it in the
  * background (re-checked inside a write transaction so a newer row is never removed). A row already
  * expired when written is not stored.
  */
 import { mkdirSync } from "node:fs";
 import { open, type Database, type RootDatabase } from "lmdb";
-import { LarderError } from "../../errors.js";
-import type { OnlineRow, OnlineStore, OnlineValue, OnlineWriteOptions, OnlineWriteResult } from "../online-store.js";
+import { LarderError, isLarderError } from "../../errors.js";
+import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, packedEventTs, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
+import { packState, unpackState } from "../packed-state.js";
 
 export interface EmbeddedOnlineStoreOptions {
   /** Prepended to every key (test isolation). */
@@ -87,6 +93,57 @@ export class EmbeddedOnlineStore implements OnlineStore {
           }
         }),
       );
+    }
+    return result;
+  }
+
+  async update(project: string, view: string, entityKeys: readonly string[], modify: StateModify, opts: OnlineWriteOptions): Promise<OnlineUpdateResult> {
+    this.checkOpen();
+    const result: OnlineUpdateResult = { written: 0, unchanged: 0, expired: 0, retries: 0 };
+    const keys = [...new Set(entityKeys)];
+    if (keys.length === 0) return result;
+    const prefix = this.viewPrefix(project, view);
+    const schemaId = schemaIdFor(opts.features);
+    const db = this.db;
+    for (let start = 0; start < keys.length; start += TXN_ROWS) {
+      const chunk = keys.slice(start, start + TXN_ROWS);
+      // Counted per transaction and added only when it commits.
+      const counts = { written: 0, unchanged: 0, expired: 0 };
+      await this.guardAll(
+        db.transaction(() => {
+          counts.written = counts.unchanged = counts.expired = 0;
+          const now = Date.now();
+          db.put(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
+          for (const entityKey of chunk) {
+            const packed = db.get(`${prefix}~${entityKey}`);
+            const cur = packed === undefined ? null : unpackState(packed);
+            const live = cur !== null && (cur.expiresAt === null || cur.expiresAt >= now) ? cur : null;
+            const next = modify(entityKey, live === null ? null : { asOf: live.asOf, eventTs: live.eventTs, state: live.state });
+            if (next === null) {
+              counts.unchanged++;
+              continue;
+            }
+            if (!isValidEventTs(next.eventTs)) {
+              throw new LarderError("INVALID_ARGUMENT", `online row ${entityKey}: event timestamp must be an integer epoch ms, got ${next.eventTs}`);
+            }
+            if (next.values.length !== opts.features.length) {
+              throw new LarderError("INVALID_ARGUMENT", `online row ${entityKey}: ${next.values.length} values for ${opts.features.length} features`);
+            }
+            db.put(`${prefix}~${entityKey}`, packState("", next.asOf, next.eventTs, next.stateExpiresAt, next.state));
+            const rowExpires = opts.ttlMs === null ? null : next.eventTs + opts.ttlMs;
+            if (rowExpires !== null && rowExpires < now) {
+              db.remove(prefix + entityKey);
+              counts.expired++;
+            } else {
+              db.put(prefix + entityKey, packRow(next.eventTs, now, rowExpires, schemaId, next.values));
+            }
+            counts.written++;
+          }
+        }),
+      );
+      result.written += counts.written;
+      result.unchanged += counts.unchanged;
+      result.expired += counts.expired;
     }
     return result;
   }
@@ -166,6 +223,16 @@ export class EmbeddedOnlineStore implements OnlineStore {
       .catch(() => {}); // best effort: the read-time check already hides expired rows
     this.cleanups.add(p);
     void p.finally(() => this.cleanups.delete(p));
+  }
+
+  /** Like `guard`, but LarderErrors thrown inside a transaction (by a caller's callback) pass through. */
+  private async guardAll<T>(p: Promise<T>): Promise<T> {
+    try {
+      return await p;
+    } catch (err) {
+      if (isLarderError(err)) throw err;
+      return this.guard(Promise.reject(err));
+    }
   }
 
   private async guard<T>(p: Promise<T>): Promise<T> {

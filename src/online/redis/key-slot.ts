@@ -28,3 +28,30 @@ export function keySlot(key: string): number {
   }
   return crc16(bytes, 0, bytes.length) % 16384;
 }
+
+let slotTags: string[] | undefined;
+
+/**
+ * A short hash tag (`{tag}` in a key) whose slot is `slot`: a key holding it lives in that slot
+ * whatever else it contains (the first `{…}` decides). Used to keep an entity's state key in its
+ * row key's slot, so one script can update both on a Cluster. The table (16,384 tags) is built
+ * once, on first use, in a few milliseconds.
+ */
+export function slotTag(slot: number): string {
+  if (slotTags === undefined) {
+    const tags = new Array<string>(16384);
+    let filled = 0;
+    const buf = Buffer.alloc(16);
+    for (let i = 0; filled < 16384; i++) {
+      const tag = i.toString(36);
+      const len = buf.write(tag, 0, "latin1");
+      const s = crc16(buf, 0, len) % 16384;
+      if (tags[s] === undefined) {
+        tags[s] = tag;
+        filled++;
+      }
+    }
+    slotTags = tags;
+  }
+  return slotTags[slot] as string;
+}

@@ -24,6 +24,14 @@
  * auto-pipelining sends all groups of a batch in one round trip per node. Reads are one MGET per
  * slot group (standalone: per chunk of keys), also auto-pipelined.
  *
+ * `update` (rows with a state: aggregated views' event buffers, see ../online-store.ts) keeps the
+ * state under `<prefix><project>:<view>:~{<tag>}<entityKey>`, where `<tag>` hashes to the row
+ * key's slot (./key-slot.ts `slotTag`), so one script (./update-script.ts) compares and writes both
+ * keys on a Cluster too. It is optimistic: MGET the states, let the caller compute, then the script
+ * stores each entity only if its state's version is still the one read; entities another writer
+ * changed in between are read and computed again (WATCH would need a connection per caller, the
+ * script works on the one shared connection).
+ *
  * deleteView scans each master for the view's key prefix and UNLINKs what it finds. It does not
  * fence writes that run at the same time: a write racing a deleteView may survive it.
  *
@@ -33,9 +41,11 @@
  */
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { LarderError, isLarderError } from "../../errors.js";
-import type { OnlineRow, OnlineStore, OnlineValue, OnlineWriteOptions, OnlineWriteResult } from "../online-store.js";
+import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
-import { keySlot } from "./key-slot.js";
+import { newStateVersion, packState, unpackState } from "../packed-state.js";
+import { keySlot, slotTag } from "./key-slot.js";
+import { UPDATE_SCRIPT, UPDATE_SCRIPT_SHA } from "./update-script.js";
 import { WRITE_SCRIPT, WRITE_SCRIPT_SHA } from "./write-script.js";
 
 export interface RedisOnlineStoreOptions {
@@ -50,6 +60,8 @@ export interface RedisOnlineStoreOptions {
 /** Keys per script call or MGET: large enough to amortise round trips, small enough not to block Redis. */
 const WRITE_CHUNK = 500;
 const READ_CHUNK = 1000;
+/** Compare-and-set rounds before `update` gives up with WRITE_CONFLICT. */
+const UPDATE_ATTEMPTS = 100;
 
 type Client = Redis | Cluster;
 
@@ -167,6 +179,94 @@ export class RedisOnlineStore implements OnlineStore {
     return result;
   }
 
+  async update(project: string, view: string, entityKeys: readonly string[], modify: StateModify, opts: OnlineWriteOptions): Promise<OnlineUpdateResult> {
+    const result: OnlineUpdateResult = { written: 0, unchanged: 0, expired: 0, retries: 0 };
+    let pending = [...new Set(entityKeys)];
+    if (pending.length === 0) return result;
+    const prefix = this.viewPrefix(project, view);
+    const schemaId = schemaIdFor(opts.features);
+    const keysOf = (entityKey: string): { row: string; state: string; slot: number } => {
+      const row = prefix + entityKey;
+      const slot = this.cluster ? keySlot(row) : 0;
+      return { row, state: `${prefix}~{${slotTag(slot)}}${entityKey}`, slot };
+    };
+    await this.run(async () => {
+      await this.client.set(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
+    });
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > 0) {
+        if (attempt >= UPDATE_ATTEMPTS) {
+          throw new LarderError("WRITE_CONFLICT", `online store ${this.displayUrl}: ${pending.length} entities of view ${JSON.stringify(view)} kept changing under ${UPDATE_ATTEMPTS} attempts (e.g. ${pending[0]})`, { view });
+        }
+        result.retries += pending.length;
+        // Jittered backoff, so writers that collided do not collide again in lockstep.
+        await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 * attempt)));
+      }
+      const keys = pending.map(keysOf);
+      const stored = new Array<string | null>(pending.length).fill(null);
+      const groups = new Map<number, number[]>();
+      keys.forEach((k, i) => {
+        const g = groups.get(k.slot);
+        if (g === undefined) groups.set(k.slot, [i]);
+        else g.push(i);
+      });
+      const chunks: number[][] = [];
+      for (const g of groups.values()) for (let i = 0; i < g.length; i += WRITE_CHUNK) chunks.push(g.slice(i, i + WRITE_CHUNK));
+      await this.run(async () => {
+        await Promise.all(
+          chunks.map(async (c) => {
+            const values = await this.client.mget(c.map((i) => keys[i]!.state));
+            c.forEach((idx, j) => {
+              stored[idx] = values[j] ?? null;
+            });
+          }),
+        );
+      });
+      const now = Date.now();
+      const calls: { entities: number[]; keys: string[]; args: string[] }[] = [];
+      for (const c of chunks) {
+        const call = { entities: [] as number[], keys: [] as string[], args: [String(now)] };
+        for (const i of c) {
+          const packed = stored[i] ?? null;
+          const cur = packed === null ? null : unpackState(packed);
+          const next = modify(pending[i]!, cur === null ? null : { asOf: cur.asOf, eventTs: cur.eventTs, state: cur.state });
+          if (next === null) {
+            result.unchanged++;
+            continue;
+          }
+          checkRow({ entityKey: pending[i]!, eventTs: next.eventTs, values: next.values }, opts.features.length);
+          const rowExpires = opts.ttlMs === null ? null : next.eventTs + opts.ttlMs;
+          call.entities.push(i);
+          call.keys.push(keys[i]!.row, keys[i]!.state);
+          call.args.push(
+            cur === null ? "" : cur.version,
+            packState(newStateVersion(), next.asOf, next.eventTs, next.stateExpiresAt, next.state),
+            next.stateExpiresAt === null ? "" : String(next.stateExpiresAt),
+            packRow(next.eventTs, now, rowExpires, schemaId, next.values),
+            rowExpires === null ? "" : String(rowExpires),
+          );
+        }
+        if (call.entities.length > 0) calls.push(call);
+      }
+      const conflicted: string[] = [];
+      await this.run(async () => {
+        const answers = await Promise.all(calls.map((c) => this.evalScript(UPDATE_SCRIPT_SHA, UPDATE_SCRIPT, c.keys, c.args)));
+        answers.forEach((codes, k) => {
+          calls[k]!.entities.forEach((i, j) => {
+            const code = codes[j];
+            if (code === 0) conflicted.push(pending[i]!);
+            else {
+              result.written++;
+              if (code === 2) result.expired++;
+            }
+          });
+        });
+      });
+      pending = conflicted;
+    }
+    return result;
+  }
+
   async read(project: string, view: string, entityKeys: readonly string[], features: readonly string[]): Promise<(OnlineValue | null)[]> {
     const out: (OnlineValue | null)[] = new Array<OnlineValue | null>(entityKeys.length).fill(null);
     if (entityKeys.length === 0) return out;
@@ -251,13 +351,17 @@ export class RedisOnlineStore implements OnlineStore {
     return `${this.keyPrefix}${escapeName(project)}:${escapeName(view)}:`;
   }
 
-  private async evalWrite(keys: string[], args: string[]): Promise<number[]> {
+  private evalWrite(keys: string[], args: string[]): Promise<number[]> {
+    return this.evalScript(WRITE_SCRIPT_SHA, WRITE_SCRIPT, keys, args);
+  }
+
+  private async evalScript(sha: string, script: string, keys: string[], args: string[]): Promise<number[]> {
     try {
-      return (await this.client.evalsha(WRITE_SCRIPT_SHA, keys.length, ...keys, ...args)) as number[];
+      return (await this.client.evalsha(sha, keys.length, ...keys, ...args)) as number[];
     } catch (err) {
       // First use on this node, or after SCRIPT FLUSH / a restart: EVAL sends and caches the script.
       if (err instanceof Error && err.message.startsWith("NOSCRIPT")) {
-        return (await this.client.eval(WRITE_SCRIPT, keys.length, ...keys, ...args)) as number[];
+        return (await this.client.eval(script, keys.length, ...keys, ...args)) as number[];
       }
       throw err;
     }
