@@ -201,14 +201,14 @@ export function runOnlineStoreConformance(name: string, open: () => Promise<Onli
       assert.deepEqual(seen, [[key(1), null], [key(2), null]], "each distinct entity once");
       const got = await store.read(p, "agg", [key(1), key(2), key(3)], features);
       assert.deepEqual(got.map((g) => g && [g.eventTs, ...g.values]), [[100, 1, "first 1"], [100, 1, "first 2"], null]);
-      seen.length = 0;
+      const seenAgain: unknown[] = [];
       res = await store.update(p, "agg", [key(1), key(2)], (k, cur) => {
-        seen.push([k, cur] as unknown[]);
+        seenAgain.push([k, cur]);
         return k === key(2) ? null : { eventTs: 90, values: [2, null], asOf: 200, state: "", stateExpiresAt: null };
       }, { features, ...NO_TTL });
       assert.equal(res.written, 1);
       assert.equal(res.unchanged, 1);
-      assert.deepEqual(seen, [
+      assert.deepEqual(seenAgain, [
         [key(1), { asOf: 150, eventTs: 100, state: JSON.stringify({ k: key(1), line: "a\\nb" }) }],
         [key(2), { asOf: 150, eventTs: 100, state: JSON.stringify({ k: key(2), line: "a\\nb" }) }],
       ]);
