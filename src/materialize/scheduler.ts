@@ -1,21 +1,112 @@
+import cron, { type ScheduledTask } from "node-cron";
+import type { FeatureViewDef } from "../definitions/definition-types.js";
+import { LarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
+import { SCHEDULE_TIMEZONE } from "./cron-schedule.js";
+import { runScheduledView, type ScheduledRunResult } from "./scheduled-run.js";
 
 /** A running schedule loop; `stop` waits for a run in progress to finish. */
 export interface Scheduler {
   stop(): Promise<void>;
+  /** The scheduled views and their schedules, in definition order. */
+  readonly views: readonly { view: string; schedule: string }[];
+  /**
+   * Runs the tick `at` of a scheduled view now, exactly as its timer would (claim, backfill,
+   * materialize, record): for tests with an injected clock, and for triggering a tick by hand.
+   * Resolves when the run is done; never rejects for a failed run (see the result's status).
+   * Throws UNKNOWN_FEATURE_VIEW for a view without a schedule, INVALID_ARGUMENT after `stop`.
+   */
+  runTick(view: string, at: Date): Promise<ScheduledRunResult>;
 }
 
 export interface SchedulerOptions {
   /** One line per event (a run started, finished or failed; a slot taken by another server). */
   log: (line: string) => void;
+  /**
+   * Start node-cron timers for the schedules (default true). With false nothing runs by itself;
+   * ticks run only through `runTick` (tests drive time that way, deterministically).
+   */
+  timers?: boolean;
+  /**
+   * How long a tick waits to open the registry before it is skipped (default 30 s). The embedded
+   * registry admits one process at a time, so a CLI command holding it delays the tick; a tick
+   * still blocked after this is skipped with a log line, and the next tick covers its range.
+   */
+  registryWaitMs?: number;
 }
+
+const DEFAULT_REGISTRY_WAIT_MS = 30_000;
 
 /**
  * Runs the `schedule` of every scheduled view (backfill, then incremental materialization) for
- * the lifetime of `larder serve`. Not built yet: returns a scheduler that does nothing.
+ * the lifetime of `larder serve`. Schedules are cron expressions in UTC; each tick of each view is
+ * claimed in the registry before it runs, so servers sharing a (Postgres) registry run it once.
+ * The registry is opened per step of a run, never held between ticks (the embedded one serves one
+ * process at a time). A view whose previous tick is still running in this process skips the new
+ * tick (the next one covers it). See `runScheduledView` for what one tick does.
+ * @example
+ * const scheduler = startScheduler(store, { log: (line) => console.log(line) });
+ * process.once("SIGTERM", () => void scheduler.stop());
  */
 export function startScheduler(store: FeatureStore, options: SchedulerOptions): Scheduler {
-  void store;
-  void options;
-  return { stop: async () => {} };
+  const log = options.log;
+  const registryWaitMs = options.registryWaitMs ?? DEFAULT_REGISTRY_WAIT_MS;
+  const scheduled = [...store.repo.definitions.featureViews.values()].filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null);
+  const running = new Map<string, Promise<ScheduledRunResult>>();
+  let stopped = false;
+
+  const tick = (view: FeatureViewDef, at: Date): Promise<ScheduledRunResult> => {
+    const slot = new Date(Math.floor(at.getTime() / 1000) * 1000);
+    const previous = running.get(view.name);
+    if (previous !== undefined) {
+      const reason = "the previous run of this view is still running in this process";
+      log(`schedule ${view.name} at ${slot.toISOString()}: skipped, ${reason}; the next tick covers this one`);
+      return Promise.resolve({ view: view.name, tick: slot, status: "skipped", reason });
+    }
+    const run = runScheduledView(store, view, slot, { log, registryWaitMs }).finally(() => running.delete(view.name));
+    running.set(view.name, run);
+    return run;
+  };
+
+  const cronLogger = {
+    info: () => {},
+    debug: () => {},
+    warn: (message: string) => log(`scheduler: ${message}`),
+    error: (message: string | Error) => log(`scheduler: ${message instanceof Error ? message.message : message}`),
+  };
+  const tasks: ScheduledTask[] = [];
+  if (options.timers !== false) {
+    for (const view of scheduled) {
+      const task = cron.schedule(view.schedule.trim(), (ctx) => void tick(view, ctx.date), {
+        timezone: SCHEDULE_TIMEZONE,
+        name: `larder:${store.project}:${view.name}`,
+        logger: cronLogger,
+      });
+      task.on("execution:missed", (ctx) => log(`schedule ${view.name} at ${ctx.date.toISOString()}: missed (the process was busy); the next tick covers it`));
+      tasks.push(task);
+    }
+  }
+  if (scheduled.length === 0) log("scheduler: no feature view has a schedule");
+  for (const [i, view] of scheduled.entries()) {
+    const next = tasks[i]?.getNextRun();
+    log(`scheduler: ${view.name} runs on "${view.schedule}" (UTC)${next ? `, next at ${next.toISOString()}` : ""}`);
+  }
+
+  return {
+    views: scheduled.map((v) => ({ view: v.name, schedule: v.schedule })),
+    runTick: async (name, at) => {
+      if (stopped) throw new LarderError("INVALID_ARGUMENT", "the scheduler is stopped");
+      const view = scheduled.find((v) => v.name === name);
+      if (view === undefined) {
+        throw new LarderError("UNKNOWN_FEATURE_VIEW", `no scheduled feature view ${JSON.stringify(name)} (scheduled: ${scheduled.map((v) => v.name).join(", ") || "none"})`, { view: name });
+      }
+      return tick(view, at);
+    },
+    stop: async () => {
+      if (stopped) return;
+      stopped = true;
+      for (const task of tasks) await task.destroy();
+      await Promise.allSettled(running.values());
+    },
+  };
 }
