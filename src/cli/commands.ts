@@ -10,6 +10,7 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
 import { Progress } from "./progress.js";
+import { formatRunsTable, runToJson } from "./runs-table.js";
 
 function repoDir(cmd: Command): string {
   return resolve(cmd.optsWithGlobals<{ repo: string }>().repo);
@@ -152,6 +153,30 @@ export function registerCommands(program: Command): void {
       const entities = parseEntityArgs(store.repo.definitions, o.entity);
       const res = await store.getOnlineFeatures(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
       console.log(JSON.stringify(res, null, 2));
+    });
+
+  registerRunsCommand(program);
+}
+
+/** Registers `larder runs`: the registry's run history (backfills, materializations, scheduled runs). */
+export function registerRunsCommand(program: Command): void {
+  program
+    .command("runs")
+    .description("show the run history: backfills, materializations and scheduled runs, newest first")
+    .option("--view <name>", "only runs of this feature view")
+    .option("--kind <kind>", "only runs of this kind (backfill, materialize, schedule)")
+    .option("--limit <n>", "at most this many runs", "20")
+    .option("--json", "print JSON (an array of runs) instead of a table", false)
+    .action(async (o: { view?: string; kind?: string; limit: string; json: boolean }, cmd: Command) => {
+      const limit = Number(o.limit);
+      if (!/^\s*\d+\s*$/.test(o.limit) || !Number.isSafeInteger(limit) || limit < 1) {
+        throw new LarderError("INVALID_ARGUMENT", `--limit ${JSON.stringify(o.limit)}: expected a positive integer`);
+      }
+      const store = await FeatureStore.open(repoDir(cmd));
+      const runs = await store.withRegistry((r) => r.listRuns(store.project, { limit, ...(o.view ? { view: o.view } : {}), ...(o.kind ? { kind: o.kind } : {}) }));
+      if (o.json) console.log(JSON.stringify(runs.map(runToJson), null, 2));
+      else if (runs.length === 0) console.log(`No runs${o.view ? ` of feature view ${o.view}` : ""}${o.kind ? ` of kind ${o.kind}` : ""}.`);
+      else console.log(formatRunsTable(runs));
     });
 }
 
