@@ -19,7 +19,7 @@
  * const res = await client.getOnlineFeatures({ featureService: "churn_v1", entities: { customer_id: [1, 2], cart_value: [20, 35] } });
  * res.toRows();   // [{ customer_id: 1, plan: "pro", …, cart_vs_avg: 0.8 }, …]
  */
-import { RecordBatchReader, Table, tableToIPC, type RecordBatch } from "apache-arrow";
+import { DataType, RecordBatchReader, Table, type RecordBatch } from "apache-arrow";
 
 export const SDK_VERSION = "0.1.0";
 
@@ -36,7 +36,15 @@ export type EntityColumns = Record<string, readonly unknown[]>;
 
 /** The body of `/get-online-features`, as Feast returns it. */
 export interface OnlineFeaturesResponse {
-  metadata: { feature_names: string[] };
+  metadata: {
+    /** Join keys first, then the features (`feature`, or `view__feature` with full feature names). */
+    feature_names: string[];
+    /**
+     * Larder's extension: when the values were written to the online store (materialization or
+     * push), per feature view and entity row, ISO-8601; null where the view has no row.
+     */
+    as_of?: Record<string, (string | null)[]>;
+  };
   results: { values: FeatureValue[]; statuses: FieldStatus[]; event_timestamps: string[] }[];
 }
 
@@ -50,6 +58,20 @@ export type GetOnlineFeaturesRequest = FeatureSelection & {
 };
 
 export type TrainingSetOptions = FeatureSelection & { fullFeatureNames?: boolean };
+
+/** What a push did, per feature view the push source feeds. */
+export interface PushResponse {
+  pushSource: string;
+  rows: number;
+  views: { view: string; written: number; stale: number; expired?: number }[];
+}
+
+/** `GET /health` when the server and its online store answer. */
+export interface HealthResponse {
+  status: string;
+  project?: string;
+  [key: string]: unknown;
+}
 
 /** Feast's `to`: the online store, the offline store, or both. */
 export type PushTarget = "online" | "offline" | "online_and_offline";
@@ -109,7 +131,7 @@ export function isLarderClientError(err: unknown): err is LarderClientError {
  * plus row-wise views of it.
  */
 export class OnlineFeatures implements OnlineFeaturesResponse {
-  readonly metadata: { feature_names: string[] };
+  readonly metadata: OnlineFeaturesResponse["metadata"];
   readonly results: OnlineFeaturesResponse["results"];
 
   constructor(body: OnlineFeaturesResponse) {
@@ -173,7 +195,7 @@ export class OnlineFeatures implements OnlineFeaturesResponse {
 interface CallOptions {
   method: "GET" | "POST";
   path: string;
-  body?: string | Uint8Array<ArrayBuffer>;
+  body?: string;
   contentType?: string;
   accept?: string;
   /** Idempotent calls are retried on network errors and 503. */
@@ -239,23 +261,17 @@ export class LarderClient {
    * @example
    * await client.push("transactions_push", { customer_id: [7], ts: [new Date()], amount_cents: [1250], merchant: ["acme"] });
    */
-  async push(pushSourceName: string, df: EntityColumns, options: { to?: PushTarget } = {}): Promise<Record<string, unknown>> {
+  async push(pushSourceName: string, df: EntityColumns, options: { to?: PushTarget } = {}): Promise<PushResponse> {
     const body = { push_source_name: pushSourceName, df, to: options.to ?? "online" };
     const res = await this.call({ method: "POST", path: "/push", body: JSON.stringify(body, jsonReplacer), contentType: "application/json", idempotent: false });
-    const text = await res.text();
-    if (text === "") return {};
-    try {
-      return JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return {};
-    }
+    return (await readJson(res)) as PushResponse;
   }
 
   /**
    * A point-in-time-correct training set (`POST /v1/training-sets`) as an Arrow Table: entity rows
    * (join keys, `event_timestamp`, any other columns pass through) with their features. Entities are
-   * columns (Dates or ISO strings for `event_timestamp`) or an Arrow Table (sent as an IPC stream).
-   * Retried on network errors and 503.
+   * columns (`event_timestamp` as Dates, ISO-8601 strings or epoch ms) or an Arrow Table (sent as
+   * the same JSON columns: timestamps as ISO-8601, int64 as numbers). Retried on network errors and 503.
    * @example
    * const t = await client.getTrainingSet({ customer_id: [1, 2], event_timestamp: ["2024-06-01T00:00:00Z", "2024-06-02T00:00:00Z"] }, { featureService: "churn_v1" });
    * t.getChild("spend_7d")?.toArray();
@@ -273,18 +289,9 @@ export class LarderClient {
   async *getTrainingSetBatches(entities: EntityColumns | Table, options: TrainingSetOptions): AsyncGenerator<RecordBatch> {
     const selection = selectionBody(options);
     const fullFeatureNames = options.fullFeatureNames === undefined ? {} : { full_feature_names: options.fullFeatureNames };
-    let call: CallOptions;
-    if (entities instanceof Table) {
-      // Arrow in, Arrow out: the selection travels in the query string.
-      const query = new URLSearchParams();
-      if (selection.features) for (const f of selection.features) query.append("features", f);
-      if (selection.feature_service !== undefined) query.set("feature_service", selection.feature_service);
-      if (options.fullFeatureNames !== undefined) query.set("full_feature_names", String(options.fullFeatureNames));
-      call = { method: "POST", path: `/v1/training-sets?${query.toString()}`, body: new Uint8Array(tableToIPC(entities, "stream")), contentType: ARROW_STREAM, accept: ARROW_STREAM, idempotent: true };
-    } else {
-      const body = JSON.stringify({ ...selection, ...fullFeatureNames, entities }, jsonReplacer);
-      call = { method: "POST", path: "/v1/training-sets", body, contentType: "application/json", accept: ARROW_STREAM, idempotent: true };
-    }
+    const columns = entities instanceof Table ? tableColumns(entities) : entities;
+    const body = JSON.stringify({ ...selection, ...fullFeatureNames, entities: columns }, jsonReplacer);
+    const call: CallOptions = { method: "POST", path: "/v1/training-sets", body, contentType: "application/json", accept: ARROW_STREAM, idempotent: true };
     const res = await this.call(call);
     if (res.body === null) throw new LarderClientError("INVALID_RESPONSE", "the training set response has no body", res.status, undefined);
     let reader: RecordBatchReader;
@@ -302,14 +309,14 @@ export class LarderClient {
   }
 
   /**
-   * `GET /health`: the server's status document (at least `{ status }`). Retried on network errors
-   * and 503.
+   * `GET /health`: `{ status: "ok", project }` when the server and its online store answer; a 503
+   * (ONLINE_STORE_UNAVAILABLE) otherwise. Needs no API key. Retried on network errors and 503.
    */
-  async health(): Promise<Record<string, unknown> & { status?: string }> {
+  async health(): Promise<HealthResponse> {
     const res = await this.call({ method: "GET", path: "/health", idempotent: true });
     const json = await readJson(res);
     if (typeof json !== "object" || json === null || Array.isArray(json)) throw new LarderClientError("INVALID_RESPONSE", "the /health answer is not a JSON object", res.status, undefined);
-    return json as Record<string, unknown>;
+    return json as HealthResponse;
   }
 
   /** One request with timeout, error mapping and (for idempotent calls) retries. Returns a 2xx response. */
@@ -375,6 +382,22 @@ export class LarderClient {
 }
 
 const ARROW_STREAM = "application/vnd.apache.arrow.stream";
+
+/** An Arrow table's rows as JSON-ready columns: timestamps and dates as Dates, int64 as numbers. */
+function tableColumns(table: Table): EntityColumns {
+  const out: Record<string, unknown[]> = {};
+  for (const field of table.schema.fields) {
+    const vec = table.getChild(field.name)!;
+    const temporal = DataType.isTimestamp(field.type) || DataType.isDate(field.type);
+    const values = new Array<unknown>(table.numRows);
+    for (let i = 0; i < table.numRows; i++) {
+      const v: unknown = vec.get(i);
+      values[i] = v === null || v === undefined ? null : temporal && !(v instanceof Date) ? new Date(Number(v)) : v;
+    }
+    out[field.name] = values;
+  }
+  return out;
+}
 
 // ───────────────────────────── helpers ─────────────────────────────
 

@@ -1,0 +1,251 @@
+/**
+ * Online serving: Larder's `/get-online-features` (`larder serve`, from dist/) against a naive
+ * server (bench/naive-server.ts: fastify + one ioredis HMGET per view and entity, no validation)
+ * over the same Redis data, in the same run, with autocannon in this process and each server in
+ * its own process.
+ *
+ *   npm run build && node --import tsx bench/serving.ts
+ *
+ * Setup: 100k entities (BENCH_SERVE_ENTITIES) × 5 views × 10 float64 features, generated into
+ * bench/data/serving-<N>/ (gitignored), backfilled and materialized by Larder into a dedicated
+ * redis-server (free loopback port, nothing persisted) and written there as hashes for the naive
+ * server. Each request asks for all 50 features of 1, 10 or 100 random entities (request bodies
+ * are made up front and cycled). Per server and batch size: 2 s warm-up, then BENCH_SERVE_SECONDS
+ * (10) with 50 connections; req/s, p50 and p99 latency. The two servers alternate per batch size
+ * so machine load drifts hit both alike.
+ *
+ * BENCH_CPU_PROF=1 starts Larder's server with --cpu-prof (profiles in bench/out/).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { cpus, loadavg } from "node:os";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import autocannon from "autocannon";
+import { Float64, Int64, Table, TimestampMillisecond, tableFromIPC, tableToIPC, vectorFromArray, type Vector } from "apache-arrow";
+import { Redis } from "ioredis";
+import * as pw from "parquet-wasm";
+import { FeatureStore } from "../src/feature-store.js";
+import { startRedisServer } from "../test/helpers/redis-cluster.js";
+import { writeNaiveHashes } from "./naive-server.js";
+
+const root = resolve(import.meta.dirname, "..");
+const N = Number(process.env.BENCH_SERVE_ENTITIES ?? 100_000);
+const SECONDS = Number(process.env.BENCH_SERVE_SECONDS ?? 10);
+const CONNECTIONS = 50;
+const BATCHES = (process.env.BENCH_SERVE_BATCHES ?? "1,10,100").split(",").map(Number);
+const VIEWS = 5;
+const PER_VIEW = 10;
+const dataDir = join(root, "bench", "data", `serving-${N}`);
+const repoDir = join(dataDir, "repo");
+const srcFile = join(repoDir, "data", "features.parquet");
+const cli = join(root, "dist", "cli", "main.js");
+const DAY = 86_400_000;
+const T0 = Date.UTC(2024, 0, 1);
+const viewNames = Array.from({ length: VIEWS }, (_, v) => `v${v}`);
+const featuresOf = (v: number) => Array.from({ length: PER_VIEW }, (_, k) => `f${v * PER_VIEW + k}`);
+const allFeatures = viewNames.flatMap((_, v) => featuresOf(v));
+const refs = viewNames.flatMap((name, v) => featuresOf(v).map((f) => `${name}:${f}`));
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function writeRepo(): void {
+  const r = rng(11);
+  mkdirSync(join(repoDir, "data"), { recursive: true });
+  const vectors: Record<string, Vector> = {
+    customer_id: vectorFromArray(Array.from({ length: N }, (_, i) => BigInt(i + 1)), new Int64()),
+    ts: vectorFromArray(Array.from({ length: N }, () => T0 + Math.floor(r() * DAY)), new TimestampMillisecond("UTC")),
+  };
+  for (const f of allFeatures) vectors[f] = vectorFromArray(Array.from({ length: N }, () => Math.round(r() * 1e8) / 1e4), new Float64());
+  writeFileSync(srcFile, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(vectors), "stream"))));
+  // Its own package.json, so the repository does not inherit Larder's "type": "module" (see materialize-redis.ts).
+  writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
+  writeFileSync(join(repoDir, "larder.config.ts"), [
+    `export default {`,
+    `  project: "benchserve",`,
+    `  definitions: ["./features.ts"],`,
+    `  registry: "embedded",`,
+    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
+    `  offline: { path: "./offline" },`,
+    `};`,
+    ``,
+  ].join("\n"));
+  writeFileSync(join(repoDir, "features.ts"), [
+    `import { entity, featureView, parquetSource, types as t } from "larder";`,
+    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
+    `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
+    ...viewNames.map((name, v) => `export const ${name} = featureView({ name: "${name}", entities: [customer], source: src, schema: { ${featuresOf(v).map((f) => `${f}: t.float64`).join(", ")} } });`),
+    ``,
+  ].join("\n"));
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+interface Server {
+  name: string;
+  url: string;
+  child: ChildProcess;
+}
+
+async function startServer(name: string, args: string[], port: number, env: NodeJS.ProcessEnv): Promise<Server> {
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${log}`);
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok || res.status === 404) break; // the naive server has no /health
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${name} did not start:\n${log}`);
+    await sleep(200);
+  }
+  return { name, url, child };
+}
+
+async function stopServer(s: Server): Promise<void> {
+  if (s.child.exitCode !== null) return;
+  const exited = new Promise((r) => s.child.once("exit", r));
+  s.child.kill("SIGINT");
+  const timer = setTimeout(() => s.child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function bodies(batch: number, count: number): string[] {
+  const r = rng(batch);
+  return Array.from({ length: count }, () =>
+    JSON.stringify({ features: refs, entities: { customer_id: Array.from({ length: batch }, () => 1 + Math.floor(r() * N)) } }),
+  );
+}
+
+interface Result {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(url: string, batch: number, seconds: number): Promise<Result> {
+  const pool = bodies(batch, 1000);
+  let next = 0;
+  const res = await autocannon({
+    url: `${url}/get-online-features`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    requests: [{
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length]! }),
+    }],
+  });
+  return { rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx };
+}
+
+/** Both servers answer the same request with the same values (the benchmark compares equal work). */
+async function checkSameAnswers(larder: Server, naive: Server): Promise<void> {
+  const body = bodies(7, 1)[0]!;
+  const get = async (s: Server) => {
+    const res = await fetch(`${s.url}/get-online-features`, { method: "POST", headers: { "content-type": "application/json" }, body });
+    if (!res.ok) throw new Error(`${s.name}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as { metadata: { feature_names: string[] }; results: { values: unknown[] }[] };
+  };
+  const [a, b] = await Promise.all([get(larder), get(naive)]);
+  if (JSON.stringify(a.metadata.feature_names) !== JSON.stringify(b.metadata.feature_names)) throw new Error("the servers answer different feature names");
+  if (JSON.stringify(a.results.map((r) => r.values)) !== JSON.stringify(b.results.map((r) => r.values))) throw new Error("the servers answer different values");
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(cli)) throw new Error("run `npm run build` first (Larder's server runs from dist/)");
+  if (!existsSync(srcFile)) {
+    console.log(`generating ${N.toLocaleString()} entities × ${allFeatures.length} features into ${dataDir}…`);
+    writeRepo();
+  }
+  const redisServer = await startRedisServer();
+  const env = { ...process.env, LARDER_ONLINE_URL: redisServer.url, CI: "1" };
+  process.env.LARDER_ONLINE_URL = redisServer.url;
+  const servers: Server[] = [];
+  try {
+    const store = await FeatureStore.open(repoDir);
+    const range = { start: T0 - DAY, end: T0 + 2 * DAY };
+    await store.apply();
+    if (!existsSync(join(repoDir, "offline", "v0"))) {
+      console.log("backfill (once)…");
+      await store.backfill(range);
+    }
+    console.log("materialize into Redis, and the same data as hashes for the naive server…");
+    await store.materialize(range);
+    const t = tableFromIPC(pw.readParquet(readFileSync(srcFile)).intoIPCStream());
+    const ids = Float64Array.from(t.getChild("customer_id")!.toArray() as BigInt64Array, Number);
+    const tsVec = t.getChild("ts")!;
+    const ts = Float64Array.from({ length: t.numRows }, (_, i) => Number(tsVec.get(i)));
+    const redis = new Redis(redisServer.url);
+    for (let v = 0; v < VIEWS; v++) {
+      const fs = featuresOf(v);
+      await writeNaiveHashes(redis, viewNames[v]!, fs, ids, ts, fs.map((f) => t.getChild(f)!.toArray() as Float64Array));
+    }
+    const info = await redis.info("memory");
+    redis.disconnect();
+    console.log(`redis used_memory: ${/used_memory_human:(\S+)/.exec(info)?.[1]}`);
+
+    const profile = process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench", "out")] : [];
+    const larderPort = await freePort();
+    const larder = await startServer("larder", [...profile, cli, "--repo", repoDir, "serve", "--host", "127.0.0.1", "--port", String(larderPort)], larderPort, env);
+    servers.push(larder);
+    const naivePort = await freePort();
+    const naive = await startServer("naive", ["--import", "tsx", join(root, "bench", "naive-server.ts"), "--port", String(naivePort), "--redis", redisServer.url], naivePort, env);
+    servers.push(naive);
+    await checkSameAnswers(larder, naive);
+
+    const load1 = loadavg().map((x) => x.toFixed(2)).join(" ");
+    const rows: string[] = [];
+    for (const batch of BATCHES) {
+      const results = new Map<string, Result>();
+      for (const s of batch % 2 === 0 ? [naive, larder] : [larder, naive]) {
+        await load(s.url, batch, 2);
+        console.log(`${s.name}, batch ${batch}: ${SECONDS} s…`);
+        results.set(s.name, await load(s.url, batch, SECONDS));
+      }
+      const l = results.get("larder")!;
+      const n = results.get("naive")!;
+      const fmt = (r: Result) => `${Math.round(r.rps).toLocaleString("en-US")} | ${r.p50} | ${r.p99}${r.errors + r.non2xx > 0 ? ` (${r.errors} errors, ${r.non2xx} non-2xx)` : ""}`;
+      rows.push(`| ${batch} | ${fmt(l)} | ${fmt(n)} | ${(l.rps / n.rps).toFixed(2)}× | ${(l.p99 / n.p99).toFixed(2)}× |`);
+    }
+    const load2 = loadavg().map((x) => x.toFixed(2)).join(" ");
+    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load1} before, ${load2} after`);
+    console.log(`data: ${N.toLocaleString()} entities, ${VIEWS} views × ${PER_VIEW} float64 features; ${CONNECTIONS} connections, ${SECONDS} s per run\n`);
+    console.log("| batch | Larder req/s | p50 ms | p99 ms | naive req/s | p50 ms | p99 ms | req/s Larder/naive | p99 Larder/naive |");
+    console.log("|---|---|---|---|---|---|---|---|---|");
+    for (const r of rows) console.log(r);
+  } finally {
+    for (const s of servers) await stopServer(s);
+    await redisServer.stop();
+  }
+}
+
+await main();
