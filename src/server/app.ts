@@ -1,0 +1,173 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { DEFAULT_BODY_LIMIT, type ApiKeyConfig, type LarderConfig } from "../config/define-config.js";
+import { LarderError } from "../errors.js";
+import type { FeatureStore } from "../feature-store.js";
+import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "./auth.js";
+import { errorResponse, requestError, zodRequestError } from "./http-error.js";
+import { ServerMetrics, UNMATCHED_ROUTE } from "./metrics.js";
+import type { LarderRoute } from "./route.js";
+import { builtinRoutes } from "./routes/index.js";
+
+export interface ServerOptions {
+  /** API keys (hashed); default `server.apiKeys` of larder.config.ts plus `LARDER_API_KEYS`. None: no auth. */
+  apiKeys?: readonly ApiKeyConfig[];
+  /** Largest request body in bytes; default `server.bodyLimit` of the config (1 MiB). */
+  bodyLimit?: number;
+  /** The routes to serve; default `builtinRoutes`. */
+  routes?: readonly LarderRoute[];
+  /** Where server-side failures (500s, metric scrapes that cannot read the registry) are reported. */
+  log?: (line: string) => void;
+}
+
+/** The API keys a repository's server uses: the config's, then those of `LARDER_API_KEYS`. */
+export function configuredApiKeys(config: LarderConfig, env: NodeJS.ProcessEnv = process.env): ApiKeyConfig[] {
+  return [...config.server.apiKeys, ...apiKeysFromEnv(env.LARDER_API_KEYS)];
+}
+
+/**
+ * The HTTP server of a feature store, as a fastify app (not listening: call `listen`, or use
+ * `startServer`; tests may use `app.inject()`). Routes come from `routes/` (see `defineRoute`);
+ * every body is validated by its route's zod schema, every failure answers
+ * `{"error": {"code", "message", "path"}}` with the status of its code. The app holds no registry
+ * connection between requests; the store's online connection is the caller's to close.
+ *
+ * @example
+ * const store = await FeatureStore.open(".", { holdOnlineStore: true });
+ * const app = buildServer(store);
+ * await app.listen({ host: "127.0.0.1", port: 6566 });
+ */
+export function buildServer(store: FeatureStore, options: ServerOptions = {}): FastifyInstance {
+  const log = options.log ?? (() => {});
+  const bodyLimit = options.bodyLimit ?? store.repo.config.server?.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const keys = new ApiKeys(options.apiKeys ?? configuredApiKeys(store.repo.config));
+  const routes = options.routes ?? builtinRoutes;
+  const metrics = new ServerMetrics(store, { onScrapeError: (err) => log(`metrics: cannot read watermarks from the registry: ${err instanceof Error ? err.message : String(err)}`) });
+
+  const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, forceCloseConnections: "idle" });
+
+  const sendError = (reply: FastifyReply, request: FastifyRequest, err: unknown, path?: string | null): FastifyReply => {
+    const { status, body, internal } = errorResponse(err, { bodyLimit, path: path ?? null });
+    if (internal) log(`error: ${request.method} ${request.url}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    if (body.error.code === "ONLINE_STORE_UNAVAILABLE") {
+      metrics.onlineStoreErrors.inc({ route: request.routeOptions.url ?? UNMATCHED_ROUTE });
+      reply.header("retry-after", "1");
+    }
+    return reply.code(status).type("application/json; charset=utf-8").send(body);
+  };
+
+  // Every body is JSON, whatever its content type says: Feast's curl examples send none (curl
+  // then says form-urlencoded). fastify's parser rejects __proto__ and constructor.prototype keys.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser("error", "error");
+  app.addContentTypeParser("*", { parseAs: "string" }, (request, raw, done) => {
+    const text = typeof raw === "string" ? raw : raw.toString("utf8");
+    if (text === "") return done(null, undefined);
+    parseJson(request, text, (err, value) => {
+      if (!err) return done(null, value);
+      let why = "it contains a forbidden __proto__ or constructor.prototype key";
+      try {
+        JSON.parse(text);
+      } catch (syntax) {
+        why = (syntax as Error).message;
+      }
+      done(requestError("INVALID_JSON", `request body is not valid JSON: ${why}`, ""), undefined);
+    });
+  });
+
+  app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, request, new LarderError("ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.slice(0, 200)} (see GET /docs)`)),
+  );
+  app.addHook("onResponse", async (request, reply) => {
+    metrics.requestDuration.observe({ method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
+  });
+
+  for (const route of routes) {
+    const scope = route.scope;
+    app.route({
+      method: route.method,
+      url: route.url,
+      ...(scope !== "public" && keys.size > 0
+        ? {
+            onRequest: async (request: FastifyRequest) => {
+              keys.authorize(presentedKey(request.headers), scope);
+            },
+          }
+        : {}),
+      handler: async (request, reply) => {
+        let body: unknown;
+        if (route.body) {
+          if (request.body === undefined) return sendError(reply, request, requestError("INVALID_JSON", "request body is empty (expected a JSON object)", ""));
+          const parsed = route.body.safeParse(request.body);
+          if (!parsed.success) return sendError(reply, request, zodRequestError(parsed.error, "body"));
+          body = parsed.data;
+        }
+        let params: unknown;
+        if (route.params) {
+          const parsed = route.params.safeParse(request.params);
+          if (!parsed.success) return sendError(reply, request, zodRequestError(parsed.error, "params"));
+          params = parsed.data;
+        }
+        try {
+          const result = await route.handler({ store, body, params, request, reply, metrics, routes });
+          return result === reply ? reply : reply.send(result);
+        } catch (err) {
+          const path = err instanceof LarderError || (typeof err === "object" && err !== null && (err as { name?: unknown }).name === "LarderError")
+            ? (route.errorPath?.(err as LarderError, body) ?? null)
+            : null;
+          return sendError(reply, request, err, path);
+        }
+      },
+    });
+  }
+  return app;
+}
+
+export interface StartServerOptions extends ServerOptions {
+  /** Default 127.0.0.1. Without API keys only loopback addresses are allowed. */
+  host?: string;
+  /** Default 6566; 0 picks a free port. */
+  port?: number;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  /** `http://host:port` */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the server and listens. With no API keys configured the server refuses any host but a
+ * loopback one (INVALID_CONFIG) and logs "no API keys configured: binding to loopback only".
+ */
+export async function startServer(store: FeatureStore, options: StartServerOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? 6566;
+  const keys = options.apiKeys ?? configuredApiKeys(store.repo.config);
+  if (keys.length === 0) {
+    if (!isLoopbackHost(host)) {
+      throw new LarderError(
+        "INVALID_CONFIG",
+        `no API keys configured: binding to loopback only, not to ${host}. Configure server.apiKeys in larder.config.ts or LARDER_API_KEYS (name:key:scope+scope) to listen on other addresses`,
+        { host },
+      );
+    }
+    options.log?.("no API keys configured: binding to loopback only");
+  }
+  const app = buildServer(store, { ...options, apiKeys: keys });
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    await app.close();
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "EADDRINUSE") throw new LarderError("INVALID_ARGUMENT", `cannot listen on ${host}:${port}: the port is in use`, { host, port }, { cause: err });
+    if (e.code === "EADDRNOTAVAIL" || e.code === "ENOTFOUND") throw new LarderError("INVALID_ARGUMENT", `cannot listen on ${host}:${port}: no such local address`, { host, port }, { cause: err });
+    throw err;
+  }
+  const address = app.server.address();
+  const bound = typeof address === "object" && address !== null ? address.port : port;
+  const shownHost = host.includes(":") ? `[${host}]` : host;
+  return { app, url: `http://${shownHost}:${bound}`, port: bound, close: () => app.close() };
+}

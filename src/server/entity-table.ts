@@ -1,0 +1,58 @@
+import type { Table } from "apache-arrow";
+import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import type { RepoDefinitions } from "../definitions/repo-definitions.js";
+import { LarderError } from "../errors.js";
+import { columnFromValues, type ColumnarBatch } from "../offline/columnar.js";
+import { batchToArrowTable } from "../offline/parquet-io.js";
+import { ENTITY_TS } from "../offline/training-set.js";
+import type { ValueType } from "../types.js";
+
+/**
+ * Entity rows sent as JSON columns → the Arrow table `getTrainingSet` takes. Join keys and
+ * request-source fields get their declared types, `event_timestamp` is a timestamp (ISO-8601 or
+ * epoch ms), and every other column passes through with the narrowest type holding its values
+ * (int64, float64, bool, else string), as CSV entity files do.
+ */
+export function entityTable(defs: RepoDefinitions, cols: Record<string, readonly unknown[]>): Table {
+  const declared = declaredTypes(defs);
+  const names = Object.keys(cols);
+  const batch: ColumnarBatch = { numRows: names.length === 0 ? 0 : cols[names[0]!]!.length, columns: new Map() };
+  for (const name of names) {
+    const values = cols[name]!;
+    const type = name === ENTITY_TS ? "timestamp" : (declared.get(name) ?? inferType(values, name));
+    batch.columns.set(name, columnFromValues(type, values, name));
+  }
+  return batchToArrowTable(batch);
+}
+
+function declaredTypes(defs: RepoDefinitions): Map<string, ValueType> {
+  const types = new Map<string, ValueType>();
+  for (const v of defs.featureViews.values()) {
+    const keys = joinKeysOf(v);
+    const kt = joinKeyTypesOf(v);
+    keys.forEach((k, i) => types.set(k, kt[i]!));
+  }
+  for (const odfv of defs.onDemandFeatureViews.values()) {
+    for (const s of odfv.sources) if (s.kind === "source") for (const [f, t] of Object.entries(s.schema)) if (!types.has(f)) types.set(f, t);
+  }
+  return types;
+}
+
+function inferType(values: readonly unknown[], name: string): ValueType {
+  let ints = true;
+  let nums = true;
+  let bools = true;
+  let strings = true;
+  for (const v of values) {
+    if (v === null) continue;
+    if (typeof v !== "number") ints = nums = false;
+    else if (!Number.isSafeInteger(v)) ints = false;
+    if (typeof v !== "boolean") bools = false;
+    if (typeof v !== "string") strings = false;
+  }
+  if (ints) return "int64";
+  if (nums) return "float64";
+  if (bools) return "bool";
+  if (strings) return "string";
+  throw new LarderError("TYPE_MISMATCH", `entity column ${JSON.stringify(name)} mixes value types (expected all numbers, all booleans or all strings)`, { column: name });
+}

@@ -1,0 +1,58 @@
+import { z } from "zod";
+import { defineRoute } from "../route.js";
+import { checkEqualLengths, checkSelection, columns, featureSelection, scalar, selectionErrorPath, selectionOptions } from "../schemas.js";
+
+const body = z
+  .object({
+    ...featureSelection,
+    entities: columns,
+    /** Feast's Go server takes request-source values here; they join the entity columns. */
+    request_context: columns.optional(),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    checkSelection(b, ctx);
+    checkEqualLengths(b.entities, "entities", ctx);
+    for (const name of Object.keys(b.request_context ?? {})) {
+      if (name in b.entities) ctx.addIssue({ code: "custom", path: ["request_context", name], message: `${JSON.stringify(name)} is given in both entities and request_context` });
+    }
+  });
+
+const response = z.object({
+  metadata: z.object({
+    feature_names: z.array(z.string()).meta({ description: "join keys first, then the features (view__feature with full_feature_names)" }),
+    as_of: z.record(z.string(), z.array(z.string().nullable())).meta({
+      description: "per feature view read and entity row: when the values were written to the online store (materialization or push), ISO-8601; null without a row",
+    }),
+  }),
+  results: z.array(
+    z.object({
+      values: z.array(scalar),
+      statuses: z.array(z.enum(["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"])),
+      event_timestamps: z.array(z.string()),
+    }),
+  ).meta({ description: "one result per feature name, values across the entity rows" }),
+});
+
+/**
+ * Feast's `POST /get-online-features`: the latest materialized or pushed values per entity row,
+ * through the same read path as `FeatureStore.getOnlineFeatures` and `larder online`.
+ */
+export const getOnlineFeaturesRoute = defineRoute<z.infer<typeof body>>({
+  method: "POST",
+  url: "/get-online-features",
+  scope: "read",
+  operationId: "getOnlineFeatures",
+  summary: "Online feature vectors (Feast-compatible)",
+  description:
+    "Feature values for entity rows given as columns (join keys and request-source fields). Statuses per value: PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE. " +
+    "For the same entity and time the vector equals the training-set row.",
+  body,
+  responses: { 200: { description: "Feast's columnar response", schema: response } },
+  errorPath: (err, b) => selectionErrorPath(err, b, err.details.field !== undefined && b.request_context && String(err.details.field) in b.request_context ? "request_context" : "entities"),
+  handler: async ({ store, body: b }) =>
+    store.getOnlineFeatures(b.request_context ? { ...b.entities, ...b.request_context } : b.entities, {
+      ...selectionOptions(b),
+      fullFeatureNames: b.full_feature_names,
+    }),
+});

@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { defineRoute } from "../route.js";
+import { checkEqualLengths, columns } from "../schemas.js";
+
+const body = z
+  .object({
+    push_source_name: z.string({ error: "expected the push source's name" }).min(1, { error: "expected the push source's name" }),
+    df: columns,
+    to: z.enum(["online", "offline", "online_and_offline"], { error: "expected \"online\", \"offline\" or \"online_and_offline\"" }).default("online"),
+    /** Sent by Feast clients; Larder always reads definitions from the repository. */
+    allow_registry_cache: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine((b, ctx) => checkEqualLengths(b.df, "df", ctx));
+
+const response = z.object({
+  pushSource: z.string(),
+  rows: z.number().int(),
+  views: z.array(z.object({ view: z.string(), written: z.number().int(), stale: z.number().int(), expired: z.number().int().optional() })),
+});
+
+/**
+ * Feast's `POST /push`: rows in the push source's batch-source shape, run through each fed view's
+ * row transform (and aggregations) into the online store and/or the offline store.
+ */
+export const pushRoute = defineRoute<z.infer<typeof body>>({
+  method: "POST",
+  url: "/push",
+  scope: "push",
+  operationId: "push",
+  summary: "Push rows into a push source (Feast-compatible)",
+  description: "Rows as columns in the push source's batch-source shape; `to` picks online (default), offline or both.",
+  body,
+  responses: { 200: { description: "what the push wrote, per feature view fed by the push source", schema: response } },
+  errorPath: (err) => {
+    const d = err.details;
+    if (err.code === "UNKNOWN_PUSH_SOURCE") return "push_source_name";
+    if (err.code === "PUSH_OFFLINE_UNSUPPORTED") return "to";
+    const column = typeof d.column === "string" ? d.column : typeof d.field === "string" ? d.field : undefined;
+    return column === undefined ? null : `df.${column}`;
+  },
+  handler: async ({ store, body: b }) => store.push(b.push_source_name, b.df, { to: b.to }),
+});

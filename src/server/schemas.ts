@@ -1,0 +1,73 @@
+import { z } from "zod";
+import { LarderError } from "../errors.js";
+import { formatPath } from "./http-error.js";
+
+/** A JSON scalar: what an entity key, request field or pushed value may be. */
+export const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
+
+/**
+ * Columnar rows, Feast style: `{"customer_id": [1, 2], "cart_value": [9.5, 12]}`. Every column
+ * an array of scalars; all of one length (checked in `columnsOfEqualLength`).
+ */
+export const columns = z.record(z.string().min(1), z.array(scalar, { error: "expected an array of values (one per row)" }), {
+  error: "expected an object of columns, e.g. {\"customer_id\": [1, 2]}",
+});
+
+/** Adds an issue at `path.<column>` when the columns' lengths differ. */
+export function checkEqualLengths(cols: Record<string, readonly unknown[]>, path: string, ctx: z.RefinementCtx): void {
+  let first: [string, number] | undefined;
+  for (const [name, values] of Object.entries(cols)) {
+    if (first === undefined) first = [name, values.length];
+    else if (values.length !== first[1]) {
+      ctx.addIssue({ code: "custom", path: [path, name], message: `columns have unequal lengths: ${JSON.stringify(first[0])} has ${first[1]} values, ${JSON.stringify(name)} has ${values.length}` });
+      return;
+    }
+  }
+}
+
+/** Feast's feature selection: a list of `view:feature` references or a feature service, not both. */
+export const featureSelection = {
+  features: z.array(z.string().min(1), { error: "expected an array of \"view:feature\" strings" }).min(1, { error: "expected at least one \"view:feature\" reference" }).optional(),
+  feature_service: z.string().min(1, { error: "expected a feature service name" }).optional(),
+  full_feature_names: z.boolean({ error: "expected true or false" }).default(false),
+};
+
+export function checkSelection(body: { features?: string[] | undefined; feature_service?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (body.features === undefined && body.feature_service === undefined) {
+    ctx.addIssue({ code: "custom", path: ["features"], message: "give features (a list of \"view:feature\") or feature_service" });
+  } else if (body.features !== undefined && body.feature_service !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["feature_service"], message: "give either features or feature_service, not both" });
+  }
+}
+
+/** `{features}` or `{service}` as FeatureStore's options take it. */
+export function selectionOptions(body: { features?: string[] | undefined; feature_service?: string | undefined }): { features: string[] } | { service: string } {
+  return body.feature_service !== undefined ? { service: body.feature_service } : { features: body.features ?? [] };
+}
+
+/**
+ * The request field a feature-resolution or entity error is about: a bad reference points into
+ * `features[i]`, an unknown service at `feature_service`, an entity column at `<entitiesField>.<col>`.
+ */
+export function selectionErrorPath(err: LarderError, body: { features?: string[] | undefined; feature_service?: string | undefined }, entitiesField: string): string | null {
+  const d = err.details;
+  if (err.code === "UNKNOWN_FEATURE_SERVICE") return "feature_service";
+  if (typeof d.ref === "string" && body.features) {
+    const i = body.features.findIndex((f) => f === d.ref || f.trim() === d.ref);
+    if (i >= 0) return formatPath(["features", i]);
+    if (body.feature_service !== undefined) return "feature_service";
+  }
+  if (err.code === "DUPLICATE_FEATURE_NAME") return body.feature_service !== undefined ? "feature_service" : "features";
+  const column = typeof d.field === "string" ? d.field : typeof d.column === "string" ? d.column : undefined;
+  if (column !== undefined) return formatPath([entitiesField, column]);
+  return null;
+}
+
+/** The error body, for the OpenAPI document. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string().meta({ description: "a stable code from Larder's error catalogue" }),
+    message: z.string(),
+    path: z.string().nullable().meta({ description: "the offending request field, e.g. entities.customer_id or features[1]" }),
+  }),
+});
