@@ -73,10 +73,10 @@ export class LinearModel implements Model {
     });
   }
 
-  /** weight × z with z = (x − mean) / std, and 0 for a constant input (std 0). */
+  /** weight × z with z = (x − mean) / std, and 0 for a constant input (std 0). `+ 0` turns −0 into 0. */
   private numericContribution(i: number, x: number): number {
     const std = this.std[i]!;
-    return std === 0 ? 0 : this.weight[i]! * ((x - this.mean[i]!) / std);
+    return std === 0 ? 0 : this.weight[i]! * ((x - this.mean[i]!) / std) + 0;
   }
 
   predict(rows: readonly ModelRow[], options?: PredictOptions): Prediction[] {
