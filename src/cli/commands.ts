@@ -10,6 +10,7 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
 import { Progress } from "./progress.js";
+import { registerServeCommand } from "./serve-command.js";
 import { formatRunsTable, runToJson } from "./runs-table.js";
 
 function repoDir(cmd: Command): string {
@@ -156,6 +157,7 @@ export function registerCommands(program: Command): void {
     });
 
   registerRunsCommand(program);
+  registerServeCommand(program);
 }
 
 /** Registers `larder runs`: the registry's run history (backfills, materializations, scheduled runs). */

@@ -10,7 +10,9 @@ import { z } from "zod";
  * a bracketed vector ("[5E-1]"). Both are accepted.
  */
 
-const finite = z.number().refine(Number.isFinite, "must be a finite number");
+const finite = z
+  .number({ error: (issue) => (issue.input === undefined ? "required" : "must be a finite number") })
+  .refine(Number.isFinite, "must be a finite number");
 const index = z.number().int("must be an integer");
 /** A number written as a JSON string (xgboost's parameters), or as a number. */
 const numberString = z.union([z.string(), z.number()]).transform((v, ctx) => {
