@@ -326,7 +326,7 @@ export class FeatureStore {
     return this.withRegistry(async (registry) => {
       await this.assertApplied(registry, views.map((v) => v.name));
       return this.withOnlineStore(async (online) => {
-        const ctx = { project: this.project, registry, offline: this.offline, online, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+        const ctx = { project: this.project, registry, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
         const results: MaterializeResult[] = [];
         for (const view of views) results.push(await materializeView(ctx, view, { start, end }));
         return results;
@@ -345,7 +345,7 @@ export class FeatureStore {
     return this.withRegistry(async (registry) => {
       await this.assertApplied(registry, views.map((v) => v.name));
       return this.withOnlineStore(async (online) => {
-        const ctx = { project: this.project, registry, offline: this.offline, online, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+        const ctx = { project: this.project, registry, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
         const results: (MaterializeResult | MaterializeSkip)[] = [];
         for (const view of views) {
           const watermark = await registry.getWatermark(this.project, view.name, MATERIALIZE_KIND);

@@ -250,7 +250,7 @@ test("two materializations of one view at once are serialized by the registry lo
   const view = repo.store.repo.definitions.featureViews.get("spend")!;
   await repo.store.withRegistry((registry) =>
     withOnline(async (online) => {
-      const ctx = { project, registry, offline: repo.store.offline, online, batchSize: 7 };
+      const ctx = { project, registry, offline: repo.store.offline, online, batchSize: 7, source: { repoDir: repo.dir, postgresUrl: undefined } };
       const [a, b] = await Promise.all([
         materializeView(ctx, view, { start: BACKFILL.start, end: BACKFILL.end }),
         materializeView(ctx, view, { start: BACKFILL.start, end: BACKFILL.end }),

@@ -122,7 +122,7 @@ test("Redis: online vectors after materialize equal training-set rows", { skip: 
       const end = BASE + 5 * DAY + 17;
       await repo.store.withRegistry(async (registry) => {
         for (const view of defs.featureViews.values()) {
-          await materializeView({ project, registry, offline: repo.store.offline, online, batchSize: 50 }, view, { start: RANGE.start, end });
+          await materializeView({ project, registry, offline: repo.store.offline, online, batchSize: 50, source: { repoDir: repo.dir, postgresUrl: undefined } }, view, { start: RANGE.start, end });
         }
       });
       await assertParity(repo, online, accounts, end);
@@ -164,7 +164,7 @@ if (!redisBinariesAvailable()) {
             close: () => online.close(),
           };
           await repo.store.withRegistry(async (registry) => {
-            const ctx = { project, registry, offline: repo.store.offline, batchSize: 5 };
+            const ctx = { project, registry, offline: repo.store.offline, batchSize: 5, source: { repoDir: repo.dir, postgresUrl: undefined } };
             const err = await expectLarderError(materializeView({ ...ctx, online: killing }, view, RANGE), "ONLINE_STORE_UNAVAILABLE");
             assert.match(err.message, new RegExp(String(server.port)));
             assert.equal(await registry.getWatermark(project, "activity", "materialize"), undefined);

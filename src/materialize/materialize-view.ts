@@ -1,11 +1,13 @@
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
-import { toLarderError } from "../errors.js";
+import { LarderError, toLarderError } from "../errors.js";
 import type { OfflineStore } from "../offline/offline-store.js";
 import type { OnlineRow, OnlineStore } from "../online/online-store.js";
 import type { RegistryStore } from "../registry/registry-store.js";
-import { latestRowsByFile } from "./latest-rows.js";
+import { aggregationsOf } from "../pipeline/view-pipeline.js";
+import { latestRowsByFile, type LatestRow } from "./latest-rows.js";
 import { onlineEntityKey } from "./online-entity-key.js";
+import { readEventBuffers, writeAggregatedRows, type SourceReadContext } from "./aggregated-online-rows.js";
 
 /** Run and watermark kind of materializations in the registry. */
 export const MATERIALIZE_KIND = "materialize";
@@ -20,6 +22,11 @@ export interface MaterializeContext {
   /** Writes in flight at once (default 4). */
   maxInFlight?: number;
   onProgress?: (p: { view: string; rows: number }) => void;
+  /**
+   * Where the view's batch source is read from. Needed by aggregated views, whose online rows carry
+   * the source events of their longest window (the event buffer push updates).
+   */
+  source?: SourceReadContext;
 }
 
 export interface MaterializeResult {
@@ -44,7 +51,12 @@ export interface MaterializeResult {
  * store: the latest row per entity, written in batches with the view's TTL. Runs under the
  * registry lock `materialize:<view>`, so two materializations of one view never interleave (also
  * across processes on a Postgres registry). The run is recorded; the view's watermark advances to
- * `end` (it never moves back) only after every write succeeded. A failed run leaves the watermark as it was and the store
+ * `end` (it never moves back) only after every write succeeded.
+ *
+ * Aggregated views store, next to each entity's aggregates as of `end − 1 ms`, the transformed
+ * source events of its longest window before `end` (./aggregated-online-rows.ts), so pushes can
+ * update the windows exactly; their writes compare the stored "as of" time instead of the event
+ * time (an older range never replaces a newer materialization or push). A failed run leaves the watermark as it was and the store
  * holding whatever the monotonic writes stored: rerunning the range repairs it.
  */
 export async function materializeView(ctx: MaterializeContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<MaterializeResult> {
@@ -91,6 +103,31 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
           }
           if (failure) throw failure.error;
         };
+        if (aggregationsOf(view).length > 0) {
+          // Aggregated views: every entity's latest row first (an entity may have rows in several
+          // files), then the source events of the longest window, then rows and buffers together.
+          const latest = new Map<string, LatestRow>();
+          const rowsByFile = latestRowsByFile({ snapshot, joinKeys, keyTypes, features, range, readFile: (file, columns) => ctx.offline.readFile(file, columns) });
+          for await (const rows of rowsByFile) {
+            for (const row of rows) {
+              const entityKey = onlineEntityKey(row.keyParts, keyTypes, joinKeys);
+              if (entityKey === null) continue;
+              const prev = latest.get(entityKey);
+              if (prev === undefined || prev.eventTs <= row.eventTs) latest.set(entityKey, row);
+            }
+          }
+          if (latest.size === 0) return;
+          if (!ctx.source) throw new LarderError("INTERNAL", `materializing aggregated view ${JSON.stringify(view.name)} needs its source (MaterializeContext.source)`);
+          const buffers = await readEventBuffers(ctx.source, view, range.end, new Set(latest.keys()));
+          const counts = await writeAggregatedRows(ctx.online, ctx.project, view, latest, buffers, range.end - 1, { batchSize, maxInFlight }, (n) => {
+            result.rows += n;
+            ctx.onProgress?.({ view: view.name, rows: result.rows });
+          });
+          result.written = counts.written;
+          result.stale = counts.stale;
+          result.expired = counts.expired;
+          return;
+        }
         try {
           const rowsByFile = latestRowsByFile({
             snapshot,

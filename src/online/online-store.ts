@@ -84,7 +84,7 @@ export interface StateWrite {
 }
 
 export interface OnlineUpdateResult {
-  /** Entities whose row and state `modify` replaced. */
+  /** Entities whose state `modify` replaced (with their row, unless it had expired: see `expired`). */
   written: number;
   /** Entities `modify` left as they were (it returned null). */
   unchanged: number;

@@ -62,61 +62,18 @@ function mappedName(source: BatchSourceDef, column: string): string {
  * range into the offline store.
  */
 export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<BackfillResult> {
-  const source = batchSourceOf(view.source);
   const keys = joinKeysOf(view);
   const keyTypes = joinKeyTypesOf(view);
   const aggs = aggregationsOf(view);
-  const tsField = mappedName(source, source.timestampField);
+  const source = batchSourceOf(view.source);
   const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
-  // Plain views carry their schema's features; aggregated views carry the columns aggregations read.
-  const valueColumns = aggs.length > 0 ? [...new Set(aggs.map((a) => a.def.column).filter((c): c is string => c !== null))] : Object.keys(view.schema);
+  const valueColumns = viewValueColumns(view);
   const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
   const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
 
-  // Plain views check each value's type as it arrives, so an error names the source row.
-  const valueTypes = aggs.length > 0 ? [] : valueColumns.map((c) => view.schema[c]!);
   const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows);
-  let sourceRows = 0;
-  let dropped = 0;
-  let checked = false;
-  const keyParts = new Array<unknown>(keys.length);
-  const values = new Array<unknown>(valueColumns.length);
   try {
-    const rows = readSource(source, { repoDir: ctx.repoDir, range: { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) });
-    for await (const batch of rows) {
-      for (let r = 0; r < batch.length; r++) {
-        const raw = batch[r]!;
-        const ts = toEpochMs(raw[tsField], `source ${JSON.stringify(source.name)} column ${JSON.stringify(tsField)}`);
-        const createdRaw = createdField ? raw[createdField] : null;
-        const created = createdRaw === null || createdRaw === undefined ? Number.NEGATIVE_INFINITY : toEpochMs(createdRaw, `source ${JSON.stringify(source.name)} column ${JSON.stringify(createdField)}`);
-        const row = runRowTransform(view, raw as FeatureRow);
-        if (!checked) {
-          checkColumns(view, row, [...keys, ...valueColumns], aggs.length > 0);
-          checked = true;
-        }
-        let nullKey = false;
-        for (let k = 0; k < keys.length; k++) {
-          const v = row[keys[k]!];
-          if (v === null || v === undefined) nullKey = true;
-          keyParts[k] = v;
-        }
-        if (nullKey) {
-          dropped++;
-          continue;
-        }
-        for (let k = 0; k < valueColumns.length; k++) {
-          const v = row[valueColumns[k]!] ?? null;
-          const type = valueTypes[k];
-          if (type !== undefined && v !== null && !acceptsValue(type, v)) {
-            throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} feature ${JSON.stringify(valueColumns[k])}: source ${JSON.stringify(source.name)} row ${sourceRows + r + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`, { view: view.name, feature: valueColumns[k], row: sourceRows + r + 1 });
-          }
-          values[k] = v;
-        }
-        buffer.add(keyParts, ts, created, values);
-      }
-      sourceRows += batch.length;
-      ctx.onProgress?.({ sourceRows });
-    }
+    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
 
     const columns = offlineColumnsOf(view);
     const write = await ctx.offline.beginWrite(view.name, range, columns);
@@ -128,7 +85,7 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
         if (batch.numRows > 0) await write.writeChunk(batch);
       }
       const done = await write.commit();
-      return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: dropped };
+      return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys };
     } catch (err) {
       await write.abort();
       throw err;
@@ -138,8 +95,85 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   }
 }
 
+/** Plain views carry their schema's features; aggregated views carry the columns aggregations read. */
+export function viewValueColumns(view: FeatureViewDef): string[] {
+  const aggs = aggregationsOf(view);
+  return aggs.length > 0 ? [...new Set(aggs.map((a) => a.def.column).filter((c): c is string => c !== null))] : Object.keys(view.schema);
+}
+
+/**
+ * Called per transformed source row with a non-null key: its join key values, event time, created
+ * time (−Infinity when none), and the values of `viewValueColumns(view)`. The arrays are reused
+ * between calls: copy what you keep.
+ */
+export type TransformedRowVisitor = (keyParts: unknown[], ts: number, created: number, values: unknown[]) => void;
+
+/**
+ * The read-and-transform stage of a view's pipeline, shared by backfills and the materialization of
+ * aggregated views (their online event buffers): reads the view's batch source over `readRange`,
+ * runs the row transform on every row, checks plain views' values against the schema (errors name
+ * the source row) and hands each row with a non-null key to `visit`; rows with a null key part are
+ * counted and dropped.
+ */
+export async function forEachTransformedRow(
+  ctx: Pick<PipelineContext, "repoDir" | "postgresUrl" | "batchSize" | "onProgress">,
+  view: FeatureViewDef,
+  readRange: { start?: number; end: number },
+  visit: TransformedRowVisitor,
+): Promise<{ sourceRows: number; droppedNullKeys: number }> {
+  const source = batchSourceOf(view.source);
+  const keys = joinKeysOf(view);
+  const aggs = aggregationsOf(view);
+  const tsField = mappedName(source, source.timestampField);
+  const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
+  const valueColumns = viewValueColumns(view);
+  // Plain views check each value's type as it arrives, so an error names the source row.
+  const valueTypes = aggs.length > 0 ? [] : valueColumns.map((c) => view.schema[c]!);
+  let sourceRows = 0;
+  let dropped = 0;
+  let checked = false;
+  const keyParts = new Array<unknown>(keys.length);
+  const values = new Array<unknown>(valueColumns.length);
+  const rows = readSource(source, { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) });
+  for await (const batch of rows) {
+    for (let r = 0; r < batch.length; r++) {
+      const raw = batch[r]!;
+      const ts = toEpochMs(raw[tsField], `source ${JSON.stringify(source.name)} column ${JSON.stringify(tsField)}`);
+      const createdRaw = createdField ? raw[createdField] : null;
+      const created = createdRaw === null || createdRaw === undefined ? Number.NEGATIVE_INFINITY : toEpochMs(createdRaw, `source ${JSON.stringify(source.name)} column ${JSON.stringify(createdField)}`);
+      const row = runRowTransform(view, raw as FeatureRow);
+      if (!checked) {
+        checkColumns(view, row, [...keys, ...valueColumns], aggs.length > 0);
+        checked = true;
+      }
+      let nullKey = false;
+      for (let k = 0; k < keys.length; k++) {
+        const v = row[keys[k]!];
+        if (v === null || v === undefined) nullKey = true;
+        keyParts[k] = v;
+      }
+      if (nullKey) {
+        dropped++;
+        continue;
+      }
+      for (let k = 0; k < valueColumns.length; k++) {
+        const v = row[valueColumns[k]!] ?? null;
+        const type = valueTypes[k];
+        if (type !== undefined && v !== null && !acceptsValue(type, v)) {
+          throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} feature ${JSON.stringify(valueColumns[k])}: source ${JSON.stringify(source.name)} row ${sourceRows + r + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`, { view: view.name, feature: valueColumns[k], row: sourceRows + r + 1 });
+        }
+        values[k] = v;
+      }
+      visit(keyParts, ts, created, values);
+    }
+    sourceRows += batch.length;
+    ctx.onProgress?.({ sourceRows });
+  }
+  return { sourceRows, droppedNullKeys: dropped };
+}
+
 /** Whether a transformed row's value can be stored as `type` (the same leniency columnFromValues has). */
-function acceptsValue(type: ValueType, v: unknown): boolean {
+export function acceptsValue(type: ValueType, v: unknown): boolean {
   switch (type) {
     case "string":
       return typeof v === "string" || typeof v === "number" || typeof v === "bigint";
