@@ -16,6 +16,8 @@ import { materializeView, MATERIALIZE_KIND, type MaterializeResult } from "./mat
 import type { OnlineStore } from "./online/online-store.js";
 import { getOnlineFeatures, type OnlineFeaturesResponse } from "./serving/online-features.js";
 import { toEpochMs } from "./time.js";
+import { ModelCache } from "./models/model-registry-cache.js";
+import { predictOnline, type PredictOptions, type PredictResponse } from "./serving/predict.js";
 
 export interface FeatureStoreOptions {
   /** Schema of the registry tables in Postgres (default LARDER_REGISTRY_SCHEMA, then "larder"). */
@@ -25,6 +27,12 @@ export interface FeatureStoreOptions {
    * By default each call opens and closes its own, so short-lived commands exit cleanly.
    */
   holdOnlineStore?: boolean;
+  /**
+   * How often served models re-check their stage for promotions made elsewhere, at most, in ms
+   * (embedded registry: the `.larder/model-stages` marker, default 500; Postgres: a registry poll,
+   * default 2000). See ModelCache.
+   */
+  modelRefreshMs?: number;
 }
 
 /** Where `push` writes: the online store, the offline side, or both (Feast's `to`). */
@@ -108,6 +116,7 @@ export interface OnlineFeaturesOptions {
 export class FeatureStore {
   readonly offline: OfflineStore;
   private heldOnline: Promise<OnlineStore> | undefined;
+  private modelCache: ModelCache | undefined;
 
   private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
     this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared() });
@@ -382,6 +391,25 @@ export class FeatureStore {
         ...(options.now !== undefined ? { now: options.now } : {}),
       }),
     );
+  }
+
+  /** Loaded model versions for serving, shared by every predict on this store (see ModelCache: hot swap on promotion). */
+  get models(): ModelCache {
+    this.modelCache ??= new ModelCache(this, this.options.modelRefreshMs !== undefined ? { refreshMs: this.options.modelRefreshMs } : {});
+    return this.modelCache;
+  }
+
+  /**
+   * Predictions of a registered model (its production version by default) for entity rows: the
+   * model's feature service read online (on-demand transforms included), the model run on those
+   * values. Returns a prediction per row with the model version, the feature values used and, with
+   * `contributions`, per-feature contributions. UNKNOWN_MODEL for an unknown model or empty stage.
+   * @example
+   * const res = await store.predict("churn", { customer_id: [1, 2] }, { request: { cart_value: [10, 25] }, contributions: true });
+   * console.log(res.version, res.results[0].prediction);
+   */
+  async predict(model: string, entities: Record<string, readonly unknown[]>, options: PredictOptions = {}): Promise<PredictResponse> {
+    return predictOnline(this, model, entities, options);
   }
 
   /** The named views, or all; views with `online: false` are left out (naming one is an error). */

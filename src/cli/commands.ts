@@ -9,6 +9,7 @@ import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
+import { registerModelCommands } from "./model-commands.js";
 import { Progress } from "./progress.js";
 import { registerServeCommand } from "./serve-command.js";
 import { formatRunsTable, runToJson } from "./runs-table.js";
@@ -158,6 +159,7 @@ export function registerCommands(program: Command): void {
 
   registerRunsCommand(program);
   registerServeCommand(program);
+  registerModelCommands(program);
 }
 
 /** Registers `larder runs`: the registry's run history (backfills, materializations, scheduled runs). */
