@@ -3,7 +3,7 @@
  * process, in the same run, on a dedicated redis-server (a free loopback port, nothing persisted,
  * FLUSHALL SYNC between the runs so each starts from an empty server).
  *
- *   node --import tsx bench/materialize-redis.ts        (BENCH_MAT_ENTITIES=1000000, BENCH_MAT_FEATURES=20)
+ *   node --import tsx bench/materialize-redis.ts        (BENCH_MAT_ENTITIES=1000000, BENCH_MAT_FEATURES=20, BENCH_MAT_ROUNDS=3)
  *
  * Rows measured (1 row per entity, N entities × F float64 features):
  *   1. raw HSET       ioredis pipelines of 1,000 `HSET key f0 v0 … f19 v19`, 4 pipelines in flight,
@@ -15,6 +15,8 @@
  *   3. materialize    `FeatureStore.materialize` end to end: offline Parquet → latest row per entity
  *                     → OnlineStore.write, under the registry lock, run recorded, watermark set.
  * For each: rows/s, and Redis memory per entity (INFO memory used_memory after − before, / N).
+ * The three run in turn, BENCH_MAT_ROUNDS times (the machine is shared: one round can be hit by
+ * load the next is not); the table gives medians, ranges, and the per-round ratios' median.
  *
  * Data: a generated source Parquet in bench/data/materialize-<N>x<F>/ (gitignored), backfilled once
  * into that repository's offline store (embedded registry) and reused by later runs.
@@ -33,6 +35,7 @@ import { startRedisServer } from "../test/helpers/redis-cluster.js";
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_MAT_ENTITIES ?? 1_000_000);
 const F = Number(process.env.BENCH_MAT_FEATURES ?? 20);
+const ROUNDS = Number(process.env.BENCH_MAT_ROUNDS ?? 3);
 const BATCH = 1000;
 const IN_FLIGHT = 4;
 const dataDir = join(root, "bench", "data", `materialize-${N}x${F}`);
@@ -159,54 +162,61 @@ async function main(): Promise<void> {
     const batches = Math.ceil(N / BATCH);
     const load = loadavg()[0]!.toFixed(2);
 
-    console.log("raw pipelined HSET…");
-    const raw = await measure(redis, () =>
-      overlapped(batches, (b) => {
-        const p = redis.pipeline();
-        for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
-          const args: (string | number)[] = [];
-          for (let k = 0; k < F; k++) args.push(features[k]!, cols.values[k]![i]!);
-          p.hset(`raw:wide:${cols.ids[i]}`, ...args);
-        }
-        return p.exec();
-      }),
-    );
-
-    console.log("OnlineStore.write…");
+    type M = Awaited<ReturnType<typeof measure>>;
+    const runs: { raw: M; write: M; mat: M }[] = [];
     const online = await openOnlineStore(server.url, { repoDir });
-    const write = await measure(redis, () =>
-      overlapped(batches, (b) => {
-        const rows: OnlineRow[] = [];
-        for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
-          const values = new Array<number>(F);
-          for (let k = 0; k < F; k++) values[k] = cols.values[k]![i]!;
-          // The entity key materialize computes for an int64 key (entity-key-codec): the number's text.
-          rows.push({ entityKey: String(cols.ids[i]), eventTs: cols.ts[i]!, values });
-        }
-        return online.write("benchmat", "wide", rows, { features, ttlMs: null });
-      }),
-    );
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.log(`round ${round}/${ROUNDS}: raw pipelined HSET…`);
+      const raw = await measure(redis, () =>
+        overlapped(batches, (b) => {
+          const p = redis.pipeline();
+          for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
+            const args: (string | number)[] = [];
+            for (let k = 0; k < F; k++) args.push(features[k]!, cols.values[k]![i]!);
+            p.hset(`raw:wide:${cols.ids[i]}`, ...args);
+          }
+          return p.exec();
+        }),
+      );
+
+      console.log(`round ${round}/${ROUNDS}: OnlineStore.write…`);
+      const write = await measure(redis, () =>
+        overlapped(batches, (b) => {
+          const rows: OnlineRow[] = [];
+          for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
+            const values = new Array<number>(F);
+            for (let k = 0; k < F; k++) values[k] = cols.values[k]![i]!;
+            // The entity key materialize computes for an int64 key (entity-key-codec): the number's text.
+            rows.push({ entityKey: String(cols.ids[i]), eventTs: cols.ts[i]!, values });
+          }
+          return online.write("benchmat", "wide", rows, { features, ttlMs: null });
+        }),
+      );
+
+      console.log(`round ${round}/${ROUNDS}: FeatureStore.materialize (offline Parquet → Redis)…`);
+      let rows = 0;
+      const mat = await measure(redis, async () => {
+        const [res] = await store.materialize(range);
+        rows = res!.rows;
+      });
+      if (rows !== N) throw new Error(`materialize wrote ${rows} rows, expected ${N}`);
+      runs.push({ raw, write, mat });
+      const r = (m: M) => Math.round(N / (m.ms / 1000)).toLocaleString("en-US");
+      console.log(`  rows/s: raw ${r(raw)}, write ${r(write)} (${(raw.ms / write.ms).toFixed(2)}×), materialize ${r(mat)} (${(raw.ms / mat.ms).toFixed(2)}×)`);
+    }
     await online.close();
 
-    console.log("FeatureStore.materialize (offline Parquet → Redis)…");
-    let rows = 0;
-    const mat = await measure(redis, async () => {
-      const [res] = await store.materialize(range);
-      rows = res!.rows;
-    });
-    if (rows !== N) throw new Error(`materialize wrote ${rows} rows, expected ${N}`);
-
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const rate = (ms: number) => Math.round(N / (ms / 1000));
-    const table = [
-      ["raw pipelined HSET (in-memory columns)", raw],
-      ["Larder OnlineStore.write (in-memory rows)", write],
-      ["Larder materialize (offline Parquet → Redis)", mat],
-    ] as const;
-    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}, load average ${load} at start`);
-    console.log(`data: ${N.toLocaleString()} entities × ${F} float64 features, redis-server ${server.url}\n`);
-    console.log("| | time | rows/s | vs raw HSET | Redis memory per entity | keys |\n|---|---|---|---|---|---|");
-    for (const [name, m] of table) {
-      console.log(`| ${name} | ${(m.ms / 1000).toFixed(2)} s | ${rate(m.ms).toLocaleString("en-US")} | ${(raw.ms / m.ms).toFixed(2)}× | ${Math.round(m.bytesPerEntity)} B | ${m.keys.toLocaleString("en-US")} |`);
+    const names = { raw: "raw pipelined HSET (in-memory columns)", write: "Larder OnlineStore.write (in-memory rows)", mat: "Larder materialize (offline Parquet → Redis)" } as const;
+    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load} at start, ${loadavg()[0]!.toFixed(2)} at the end`);
+    console.log(`data: ${N.toLocaleString()} entities × ${F} float64 features, redis-server ${server.url}; ${ROUNDS} rounds, medians (ratios per round, then their median)\n`);
+    console.log("| | rows/s (median) | range | vs raw HSET, same round (median; range) | Redis memory per entity | keys |\n|---|---|---|---|---|---|");
+    for (const key of ["raw", "write", "mat"] as const) {
+      const rates = runs.map((x) => rate(x[key].ms));
+      const ratios = runs.map((x) => x.raw.ms / x[key].ms);
+      const last = runs.at(-1)![key];
+      console.log(`| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`);
     }
   } finally {
     redis.disconnect();
