@@ -118,16 +118,21 @@ export class TreeShap {
     const pw = this.pathWeight;
     const one = this.pathOne[path + index]!;
     const zero = this.pathZero[path + index]!;
-    let nextOne = pw[path + depth]!;
+    const d1 = depth + 1;
     let total = 0;
-    for (let i = depth - 1; i >= 0; i--) {
-      if (one !== 0) {
-        const tmp = (nextOne * (depth + 1)) / ((i + 1) * one);
+    if (one !== 0) {
+      // divisions hoisted: (i + 1) · one is the only divisor that varies
+      const zeroOverD1 = zero / d1;
+      const d1OverOne = d1 / one;
+      let nextOne = pw[path + depth]!;
+      for (let i = depth - 1; i >= 0; i--) {
+        const tmp = (nextOne * d1OverOne) / (i + 1);
         total += tmp;
-        nextOne = pw[path + i]! - tmp * zero * ((depth - i) / (depth + 1));
-      } else {
-        total += pw[path + i]! / zero / ((depth - i) / (depth + 1));
+        nextOne = pw[path + i]! - tmp * zeroOverD1 * (depth - i);
       }
+    } else {
+      const d1OverZero = d1 / zero;
+      for (let i = depth - 1; i >= 0; i--) total += (pw[path + i]! * d1OverZero) / (depth - i);
     }
     return total;
   }
