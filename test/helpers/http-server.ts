@@ -1,0 +1,150 @@
+/**
+ * Helpers for tests of the HTTP server: a feature repository with plain, aggregated and on-demand
+ * views and a feature service, backfilled and materialized, and a real server on a free loopback
+ * port around it.
+ *
+ * @example
+ * const repo = await createServedRepo();
+ * const server = await startServer(repo.served, { port: 0 });
+ * const res = await postJson(server.url, "/get-online-features", { features: ["profile:plan"], entities: { customer_id: [1] } });
+ */
+import { FeatureStore } from "../../src/feature-store.js";
+import { arrowTable, col, createFeatureRepo, fastTempDir, type FeatureRepo } from "./feature-repo.js";
+
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+/** Data lies in the ten days before the current hour, so the 30-day TTL holds at read time. */
+export const BASE = Math.floor(Date.now() / HOUR) * HOUR - 10 * DAY;
+export const RANGE = { start: BASE - DAY, end: BASE + 9 * DAY };
+
+export const FEATURES = `
+import { entity, parquetSource, featureView, onDemandFeatureView, requestSource, featureService, agg, types as t } from "larder";
+export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
+const profiles = parquetSource({ name: "profiles", path: "data/profiles.parquet", timestampField: "ts" });
+const txns = parquetSource({ name: "txns", path: "data/txns.parquet", timestampField: "ts" });
+export const profile = featureView({ name: "profile", entities: [customer], source: profiles, ttl: "30d",
+  schema: { plan: t.string, monthly_fee: t.float64, tenure: t.int64, vip: t.bool } });
+export const spend = featureView({ name: "spend", entities: [customer], source: txns,
+  transform: (row) => ({ ...row, amount_usd: row.amount_cents / 100 }),
+  aggregations: { spend_2d: agg.sum("amount_usd", "2d"), txn_count_3d: agg.count("3d"), avg_amount_3d: agg.avg("amount_usd", "3d"), last_amount: agg.last("amount_usd") } });
+const cart = requestSource({ name: "cart", schema: { cart_value: t.float64 } });
+export const ratios = onDemandFeatureView({ name: "ratios", sources: [spend, profile, cart], schema: { cart_vs_avg: t.float64, fee_plus_cart: t.float64 },
+  transform: (f) => ({ cart_vs_avg: f.avg_amount_3d == null ? null : f.cart_value / f.avg_amount_3d, fee_plus_cart: f.monthly_fee == null ? null : f.monthly_fee + f.cart_value }) });
+export const churn = featureService({ name: "churn", features: [profile, spend.select(["spend_2d", "txn_count_3d"]), ratios] });
+`;
+
+export const ALL_FEATURES = [
+  "profile:plan", "profile:monthly_fee", "profile:tenure", "profile:vip",
+  "spend:spend_2d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount",
+  "ratios:cart_vs_avg", "ratios:fee_plus_cart",
+];
+
+/** A small deterministic PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Profiles and transactions of customers 1..n (some without rows, some nulls). */
+export function servedData(seed: number, n = 40) {
+  const r = rng(seed);
+  const p = { customer_id: [] as number[], ts: [] as number[], plan: [] as (string | null)[], monthly_fee: [] as (number | null)[], tenure: [] as number[], vip: [] as (boolean | null)[] };
+  const t = { customer_id: [] as number[], ts: [] as number[], amount_cents: [] as number[] };
+  for (let id = 1; id <= n; id++) {
+    const k = Math.floor(r() * 3);
+    for (let e = 0; e < k; e++) {
+      p.customer_id.push(id);
+      p.ts.push(BASE + Math.floor(r() * 8 * DAY));
+      p.plan.push(r() < 0.15 ? null : ["basic", "pro", "max"][Math.floor(r() * 3)]!);
+      p.monthly_fee.push(r() < 0.1 ? null : Math.round(r() * 10000) / 100);
+      p.tenure.push(Math.floor(r() * 60));
+      p.vip.push(r() < 0.2 ? null : r() < 0.5);
+    }
+    const m = Math.floor(r() * 6);
+    for (let e = 0; e < m; e++) {
+      t.customer_id.push(id);
+      t.ts.push(BASE + Math.floor(r() * 8 * DAY));
+      t.amount_cents.push(Math.floor(r() * 50000));
+    }
+  }
+  return {
+    "data/profiles.parquet": arrowTable({
+      customer_id: col.int64(p.customer_id), ts: col.timestamp(p.ts), plan: col.string(p.plan), monthly_fee: col.float64(p.monthly_fee), tenure: col.int64(p.tenure), vip: col.bool(p.vip),
+    }),
+    "data/txns.parquet": arrowTable({ customer_id: col.int64(t.customer_id), ts: col.timestamp(t.ts), amount_cents: col.int64(t.amount_cents) }),
+  };
+}
+
+export interface ServedRepo extends FeatureRepo {
+  /** The repository opened as a server opens it (one online store connection held until close). */
+  served: FeatureStore;
+  /** When the materialization ran (epoch ms), around it. */
+  materializedBetween: [number, number];
+}
+
+/**
+ * A repository applied, backfilled over RANGE and materialized. `config` replaces
+ * larder.config.ts (say, to point the online store at a Redis).
+ */
+export async function createServedRepo(options: { seed?: number; config?: string; materialize?: boolean } = {}): Promise<ServedRepo> {
+  const repo = await createFeatureRepo({ features: FEATURES, files: servedData(options.seed ?? 7), parentDir: fastTempDir(), apply: options.config === undefined });
+  try {
+    if (options.config !== undefined) {
+      await repo.writeFile("larder.config.ts", options.config);
+      await repo.reopen();
+      await repo.store.apply();
+    }
+    await repo.store.backfill(RANGE);
+    const served = await FeatureStore.open(repo.dir, { holdOnlineStore: true });
+    const t0 = Date.now();
+    if (options.materialize !== false) await served.materialize(RANGE);
+    const t1 = Date.now();
+    const cleanup = repo.cleanup;
+    return Object.assign(repo, {
+      served,
+      materializedBetween: [t0, t1] as [number, number],
+      cleanup: async () => {
+        await served.close();
+        await cleanup();
+      },
+    });
+  } catch (err) {
+    await repo.cleanup();
+    throw err;
+  }
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON when the response is JSON, else the text. */
+  json: any;
+  text: string;
+}
+
+/** POSTs a body (an object is sent as JSON; a string as is) and reads the answer. */
+export async function post(base: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
+  const res = await fetch(base + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return read(res);
+}
+
+export async function get(base: string, path: string, headers: Record<string, string> = {}): Promise<HttpResult> {
+  return read(await fetch(base + path, { headers }));
+}
+
+async function read(res: Response): Promise<HttpResult> {
+  const text = await res.text();
+  let json: unknown;
+  if ((res.headers.get("content-type") ?? "").includes("json")) json = JSON.parse(text);
+  return { status: res.status, headers: res.headers, json, text };
+}
