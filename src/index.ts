@@ -20,3 +20,4 @@ export { types, type ValueType } from "./types.js";
 export { FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions } from "./feature-store.js";
 export { LarderError, ERROR_CATALOGUE, httpStatusFor, isLarderError, type ErrorCode } from "./errors.js";
 export { readEntityRows } from "./offline/entity-rows.js";
+export { loadModel, type Model, type ModelKind, type ModelRow, type Prediction, type PredictOptions } from "./models/index.js";
