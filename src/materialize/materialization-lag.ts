@@ -18,14 +18,14 @@ export interface MaterializationLagOptions {
 }
 
 /**
- * Each online view's materialization watermark and lag, in definition order, read in one registry
+ * Each online view's materialization watermark and lag, by view name, read in one registry
  * session. Throws the registry's error (REGISTRY_LOCKED when the embedded registry is busy past
  * `lockTimeoutMs`, POSTGRES_UNAVAILABLE, …): callers such as `/metrics` decide how to report it.
  * @example
  * for (const { view, lagSeconds } of await materializationLag(store)) console.log(view, lagSeconds);
  */
 export async function materializationLag(store: FeatureStore, options: MaterializationLagOptions = {}): Promise<MaterializationLag[]> {
-  const views = [...store.repo.definitions.featureViews.values()].filter((v) => v.online);
+  const views = [...store.repo.definitions.featureViews.values()].filter((v) => v.online).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const watermarks = await store.withRegistry(
     async (registry) => {
       const out: (Date | undefined)[] = [];

@@ -8,7 +8,7 @@ import { runScheduledView, type ScheduledRunResult } from "./scheduled-run.js";
 /** A running schedule loop; `stop` waits for a run in progress to finish. */
 export interface Scheduler {
   stop(): Promise<void>;
-  /** The scheduled views and their schedules, in definition order. */
+  /** The scheduled views and their schedules, by view name. */
   readonly views: readonly { view: string; schedule: string }[];
   /**
    * Runs the tick `at` of a scheduled view now, exactly as its timer would (claim, backfill,
@@ -51,7 +51,9 @@ const DEFAULT_REGISTRY_WAIT_MS = 30_000;
 export function startScheduler(store: FeatureStore, options: SchedulerOptions): Scheduler {
   const log = options.log;
   const registryWaitMs = options.registryWaitMs ?? DEFAULT_REGISTRY_WAIT_MS;
-  const scheduled = [...store.repo.definitions.featureViews.values()].filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null);
+  const scheduled = [...store.repo.definitions.featureViews.values()]
+    .filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const running = new Map<string, Promise<ScheduledRunResult>>();
   let stopped = false;
 
