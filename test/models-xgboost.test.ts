@@ -265,3 +265,23 @@ test("property: contributions + bias = margin for random rows (with missing valu
     );
   }
 });
+
+test("edge shapes: no trees (the base margin), a tree that is a single leaf (all bias), a failed row does not leak into the next call", () => {
+  const empty = stump(0.1, true, { objective: "binary:logistic", baseScore: "5E-1" });
+  empty.learner.gradient_booster.model.trees = [];
+  empty.learner.gradient_booster.model.tree_info = [];
+  const [e] = loadModel(empty).predict([{ x: 1 }], { contributions: true });
+  assert.deepEqual(e, { prediction: 0.5, margin: 0, contributions: { x: 0, y: 0 }, bias: 0 });
+
+  const leaf = stump(0.1, true);
+  const t = leaf.learner.gradient_booster.model.trees[0];
+  Object.assign(t, { left_children: [-1], right_children: [-1], split_conditions: [0.25], split_indices: [0], default_left: [0], sum_hessian: [4], split_type: [0] });
+  const [l] = loadModel(leaf).predict([{ x: 1, y: 2 }], { contributions: true });
+  assert.deepEqual(l, { prediction: 0.75, margin: 0.75, contributions: { x: 0, y: 0 }, bias: 0.75 });
+
+  const { json, rows } = fixture("xgb-multiclass");
+  const model = loadModel(json);
+  const before = model.predict(rows.slice(0, 3), { contributions: true });
+  assert.throws(() => model.predict([rows[5]!, { ...rows[6], cart_vs_avg: "x" }], { contributions: true }), { code: "TYPE_MISMATCH" });
+  assert.deepEqual(model.predict(rows.slice(0, 3), { contributions: true }), before);
+});

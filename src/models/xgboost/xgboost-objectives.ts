@@ -14,7 +14,7 @@ export interface XgboostObjective {
 const f = Math.fround;
 
 const logistic: XgboostObjective = {
-  baseMargin: (p) => f(-Math.log(f(f(1 / p) - 1))),
+  baseMargin: (p) => f(-Math.log(f(f(1 / p) - 1))) + 0, // + 0: logit(0.5) is 0, not −0
   link: "sigmoid",
   multiClass: false,
 };
