@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { loadModel, type Model } from "../src/models/index.js";
+import { loadModel, type LinearModelInput, type Model } from "../src/models/index.js";
+import type { LinearModelJson } from "../src/models/training/linear-model-json.js";
+
+/** Compile-time contract check: every model the trainer can write is a file this loader reads. */
+const trainerWritesWhatLoaderReads = (json: LinearModelJson): LinearModelInput => json;
+void trainerWritesWhatLoaderReads;
 
 const churn = {
   format: "larder.linear.v1",
