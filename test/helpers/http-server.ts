@@ -8,8 +8,10 @@
  * const server = await startServer(repo.served, { port: 0 });
  * const res = await postJson(server.url, "/get-online-features", { features: ["profile:plan"], entities: { customer_id: [1] } });
  */
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { FeatureStore } from "../../src/feature-store.js";
-import { arrowTable, col, createFeatureRepo, fastTempDir, type FeatureRepo } from "./feature-repo.js";
+import { arrowTable, col, configSource, fastTempDir, parquetBytes } from "./feature-repo.js";
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -81,41 +83,51 @@ export function servedData(seed: number, n = 40) {
   };
 }
 
-export interface ServedRepo extends FeatureRepo {
+export interface ServedRepo {
+  dir: string;
+  /** The repository opened as commands open it. */
+  store: FeatureStore;
   /** The repository opened as a server opens it (one online store connection held until close). */
   served: FeatureStore;
   /** When the materialization ran (epoch ms), around it. */
   materializedBetween: [number, number];
+  cleanup(): Promise<void>;
 }
 
 /**
  * A repository applied, backfilled over RANGE and materialized. `config` replaces
- * larder.config.ts (say, to point the online store at a Redis).
+ * larder.config.ts (say, to point the online store at a Redis); it is written before the
+ * repository is first opened.
  */
 export async function createServedRepo(options: { seed?: number; config?: string; materialize?: boolean } = {}): Promise<ServedRepo> {
-  const repo = await createFeatureRepo({ features: FEATURES, files: servedData(options.seed ?? 7), parentDir: fastTempDir(), apply: options.config === undefined });
+  const dir = await mkdtemp(join(fastTempDir(), "larder-server-test-"));
+  const cleanupDir = () => rm(dir, { recursive: true, force: true });
   try {
-    if (options.config !== undefined) {
-      await repo.writeFile("larder.config.ts", options.config);
-      await repo.reopen();
-      await repo.store.apply();
+    const files: Record<string, string | Uint8Array> = { "larder.config.ts": options.config ?? configSource("test"), "features.ts": FEATURES };
+    for (const [rel, table] of Object.entries(servedData(options.seed ?? 7))) files[rel] = parquetBytes(table);
+    for (const [rel, content] of Object.entries(files)) {
+      await mkdir(dirname(join(dir, rel)), { recursive: true });
+      await writeFile(join(dir, rel), content);
     }
-    await repo.store.backfill(RANGE);
-    const served = await FeatureStore.open(repo.dir, { holdOnlineStore: true });
+    const store = await FeatureStore.open(dir);
+    await store.apply();
+    await store.backfill(RANGE);
+    const served = await FeatureStore.open(dir, { holdOnlineStore: true });
     const t0 = Date.now();
     if (options.materialize !== false) await served.materialize(RANGE);
     const t1 = Date.now();
-    const cleanup = repo.cleanup;
-    return Object.assign(repo, {
+    return {
+      dir,
+      store,
       served,
-      materializedBetween: [t0, t1] as [number, number],
+      materializedBetween: [t0, t1],
       cleanup: async () => {
         await served.close();
-        await cleanup();
+        await cleanupDir();
       },
-    });
+    };
   } catch (err) {
-    await repo.cleanup();
+    await cleanupDir();
     throw err;
   }
 }
