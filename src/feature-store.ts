@@ -43,7 +43,11 @@ export interface PushOptions {
   to?: PushTarget;
 }
 
-/** What one push did, per feature view fed by the push source. */
+/**
+ * What one push did, per online feature view fed by the push source: entities written, rows
+ * ignored as older than the stored value (plain views only: for aggregated views a late event is
+ * counted in its windows), rows already past the view's TTL.
+ */
 export interface PushResult {
   pushSource: string;
   rows: number;
@@ -116,6 +120,8 @@ export interface OnlineFeaturesOptions {
 export class FeatureStore {
   readonly offline: OfflineStore;
   private heldOnline: Promise<OnlineStore> | undefined;
+  /** Sets of names whose applied check passed (see assertAppliedCached). */
+  private readonly appliedChecks = new Set<string>();
   private modelCache: ModelCache | undefined;
 
   private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
@@ -177,7 +183,7 @@ export class FeatureStore {
   }
 
   /**
-   * Throws NOT_APPLIED unless each view, and everything it is built from (entities, sources, the
+   * Throws NOT_APPLIED unless each view (or source), and everything it is built from (entities, sources, the
    * inputs of on-demand views), is applied exactly as the repository defines it.
    */
   private async assertApplied(registry: RegistryStore, names: string[]): Promise<void> {
@@ -194,7 +200,7 @@ export class FeatureStore {
       else if (def.kind === "on_demand_feature_view") def.sources.forEach(visit);
     };
     for (const name of names) {
-      const def = defs.featureViews.get(name) ?? defs.onDemandFeatureViews.get(name);
+      const def = defs.featureViews.get(name) ?? defs.onDemandFeatureViews.get(name) ?? defs.sources.get(name);
       if (def) visit(def);
     }
     for (const def of needed.values()) {
@@ -312,14 +318,41 @@ export class FeatureStore {
   }
 
   /**
-   * Pushes rows (columnar, in the push source's batch-source shape) through the row transform of
-   * every view fed by the push source, into the online store and/or the offline side.
+   * Pushes rows (columnar, in the push source's batch-source shape, source column names) through the
+   * row transform of every view fed by the push source, into the online store (`to: "online"`, the
+   * default), appended to the batch source for the next backfill (`"offline"`: Postgres tables and
+   * Parquet directories or globs), or both. Aggregated views update their windows exactly as a
+   * backfill would (late events included). Nothing is written when any row is invalid. See
+   * src/serving/push.ts.
+   * @example
+   * await store.push("transactions_push", { customer_id: [1], ts: ["2024-05-01T10:00:00Z"], amount_cents: [1250] });
    */
   async push(pushSource: string, df: Record<string, readonly unknown[]>, options: PushOptions = {}): Promise<PushResult> {
-    void df;
-    void options;
-    throw new LarderError("INTERNAL", `push is not built yet (push source ${JSON.stringify(pushSource)})`);
+    const { pushRows, resolvePushSource, viewsOfPushSource } = await import("./serving/push.js");
+    const source = resolvePushSource(this.repo.definitions, pushSource);
+    await this.assertAppliedCached([source.name, ...viewsOfPushSource(this.repo.definitions, source).map((v) => v.name)]);
+    return pushRows(
+      { project: this.project, repoDir: this.repo.dir, definitions: this.repo.definitions, postgresUrl: this.sourcePostgresUrl, withOnlineStore: (fn) => this.withOnlineStore(fn) },
+      pushSource,
+      df,
+      options.to ?? "online",
+    );
   }
+
+  /**
+   * `assertApplied`, remembered once it passed: a store's definitions are loaded once, at open, so
+   * a passed check stays true for them unless someone applies other definitions meanwhile, and a
+   * push (a server's hot path) should not open the registry each time (the embedded one costs most
+   * of a second). The price: after another process applies changed definitions, this store keeps
+   * pushing with the definitions it was opened with until it is reopened — as it serves them anyway.
+   */
+  private async assertAppliedCached(names: string[]): Promise<void> {
+    const key = JSON.stringify(names);
+    if (this.appliedChecks.has(key)) return;
+    await this.withRegistry((r) => this.assertApplied(r, names));
+    this.appliedChecks.add(key);
+  }
+
 
   /**
    * Materializes each view's latest offline row per entity with an event timestamp in [start, end)

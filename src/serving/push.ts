@@ -1,0 +1,328 @@
+/**
+ * Push (Feast's push sources): rows in a push source's batch-source shape go through the row
+ * transform of every feature view fed by that push source, into the online store, and/or are
+ * appended to the batch source (offline) for the next backfill.
+ *
+ * Input. `df` is columnar, `{column: [values…]}`, with the batch source's column names (before
+ * `fieldMapping`, as the source's files or table have them). Each row is turned into exactly the row
+ * a backfill reads: columns renamed by `fieldMapping`, the event and created times as Dates (ISO-8601
+ * strings, zone-less = UTC, or epoch ms; floored to the millisecond). Everything is validated before
+ * anything is written: columns of unequal length, a missing timestamp column, a join key missing
+ * or null after the transform, or a column a view reads missing → INVALID_ENTITIES; an unparseable
+ * time → INVALID_TIMESTAMP; a value of the wrong type → TYPE_MISMATCH (the same check backfills
+ * make) — each naming the column and the 1-based row. One bad row and nothing is written.
+ *
+ * Plain views. Per entity the latest pushed row (greatest event time, then created time, then
+ * position) is written with the store's monotonic write: a row older than the stored one is
+ * ignored and counted `stale` (rows superseded inside the push count as stale too).
+ *
+ * Aggregated views. A late event is an event, not a stale value: it is counted in every window it
+ * belongs to. The online store keeps per (entity, view) an event buffer next to the aggregates
+ * (../aggregate/event-buffer.ts; materialization writes it from the source). Push merges its
+ * events into the buffer and recomputes the aggregates as of max(stored as-of, newest pushed
+ * event) with the one aggregation engine backfills use, in a compare-and-set (`OnlineStore.update`)
+ * that retries when another pusher or a materialization changed the entity meanwhile; so the
+ * values equal a training set at that time whose source holds the same events, also under
+ * concurrent pushers. An entity with no stored buffer (never materialized since aggregated views
+ * kept buffers) starts from an empty one.
+ *
+ * Offline. `to: "offline"` or `"online_and_offline"` first appends the rows to the batch source
+ * (../sources/append-rows.ts); then the online writes run. A failed append writes nothing online.
+ */
+import type { FeatureRow, FeatureViewDef, PushSourceDef } from "../definitions/definition-types.js";
+import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import type { RepoDefinitions } from "../definitions/repo-definitions.js";
+import { aggregateAsOf, bufferColumns, bufferExpiresAt, decodeBuffer, encodeBuffer, mergeEvents, pruneBuffer, type BufferedEvent } from "../aggregate/event-buffer.js";
+import type { AggregationSpec } from "../aggregate/window-aggregator.js";
+import { LarderError, isLarderError } from "../errors.js";
+import type { PushResult, PushTarget } from "../feature-store.js";
+import { onlineEntityKey } from "../materialize/online-entity-key.js";
+import { columnFromValues, columnGet } from "../offline/columnar.js";
+import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
+import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
+import { appendRows, checkAppendable } from "../sources/append-rows.js";
+import { runRowTransform } from "../transform/transform-executor.js";
+import { toEpochMs } from "../time.js";
+import type { ValueType } from "../types.js";
+
+export interface PushContext {
+  project: string;
+  repoDir: string;
+  definitions: RepoDefinitions;
+  postgresUrl: string | undefined;
+  /** Runs `fn` with the online store (only called when the push writes online). */
+  withOnlineStore<T>(fn: (store: OnlineStore) => Promise<T>): Promise<T>;
+}
+
+const TARGETS: readonly PushTarget[] = ["online", "offline", "online_and_offline"];
+
+/** The push source named `name`; UNKNOWN_PUSH_SOURCE (404) naming the known ones otherwise. */
+export function resolvePushSource(definitions: RepoDefinitions, name: string): PushSourceDef {
+  const def = definitions.sources.get(name);
+  if (def === undefined || def.type !== "push") {
+    const known = [...definitions.sources.values()].filter((s) => s.type === "push").map((s) => s.name);
+    throw new LarderError("UNKNOWN_PUSH_SOURCE", `unknown push source ${JSON.stringify(name)} (known: ${known.join(", ") || "none"})`, { pushSource: name });
+  }
+  return def;
+}
+
+/** The feature views whose source is the push source. */
+export function viewsOfPushSource(definitions: RepoDefinitions, source: PushSourceDef): FeatureViewDef[] {
+  return [...definitions.featureViews.values()].filter((v) => v.source.type === "push" && v.source.name === source.name);
+}
+
+/** One pushed row after the view's transform: its entity, times and the values the view stores. */
+interface ViewRow {
+  entityKey: string;
+  ts: number;
+  created: number;
+  /** Plain views: feature values as stored online; aggregated views: buffer column values. */
+  values: unknown[];
+  /** 0-based row of the df. */
+  index: number;
+}
+
+/**
+ * Pushes `df` (see the module comment) and reports, per view, the entities written, the stale rows
+ * and the rows already past the view's TTL.
+ */
+export async function pushRows(ctx: PushContext, pushSourceName: string, df: Record<string, readonly unknown[]>, to: PushTarget = "online"): Promise<PushResult> {
+  if (!TARGETS.includes(to)) throw new LarderError("INVALID_ARGUMENT", `to must be one of ${TARGETS.join(", ")}, got ${JSON.stringify(to)}`, { field: "to" });
+  const pushSource = resolvePushSource(ctx.definitions, pushSourceName);
+  const source = pushSource.batchSource;
+  const parsed = parseDf(pushSource, df);
+  const views = viewsOfPushSource(ctx.definitions, pushSource);
+  const online = to !== "offline";
+  const offline = to !== "online";
+
+  // Validate everything (transforms included) before writing anything.
+  const prepared = views.map((view) => ({ view, rows: transformRows(pushSource, view, parsed) }));
+  if (offline) await checkAppendable(source, ctx);
+
+  const result: PushResult = { pushSource: pushSource.name, rows: parsed.n, views: [] };
+  if (offline && parsed.n > 0) {
+    const timeColumns = new Set([source.timestampField, ...(source.createdTimestampField ? [source.createdTimestampField] : [])]);
+    const values = parsed.columns.map((c) => (c === source.timestampField ? parsed.ts : c === source.createdTimestampField ? parsed.created.map((t) => (Number.isFinite(t) ? t : null)) : [...df[c]!]));
+    await appendRows(source, { columns: parsed.columns, values, timeColumns, rows: parsed.n }, ctx);
+  }
+  const onlineViews = online ? prepared.filter((p) => p.view.online) : [];
+  if (onlineViews.length > 0 && parsed.n > 0) {
+    await ctx.withOnlineStore(async (store) => {
+      for (const { view, rows } of onlineViews) {
+        result.views.push(aggregationsOf(view).length > 0 ? await pushAggregated(ctx, store, view, rows) : await pushPlain(ctx, store, view, rows));
+      }
+    });
+  } else {
+    for (const { view } of onlineViews) result.views.push({ view: view.name, written: 0, stale: 0, expired: 0 });
+  }
+  return result;
+}
+
+interface ParsedDf {
+  n: number;
+  /** df columns, in order. */
+  columns: string[];
+  /** Rows as a backfill reads them (fieldMapping applied, times as Dates). */
+  rows: FeatureRow[];
+  ts: number[];
+  /** −Infinity where there is no created time. */
+  created: number[];
+}
+
+function parseDf(pushSource: PushSourceDef, df: Record<string, readonly unknown[]>): ParsedDf {
+  const source = pushSource.batchSource;
+  const what = `push source ${JSON.stringify(pushSource.name)}`;
+  if (typeof df !== "object" || df === null || Array.isArray(df)) {
+    throw new LarderError("INVALID_ENTITIES", `${what}: df must be an object of columns, e.g. {"${source.timestampField}": ["2024-01-01T00:00:00Z"], …}`, { field: "df" });
+  }
+  const columns = Object.keys(df);
+  let n = -1;
+  for (const c of columns) {
+    const values = df[c];
+    if (!Array.isArray(values)) throw new LarderError("INVALID_ENTITIES", `${what}: df.${c} must be an array of values`, { field: `df.${c}`, column: c });
+    if (n === -1) n = values.length;
+    else if (values.length !== n) {
+      throw new LarderError("INVALID_ENTITIES", `${what}: df columns have unequal lengths: ${JSON.stringify(columns[0])} has ${n} values, ${JSON.stringify(c)} has ${values.length}`, { field: `df.${c}`, column: c });
+    }
+  }
+  n = Math.max(n, 0);
+  const tsCol = source.timestampField;
+  if (!(tsCol in df)) {
+    throw new LarderError("INVALID_ENTITIES", `${what}: df lacks the timestamp column ${JSON.stringify(tsCol)} of source ${JSON.stringify(source.name)} (given: ${columns.join(", ") || "none"})`, { field: `df.${tsCol}`, column: tsCol });
+  }
+  const createdCol = source.createdTimestampField;
+  const mapping = source.fieldMapping;
+  const names = columns.map((c) => (Object.hasOwn(mapping, c) ? mapping[c]! : c));
+  const ts = new Array<number>(n);
+  const created = new Array<number>(n).fill(Number.NEGATIVE_INFINITY);
+  const rows = new Array<FeatureRow>(n);
+  for (let i = 0; i < n; i++) {
+    const row: FeatureRow = {};
+    for (let k = 0; k < columns.length; k++) {
+      const c = columns[k]!;
+      let v = df[c]![i];
+      if (c === tsCol) {
+        const t = timeOf(v, what, c, i);
+        if (t === null) throw new LarderError("INVALID_TIMESTAMP", `${what}: column ${JSON.stringify(c)} row ${i + 1} has no event time`, { column: c, row: i + 1 });
+        ts[i] = t;
+        v = new Date(t);
+      } else if (c === createdCol) {
+        const t = timeOf(v, what, c, i);
+        if (t !== null) created[i] = t;
+        v = t === null ? null : new Date(t);
+      } else if (v === undefined) {
+        v = null;
+      }
+      row[names[k]!] = v;
+    }
+    rows[i] = row;
+  }
+  return { n, columns, rows, ts, created };
+}
+
+function timeOf(v: unknown, what: string, column: string, i: number): number | null {
+  if (v === null || v === undefined) return null;
+  try {
+    const t = Math.floor(toEpochMs(v, `${what} column ${JSON.stringify(column)} row ${i + 1}`));
+    if (!Number.isSafeInteger(t)) throw new LarderError("INVALID_TIMESTAMP", `${what} column ${JSON.stringify(column)} row ${i + 1}: timestamp ${String(v)} is out of range`, { column, row: i + 1 });
+    return t;
+  } catch (err) {
+    if (isLarderError(err)) throw new LarderError(err.code, err.message, { ...err.details, column, row: i + 1 }, { cause: err });
+    throw err;
+  }
+}
+
+/** Runs the view's transform on every row (a fresh copy each, as each backfill row is its own object) and checks the output. */
+function transformRows(pushSource: PushSourceDef, view: FeatureViewDef, df: ParsedDf): ViewRow[] {
+  const what = `push source ${JSON.stringify(pushSource.name)}`;
+  const keys = joinKeysOf(view);
+  const keyTypes = joinKeyTypesOf(view);
+  const aggs = aggregationsOf(view);
+  const needed = viewValueColumns(view);
+  const columns = aggs.length > 0 ? bufferColumns(aggs) : needed;
+  const numericInputs = numericInputColumns(view, aggs);
+  const integralInputs = integralInputColumns(view, aggs);
+  const out: ViewRow[] = [];
+  const parts = new Array<unknown>(keys.length);
+  for (let i = 0; i < df.n; i++) {
+    const row = runRowTransform(view, { ...df.rows[i] });
+    const at = `${what} row ${i + 1} (feature view ${JSON.stringify(view.name)})`;
+    for (const c of [...keys, ...needed]) {
+      if (!(c in row)) {
+        throw new LarderError("INVALID_ENTITIES", `${at}: no column ${JSON.stringify(c)} after the view's transform (the row has: ${Object.keys(row).join(", ")})`, { view: view.name, column: c, row: i + 1 });
+      }
+    }
+    for (let k = 0; k < keys.length; k++) {
+      const v = row[keys[k]!];
+      if (v === null || v === undefined) throw new LarderError("INVALID_ENTITIES", `${at}: join key ${JSON.stringify(keys[k])} is null`, { view: view.name, column: keys[k], row: i + 1 });
+      parts[k] = v;
+    }
+    let entityKey: string | null;
+    try {
+      entityKey = onlineEntityKey(parts, keyTypes, keys);
+    } catch (err) {
+      if (isLarderError(err)) throw new LarderError(err.code, `${at}: ${err.message}`, { ...err.details, view: view.name, row: i + 1 }, { cause: err });
+      throw err;
+    }
+    const values = columns.map((c) => {
+      const v = row[c] ?? null;
+      if (aggs.length === 0) {
+        const type = view.schema[c]!;
+        if (v !== null && !acceptsValue(type, v)) {
+          throw new LarderError("TYPE_MISMATCH", `${at}: feature ${JSON.stringify(c)} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`, { view: view.name, feature: c, row: i + 1 });
+        }
+        return storedValue(type, v, `featureView "${view.name}" feature "${c}" (${what} row ${i + 1})`);
+      }
+      if (numericInputs.has(c) && v !== null && typeof v !== "number") {
+        throw new LarderError("TYPE_MISMATCH", `${at}: aggregations over ${JSON.stringify(c)} need numbers, got ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}`, { view: view.name, column: c, row: i + 1 });
+      }
+      if (integralInputs.has(c) && typeof v === "number" && !Number.isNaN(v) && !Number.isInteger(v)) {
+        throw new LarderError("TYPE_MISMATCH", `${at}: column ${JSON.stringify(c)} is ${v}, but an aggregation over it is declared ${integralInputs.get(c)}`, { view: view.name, column: c, row: i + 1 });
+      }
+      return v instanceof Date ? v.getTime() : v;
+    });
+    out.push({ entityKey: entityKey!, ts: df.ts[i]!, created: df.created[i]!, values, index: i });
+  }
+  return out;
+}
+
+/** Columns read by sum, avg, min or max: numbers or null only (as backfills require). */
+function numericInputColumns(view: FeatureViewDef, aggs: readonly AggregationSpec[]): Set<string> {
+  void view;
+  return new Set(aggs.filter((a) => a.def.column !== null && ["sum", "avg", "min", "max"].includes(a.def.fn)).map((a) => a.def.column!));
+}
+
+/** Columns whose sum, min, max or last is declared an integer type: their values must be integers. */
+function integralInputColumns(view: FeatureViewDef, aggs: readonly AggregationSpec[]): Map<string, ValueType> {
+  const out = new Map<string, ValueType>();
+  for (const a of aggs) {
+    const type = view.schema[a.name];
+    if (a.def.column !== null && (type === "int64" || type === "int32") && ["sum", "min", "max", "last"].includes(a.def.fn)) out.set(a.def.column, type);
+  }
+  return out;
+}
+
+/** A value as the offline store would hand it to materialization (the same column conversion). */
+function storedValue(type: ValueType, v: unknown, what: string): unknown {
+  if (v === null || v === undefined) return null;
+  return columnGet(columnFromValues(type, [v], what), 0);
+}
+
+/** An aggregate as the backfill writes it to the offline store and materialization reads it back. */
+function aggregateValue(view: FeatureViewDef, name: string, v: unknown): unknown {
+  const type = view.schema[name]!;
+  if (type === "string" || type === "bool" || type === "timestamp") return storedValue(type, v, `featureView "${view.name}" aggregation "${name}"`);
+  if (typeof v !== "number" || Number.isNaN(v)) return null;
+  if ((type === "int64" || type === "int32") && !Number.isInteger(v)) {
+    throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${name}: declared ${type} but the aggregate is ${v}`, { view: view.name });
+  }
+  return type === "float32" ? Math.fround(v) : v;
+}
+
+function later(a: ViewRow, b: ViewRow): boolean {
+  return a.ts > b.ts || (a.ts === b.ts && (a.created > b.created || (a.created === b.created && a.index > b.index)));
+}
+
+async function pushPlain(ctx: PushContext, store: OnlineStore, view: FeatureViewDef, rows: ViewRow[]): Promise<PushResult["views"][number]> {
+  const latest = new Map<string, ViewRow>();
+  for (const r of rows) {
+    const prev = latest.get(r.entityKey);
+    if (prev === undefined || later(r, prev)) latest.set(r.entityKey, r);
+  }
+  const online: OnlineRow[] = [...latest.values()].map((r) => ({ entityKey: r.entityKey, eventTs: r.ts, values: r.values }));
+  const res = await store.write(ctx.project, view.name, online, { features: Object.keys(view.schema), ttlMs: view.ttlMs });
+  return { view: view.name, written: res.written, stale: res.stale + (rows.length - latest.size), expired: res.expired ?? 0 };
+}
+
+async function pushAggregated(ctx: PushContext, store: OnlineStore, view: FeatureViewDef, rows: ViewRow[]): Promise<PushResult["views"][number]> {
+  const aggs = aggregationsOf(view);
+  const columns = bufferColumns(aggs);
+  const features = Object.keys(view.schema);
+  const byEntity = new Map<string, { events: BufferedEvent[]; newest: number }>();
+  for (const r of rows) {
+    let e = byEntity.get(r.entityKey);
+    if (e === undefined) byEntity.set(r.entityKey, (e = { events: [], newest: Number.NEGATIVE_INFINITY }));
+    e.events.push({ ts: r.ts, created: r.created, values: r.values });
+    e.newest = Math.max(e.newest, r.ts);
+  }
+  const modify: StateModify = (key, cur) => {
+    const pushed = byEntity.get(key)!;
+    const stored = cur === null ? null : decodeBuffer(cur.state, columns);
+    const merged = mergeEvents(stored ?? { columns, events: [] }, pushed.events);
+    const asOf = cur === null ? pushed.newest : Math.max(cur.asOf, pushed.newest);
+    const { values, lastChange } = aggregateAsOf(merged, aggs, asOf);
+    const byName = new Map(aggs.map((a, k) => [a.name, values[k]]));
+    let eventTs = Math.max(cur?.eventTs ?? Number.NEGATIVE_INFINITY, lastChange ?? Number.NEGATIVE_INFINITY);
+    if (!Number.isFinite(eventTs)) eventTs = asOf;
+    const pruned = pruneBuffer(merged, aggs, asOf);
+    return {
+      eventTs,
+      values: features.map((f) => aggregateValue(view, f, byName.get(f))),
+      asOf,
+      state: encodeBuffer(pruned),
+      stateExpiresAt: bufferExpiresAt(pruned, aggs, asOf),
+    };
+  };
+  const res = await store.update(ctx.project, view.name, [...byEntity.keys()], modify, { features, ttlMs: view.ttlMs });
+  return { view: view.name, written: res.written - res.expired, stale: 0, expired: res.expired };
+}
