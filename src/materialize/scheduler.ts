@@ -1,6 +1,6 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type { FeatureViewDef } from "../definitions/definition-types.js";
-import { LarderError } from "../errors.js";
+import { LarderError, toLarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { SCHEDULE_TIMEZONE } from "./cron-schedule.js";
 import { runScheduledView, type ScheduledRunResult } from "./scheduled-run.js";
@@ -65,7 +65,15 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
       log(`schedule ${view.name} at ${slot.toISOString()}: skipped, ${reason}; the next tick covers this one`);
       return Promise.resolve({ view: view.name, tick: slot, status: "skipped", reason });
     }
-    const run = runScheduledView(store, view, slot, { log, registryWaitMs }).finally(() => running.delete(view.name));
+    const run = runScheduledView(store, view, slot, { log, registryWaitMs })
+      .catch((err: unknown): ScheduledRunResult => {
+        // runScheduledView reports failures in its result; this is the last guard for the timer's
+        // callback, whose rejection would otherwise be unhandled and end the server.
+        const e = toLarderError(err);
+        log(`schedule ${view.name} at ${slot.toISOString()}: failed: [${e.code}] ${e.message}`);
+        return { view: view.name, tick: slot, status: "failed", error: `[${e.code}] ${e.message}` };
+      })
+      .finally(() => running.delete(view.name));
     running.set(view.name, run);
     return run;
   };
