@@ -104,7 +104,7 @@ describe("trainModel on a feature repository", () => {
     assert.equal(r.model.objective, "logistic");
     assert.deepEqual(r.model.inputs.map((i) => [i.feature, i.kind]), [
       ["plan", "categorical"], ["monthly_fee", "numeric"], ["tenure_months", "numeric"],
-      ["spend_7d", "numeric"], ["txn_count_3d", "numeric"], ["avg_amount_3d", "numeric"], ["cart_vs_avg", "numeric"],
+      ["spend_7d", "numeric"], ["txn_count_30d", "numeric"], ["avg_amount_30d", "numeric"], ["cart_vs_avg", "numeric"],
     ]);
 
     // The split: the latest 25% of rows by event_timestamp are held out, none earlier than a training row.
