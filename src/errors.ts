@@ -34,7 +34,6 @@ export const ERROR_CATALOGUE = {
   ROUTE_NOT_FOUND: { status: 404, summary: "no HTTP route with that method and path" },
   INVALID_JSON: { status: 400, summary: "the request body is not valid JSON" },
   PAYLOAD_TOO_LARGE: { status: 413, summary: "the request body is larger than the server's body limit" },
-  UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: "the request body's content type is not application/json" },
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
   UNKNOWN_PUSH_SOURCE: { status: 404, summary: "no push source of that name" },
   PUSH_OFFLINE_UNSUPPORTED: { status: 400, summary: "the push source's batch source cannot take offline pushes (single Parquet file, CSV or query)" },

@@ -2,7 +2,7 @@
  * Larder's public API. Everything a feature repository or an application may import is named
  * here; modules not exported here are internal and may change.
  */
-export { defineConfig, type LarderConfig, type LarderConfigInput } from "./config/define-config.js";
+export { defineConfig, hashApiKey, type LarderConfig, type LarderConfigInput, type ApiKeyScope, type ApiKeyInput } from "./config/define-config.js";
 export { entity, type EntityOptions } from "./definitions/entity.js";
 export {
   parquetSource, csvSource, postgresSource, pushSource, requestSource,
