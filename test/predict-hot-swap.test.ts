@@ -1,0 +1,152 @@
+/**
+ * Hot swap: a running process serving predictions (a loop of `predict` calls, as a server makes)
+ * picks up a promotion made by another process with no failed request, and afterwards only the new
+ * version answers. Embedded registry: the promoting process is the real `larder models promote`
+ * (the server process never keeps the registry open; it watches `.larder/model-stages`). Postgres:
+ * a second FeatureStore promotes and the server's cache polls the registry.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import pg from "pg";
+import { FeatureStore } from "../src/feature-store.js";
+import { promoteModel, registerModel } from "../src/models/model-registry.js";
+import { assertOk, larderAsync } from "./helpers/cli.js";
+import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
+import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+
+const T = BACKFILL.end;
+
+/** A linear model that predicts `intercept` whatever the features: the version shows in the number. */
+function constant(intercept: number): unknown {
+  return { format: "larder.linear.v1", objective: "linear", inputs: [{ feature: "monthly_fee", kind: "numeric", mean: 0, std: 1, fill: 0, weight: 0 }], intercept, missing: "fill" };
+}
+
+/**
+ * Predicts in a loop until `stop` has resolved and version `until` has answered 20 more times (or
+ * the deadline passes); returns every (version, prediction) seen and every error.
+ */
+async function predictLoop(store: FeatureStore, stop: Promise<unknown>, until: number, deadlineMs: number) {
+  const seen: { version: number; prediction: number }[] = [];
+  const errors: unknown[] = [];
+  let stopped = false;
+  void stop.finally(() => (stopped = true));
+  const deadline = Date.now() + deadlineMs;
+  let afterNew = 0;
+  while (Date.now() < deadline) {
+    try {
+      const res = await store.predict("churn", { customer_id: [1, 2] }, { request: { cart_value: 10 }, now: T - 1 });
+      seen.push({ version: res.version, prediction: res.results[0]!.prediction as number });
+      if (res.version === until && stopped) afterNew++;
+    } catch (err) {
+      errors.push(err);
+    }
+    if (afterNew >= 20) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  return { seen, errors };
+}
+
+function assertSwapped(result: { seen: { version: number; prediction: number }[]; errors: unknown[] }, from: number, to: number): void {
+  assert.deepEqual(result.errors, [], "no request failed");
+  const versions = result.seen.map((s) => s.version);
+  assert.equal(versions[0], from, "the old version answered first");
+  assert.equal(versions[versions.length - 1], to, "the new version answers in the end");
+  const firstNew = versions.indexOf(to);
+  assert.ok(firstNew > 0);
+  assert.ok(versions.slice(firstNew).every((v) => v === to), "once swapped, never back");
+  for (const s of result.seen) assert.equal(s.prediction, s.version === from ? from : to, "each answer is its version's model");
+}
+
+describe("hot swap on the embedded registry", () => {
+  let fx: ChurnFixture;
+  before(async () => {
+    fx = await createChurnRepo({ customers: 10 });
+    await fx.repo.store.materialize({ start: BACKFILL.start, end: T });
+    await registerModel(fx.repo.store, { name: "churn", service: "small", model: constant(1) });
+    await registerModel(fx.repo.store, { name: "churn", service: "small", model: constant(2) });
+    await promoteModel(fx.repo.store, "churn", 1);
+  });
+  after(async () => {
+    await fx?.repo.cleanup();
+  });
+
+  test("larder models promote in another process while predictions run: no failure, then the new version answers", async () => {
+    const server = await FeatureStore.open(fx.repo.dir, { holdOnlineStore: true, modelRefreshMs: 50 });
+    try {
+      assert.equal((await server.predict("churn", { customer_id: [1] }, { request: { cart_value: 1 } })).version, 1);
+      let promoted!: (v: unknown) => void;
+      const done = new Promise((r) => (promoted = r));
+      const loop = predictLoop(server, done, 2, 120_000);
+      // Let the loop run a while, then promote from a separate process, which needs the registry the loop must not hold.
+      await new Promise((r) => setTimeout(r, 300));
+      const cli = await larderAsync(fx.repo.dir, ["models", "promote", "--name", "churn", "--version", "2"]);
+      assertOk(cli);
+      promoted(undefined);
+      const result = await loop;
+      assertSwapped(result, 1, 2);
+      assert.ok(result.seen.length > 40, `the loop kept serving while the promotion ran (${result.seen.length} predictions)`);
+      assert.equal(server.models.lastRefreshError, null);
+    } finally {
+      await server.models.settled();
+      await server.close();
+    }
+  });
+
+  test("a promotion through the same FeatureStore answers from the next request", async () => {
+    const store = await FeatureStore.open(fx.repo.dir);
+    const before = (await store.predict("churn", { customer_id: [1] }, { request: { cart_value: 1 } })).version;
+    const next = before === 1 ? 2 : 1;
+    await promoteModel(store, "churn", next);
+    assert.equal((await store.predict("churn", { customer_id: [1] }, { request: { cart_value: 1 } })).version, next);
+    await store.models.settled();
+  });
+});
+
+const url = testPostgresUrl();
+if (!(await postgresAvailable(url))) {
+  const message = `Postgres is unavailable at ${url}`;
+  if (requireServices()) test("Postgres is required (LARDER_REQUIRE_SERVICES=1)", () => assert.fail(message));
+  else test("hot swap on a Postgres registry", { skip: message }, () => {});
+} else {
+  describe("hot swap on a Postgres registry", () => {
+    const schema = `larder_test_hotswap_${process.pid}_${randomBytes(3).toString("hex")}`;
+    let fx: ChurnFixture;
+    before(async () => {
+      fx = await createChurnRepo({ customers: 10 });
+      await fx.repo.writeFile("larder.config.ts", readFileSync(fx.repo.path("larder.config.ts"), "utf8").replace('registry: "embedded"', `registry: ${JSON.stringify(url)}`));
+      const admin = await FeatureStore.open(fx.repo.dir, { registrySchema: schema });
+      await admin.apply();
+      await admin.materialize({ start: BACKFILL.start, end: T });
+      await registerModel(admin, { name: "churn", service: "small", model: constant(1) });
+      await registerModel(admin, { name: "churn", service: "small", model: constant(2) });
+      await promoteModel(admin, "churn", 1);
+    });
+    after(async () => {
+      await fx?.repo.cleanup();
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      await client.query(`drop schema if exists "${schema}" cascade`);
+      await client.end();
+    });
+
+    test("another FeatureStore promotes while predictions run: no failure, then the new version answers", async () => {
+      const server = await FeatureStore.open(fx.repo.dir, { registrySchema: schema, holdOnlineStore: true, modelRefreshMs: 100 });
+      const other = await FeatureStore.open(fx.repo.dir, { registrySchema: schema });
+      try {
+        assert.equal((await server.predict("churn", { customer_id: [1] }, { request: { cart_value: 1 } })).version, 1);
+        let promoted!: (v: unknown) => void;
+        const done = new Promise((r) => (promoted = r));
+        const loop = predictLoop(server, done, 2, 60_000);
+        await new Promise((r) => setTimeout(r, 300));
+        await promoteModel(other, "churn", 2);
+        promoted(undefined);
+        assertSwapped(await loop, 1, 2);
+      } finally {
+        await server.models.settled();
+        await server.close();
+      }
+    });
+  });
+}
