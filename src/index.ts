@@ -20,4 +20,7 @@ export { types, type ValueType } from "./types.js";
 export { FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions } from "./feature-store.js";
 export { LarderError, ERROR_CATALOGUE, httpStatusFor, isLarderError, type ErrorCode } from "./errors.js";
 export { readEntityRows } from "./offline/entity-rows.js";
+export { startScheduler, type Scheduler, type SchedulerOptions } from "./materialize/scheduler.js";
+export type { ScheduledRunResult } from "./materialize/scheduled-run.js";
+export { materializationLag, type MaterializationLag, type MaterializationLagOptions } from "./materialize/materialization-lag.js";
 export { loadModel, type Model, type ModelKind, type ModelRow, type Prediction, type PredictOptions } from "./models/index.js";
