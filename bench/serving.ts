@@ -12,7 +12,8 @@
  * server. Each request asks for all 50 features of 1, 10 or 100 random entities (request bodies
  * are made up front and cycled). Per server and batch size: 2 s warm-up, then BENCH_SERVE_SECONDS
  * (10) with 50 connections; req/s, p50 and p99 latency. The two servers alternate per batch size
- * so machine load drifts hit both alike.
+ * so machine load drifts hit both alike. Also each server process's CPU time per request (from
+ * /proc): on a shared, loaded machine req/s and latency move with the load, CPU per request much less.
  *
  * BENCH_CPU_PROF=1 starts Larder's server with --cpu-prof (profiles in bench/out/).
  */
@@ -149,11 +150,25 @@ interface Result {
   p99: number;
   errors: number;
   non2xx: number;
+  /** The server process's CPU time (user + system) per request, µs; NaN where /proc is missing. */
+  cpuUsPerReq: number;
 }
 
-async function load(url: string, batch: number, seconds: number): Promise<Result> {
+/** CPU time of a process so far, ms (Linux /proc; NaN elsewhere). Robust to machine load, unlike req/s. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function load(url: string, batch: number, seconds: number, pid?: number): Promise<Result> {
   const pool = bodies(batch, 1000);
   let next = 0;
+  const cpu0 = cpuMs(pid);
   const res = await autocannon({
     url: `${url}/get-online-features`,
     connections: CONNECTIONS,
@@ -164,7 +179,8 @@ async function load(url: string, batch: number, seconds: number): Promise<Result
       setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length]! }),
     }],
   });
-  return { rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx };
+  const cpuUsPerReq = ((cpuMs(pid) - cpu0) * 1000) / Math.max(1, res.requests.total);
+  return { rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx, cpuUsPerReq };
 }
 
 /** Both servers answer the same request with the same values (the benchmark compares equal work). */
@@ -229,18 +245,18 @@ async function main(): Promise<void> {
       for (const s of batch % 2 === 0 ? [naive, larder] : [larder, naive]) {
         await load(s.url, batch, 2);
         console.log(`${s.name}, batch ${batch}: ${SECONDS} s…`);
-        results.set(s.name, await load(s.url, batch, SECONDS));
+        results.set(s.name, await load(s.url, batch, SECONDS, s.child.pid));
       }
       const l = results.get("larder")!;
       const n = results.get("naive")!;
-      const fmt = (r: Result) => `${Math.round(r.rps).toLocaleString("en-US")} | ${r.p50} | ${r.p99}${r.errors + r.non2xx > 0 ? ` (${r.errors} errors, ${r.non2xx} non-2xx)` : ""}`;
-      rows.push(`| ${batch} | ${fmt(l)} | ${fmt(n)} | ${(l.rps / n.rps).toFixed(2)}× | ${(l.p99 / n.p99).toFixed(2)}× |`);
+      const fmt = (r: Result) => `${Math.round(r.rps).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${Math.round(r.cpuUsPerReq)}${r.errors + r.non2xx > 0 ? ` (${r.errors} errors, ${r.non2xx} non-2xx)` : ""}`;
+      rows.push(`| ${batch} | ${fmt(l)} | ${fmt(n)} | ${(l.rps / n.rps).toFixed(2)}× | ${(l.p99 / n.p99).toFixed(2)}× | ${(l.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}× |`);
     }
     const load2 = loadavg().map((x) => x.toFixed(2)).join(" ");
     console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load1} before, ${load2} after`);
     console.log(`data: ${N.toLocaleString()} entities, ${VIEWS} views × ${PER_VIEW} float64 features; ${CONNECTIONS} connections, ${SECONDS} s per run\n`);
-    console.log("| batch | Larder req/s | p50 ms | p99 ms | naive req/s | p50 ms | p99 ms | req/s Larder/naive | p99 Larder/naive |");
-    console.log("|---|---|---|---|---|---|---|---|---|");
+    console.log("| batch | Larder req/s | p50 ms | p99 ms | CPU µs/req | naive req/s | p50 ms | p99 ms | CPU µs/req | req/s Larder/naive | p99 Larder/naive | CPU/req Larder/naive |");
+    console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const r of rows) console.log(r);
   } finally {
     for (const s of servers) await stopServer(s);
