@@ -285,3 +285,31 @@ test("edge shapes: no trees (the base margin), a tree that is a single leaf (all
   assert.throws(() => model.predict([rows[5]!, { ...rows[6], cart_vs_avg: "x" }], { contributions: true }), { code: "TYPE_MISMATCH" });
   assert.deepEqual(model.predict(rows.slice(0, 3), { contributions: true }), before);
 });
+
+test("tabulated TreeSHAP equals the recursive algorithm (xgboost's), on fixture rows and random rows", async () => {
+  const { compileForest } = await import("../src/models/xgboost/compiled-forest.js");
+  const { TabulatedTreeShap } = await import("../src/models/xgboost/tabulated-tree-shap.js");
+  const { TreeShap } = await import("../src/models/xgboost/tree-shap.js");
+  for (const name of ["xgb-binary-logistic", "xgb-regression", "xgb-multiclass"]) {
+    const { json, expected } = fixture(name);
+    const model = json.learner.gradient_booster.model;
+    const forest = compileForest(model.trees, model.tree_info, expected.features.length, []);
+    const tabulated = TabulatedTreeShap.build(forest);
+    assert.ok(tabulated, `${name}: tables fit`);
+    assert.equal(TabulatedTreeShap.build(forest, 100), null, "past the budget: null, so the caller falls back");
+    const recursive = new TreeShap(forest);
+    const nf = expected.features.length;
+    const check = (values: (number | null | undefined)[]) => {
+      const x = Float32Array.from(values, (v) => (v === null || v === undefined ? NaN : v));
+      const a = new Float64Array(3 * nf);
+      const b = new Float64Array(3 * nf);
+      for (let t = 0; t < forest.root.length; t++) {
+        tabulated!.addTree(t, x, a, forest.group[t]! * nf);
+        recursive.addTree(t, x, b, forest.group[t]! * nf);
+      }
+      a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) <= 1e-9 * Math.max(1, Math.abs(b[i]!)), `${name} ${values}: [${i}] ${v} vs ${b[i]}`));
+    };
+    expected.rows.forEach(check);
+    fc.assert(fc.property(fc.array(fc.oneof(fc.double({ min: -50, max: 150, noNaN: true }), fc.constant(null)), { minLength: nf, maxLength: nf }), check), { numRuns: 200 });
+  }
+});

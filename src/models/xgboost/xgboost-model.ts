@@ -4,6 +4,7 @@ import { readNumeric } from "../model-input.js";
 import { compileForest, type CompiledForest } from "./compiled-forest.js";
 import { argmax, sigmoid32, softmax32, XGBOOST_OBJECTIVES, type XgboostObjective } from "./xgboost-objectives.js";
 import { xgboostModelSchema, type XgboostModelJson } from "./xgboost-schema.js";
+import { TabulatedTreeShap } from "./tabulated-tree-shap.js";
 import { TreeShap } from "./tree-shap.js";
 
 /**
@@ -19,8 +20,9 @@ import { TreeShap } from "./tree-shap.js";
  * - the link is applied in float32: sigmoid for binary:logistic, softmax over the classes for
  *   multi:softprob (multi:softmax gives the class index), identity for regression.
  *
- * Contributions are exact TreeSHAP over sum_hessian covers, like `pred_contribs=True`; the bias is
- * base margin + each tree's expected value. All trees are used (xgboost's `best_iteration`
+ * Contributions are exact TreeSHAP over sum_hessian covers, like `pred_contribs=True` (tabulated
+ * per leaf when the tables fit in 8 MB, else xgboost's recursive algorithm); the bias is base margin
+ * + each tree's expected value. All trees are used (xgboost's `best_iteration`
  * attribute is not applied, as `Booster.predict` does not apply it either). Features are the file's
  * `feature_names`, or f0, f1, … when it has none (xgboost's default names). Categorical splits,
  * gblinear and dart boosters, and multi-target models are rejected as INVALID_MODEL.
@@ -35,7 +37,8 @@ export class XgboostModel implements Model {
   private readonly baseMargin: Float32Array;
   /** Per group: base margin + Σ tree expected values, the bias of every explanation. */
   private readonly bias: Float64Array;
-  private shap: TreeShap | null = null;
+  /** Built on the first explained call: tabulated TreeSHAP when its tables fit, else the recursive algorithm. */
+  private shap: TabulatedTreeShap | TreeShap | null = null;
   // Scratch reused by every call (predict is synchronous): inputs, margins, contributions.
   private readonly x: Float32Array;
   private readonly margins: Float32Array;
@@ -159,7 +162,7 @@ export class XgboostModel implements Model {
     const stride = nf + 1;
     const phi = (this.phi ??= new Float64Array(this.outputs * stride));
     phi.fill(0);
-    const shap = (this.shap ??= new TreeShap(this.forest));
+    const shap = (this.shap ??= TabulatedTreeShap.build(this.forest) ?? new TreeShap(this.forest));
     const group = this.forest.group;
     for (let t = 0; t < group.length; t++) shap.addTree(t, this.x, phi, group[t]! * stride);
     const result = this.output();
