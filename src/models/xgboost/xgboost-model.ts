@@ -37,8 +37,11 @@ export class XgboostModel implements Model {
   private readonly baseMargin: Float32Array;
   /** Per group: base margin + Σ tree expected values, the bias of every explanation. */
   private readonly bias: Float64Array;
-  /** Built on the first explained call: tabulated TreeSHAP when its tables fit, else the recursive algorithm. */
-  private shap: TabulatedTreeShap | TreeShap | null = null;
+  /**
+   * Tabulated TreeSHAP when its tables fit, else the recursive algorithm. Built at load (a few ms to
+   * tens of ms), not on the first explained request, so a hot-swapped model serves without a stall.
+   */
+  private readonly shap: TabulatedTreeShap | TreeShap;
   // Scratch reused by every call (predict is synchronous): inputs, margins, contributions.
   private readonly x: Float32Array;
   private readonly margins: Float32Array;
@@ -101,6 +104,7 @@ export class XgboostModel implements Model {
     for (let t = 0; t < trees.length; t++) this.bias[this.forest.group[t]!]! += this.forest.meanValue[this.forest.root[t]!]!;
     this.x = new Float32Array(numFeature);
     this.margins = new Float32Array(this.outputs);
+    this.shap = TabulatedTreeShap.build(this.forest) ?? new TreeShap(this.forest);
   }
 
   /** Number of trees in the ensemble. */
@@ -162,7 +166,7 @@ export class XgboostModel implements Model {
     const stride = nf + 1;
     const phi = (this.phi ??= new Float64Array(this.outputs * stride));
     phi.fill(0);
-    const shap = (this.shap ??= TabulatedTreeShap.build(this.forest) ?? new TreeShap(this.forest));
+    const shap = this.shap;
     const group = this.forest.group;
     for (let t = 0; t < group.length; t++) shap.addTree(t, this.x, phi, group[t]! * stride);
     const result = this.output();
