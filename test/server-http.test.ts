@@ -262,6 +262,16 @@ test("GET /metrics: latency histograms per route, online-store errors, materiali
   assert.match(text, /process_cpu_seconds_total/);
 });
 
+test("GET /metrics while another holder keeps the registry: answers with the last watermarks and larder_registry_up 0", async () => {
+  await get(server.url, "/metrics"); // a successful read first
+  const text = await repo.store.withRegistry(async () => (await get(server.url, "/metrics")).text);
+  assert.match(text, /larder_registry_up 0/);
+  assert.match(text, /larder_materialization_lag_seconds\{view="profile"\} \d/);
+  assert.match(text, /larder_online_store_errors_total\{route="\/get-online-features"\} 0/);
+  assert.ok(logs.some((l) => /metrics: cannot read watermarks from the registry: the registry did not open within/.test(l)), logs.join("\n"));
+  assert.match((await get(server.url, "/metrics")).text, /larder_registry_up 1/, "up again once the registry is free");
+});
+
 test("GET /docs is an OpenAPI 3.1 document of every route, its schemas and refs intact", async () => {
   const res = await get(server.url, "/docs");
   assert.equal(res.status, 200);

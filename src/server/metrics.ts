@@ -2,6 +2,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { FeatureStore } from "../feature-store.js";
 import { MATERIALIZE_KIND } from "../materialize/materialize-view.js";
 
+/** How long a scrape waits for the registry before it answers with the last watermarks read. */
+const REGISTRY_WAIT_MS = 5_000;
+
 /** Route label of requests that matched no route (so unknown paths cannot explode the label set). */
 export const UNMATCHED_ROUTE = "(unmatched)";
 
@@ -16,7 +19,8 @@ export const UNMATCHED_ROUTE = "(unmatched)";
  * - `larder_materialization_lag_seconds{view}` — now − the view's materialization watermark,
  *   read from the registry at scrape time; absent for views never materialized.
  * - `larder_materialization_watermark_seconds{view}` — the watermark itself, Unix seconds.
- * - `larder_registry_up` — 1 if the last scrape could read the registry, else 0.
+ * - `larder_registry_up` — 1 if this scrape could read the registry, else 0 (lag and watermark
+ *   are then those of the last successful read).
  * - Node's process metrics (`process_*`, `nodejs_*`).
  */
 export class ServerMetrics {
@@ -45,25 +49,46 @@ export class ServerMetrics {
     const watermark = new Gauge({ name: "larder_materialization_watermark_seconds", help: "The view's materialization watermark, Unix seconds", labelNames: ["view"], registers, collect });
     const registryUp = new Gauge({ name: "larder_registry_up", help: "1 if the last scrape could read watermarks from the registry", registers, collect });
     // One registry read per scrape fills all three gauges (the embedded registry is opened for
-    // just this read: the server never holds it between requests).
+    // just this read: the server never holds it between requests). While another holder (a
+    // scheduled backfill, a CLI command) keeps the registry, a scrape does not wait past
+    // REGISTRY_WAIT_MS: it reports the last watermarks read, with larder_registry_up 0.
+    const marks = new Map<string, number>();
+    let pendingRead: Promise<void> | null = null;
+    const readMarks = (): Promise<void> => {
+      pendingRead ??= (async () => {
+        const views = [...store.repo.definitions.featureViews.values()].filter((v) => v.online).map((v) => v.name);
+        const read = await store.withRegistry(async (r) => Promise.all(views.map(async (v) => [v, await r.getWatermark(store.project, v, MATERIALIZE_KIND)] as const)));
+        marks.clear();
+        for (const [view, at] of read) if (at !== undefined) marks.set(view, at.getTime());
+      })().finally(() => {
+        pendingRead = null;
+      });
+      return pendingRead;
+    };
     let scrape: Promise<void> | null = null;
     function refresh(): Promise<void> {
       scrape ??= (async () => {
-        lag.reset();
-        watermark.reset();
+        let timer: NodeJS.Timeout | undefined;
         try {
-          const views = [...store.repo.definitions.featureViews.values()].filter((v) => v.online).map((v) => v.name);
-          const marks = await store.withRegistry(async (r) => Promise.all(views.map(async (v) => [v, await r.getWatermark(store.project, v, MATERIALIZE_KIND)] as const)));
-          const now = Date.now();
-          for (const [view, at] of marks) {
-            if (at === undefined) continue;
-            lag.set({ view }, Math.max(0, now - at.getTime()) / 1000);
-            watermark.set({ view }, at.getTime() / 1000);
-          }
+          await Promise.race([
+            readMarks(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`the registry did not open within ${REGISTRY_WAIT_MS} ms (another process or run holds it)`)), REGISTRY_WAIT_MS);
+            }),
+          ]);
           registryUp.set(1);
         } catch (err) {
           registryUp.set(0);
           opts.onScrapeError?.(err);
+        } finally {
+          clearTimeout(timer);
+        }
+        lag.reset();
+        watermark.reset();
+        const now = Date.now();
+        for (const [view, at] of marks) {
+          lag.set({ view }, Math.max(0, now - at) / 1000);
+          watermark.set({ view }, at / 1000);
         }
       })().finally(() => {
         scrape = null;
@@ -71,6 +96,11 @@ export class ServerMetrics {
       return scrape;
     }
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Starts the online-store error series of a route at 0 (so rate() sees it from the start). */
+  declareRoute(route: string): void {
+    this.onlineStoreErrors.labels({ route }).inc(0);
   }
 
   /** The exposition text and its content type. */
