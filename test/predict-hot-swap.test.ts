@@ -7,14 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { FeatureStore } from "../src/feature-store.js";
 import { promoteModel, registerModel } from "../src/models/model-registry.js";
 import { assertOk, larderAsync } from "./helpers/cli.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
-import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { BACKFILL, copyWithRegistry, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const T = BACKFILL.end;
 
@@ -113,10 +115,12 @@ if (!(await postgresAvailable(url))) {
   describe("hot swap on a Postgres registry", () => {
     const schema = `larder_test_hotswap_${process.pid}_${randomBytes(3).toString("hex")}`;
     let fx: ChurnFixture;
+    let pgRepo: { dir: string; cleanup: () => void };
     before(async () => {
       fx = await createChurnRepo({ customers: 10 });
-      await fx.repo.writeFile("larder.config.ts", readFileSync(fx.repo.path("larder.config.ts"), "utf8").replace('registry: "embedded"', `registry: ${JSON.stringify(url)}`));
-      const admin = await FeatureStore.open(fx.repo.dir, { registrySchema: schema });
+      pgRepo = copyWithRegistry(fx.repo.dir, url);
+      const admin = await FeatureStore.open(pgRepo.dir, { registrySchema: schema });
+      assert.equal(admin.repo.config.registry, url);
       await admin.apply();
       await admin.materialize({ start: BACKFILL.start, end: T });
       await registerModel(admin, { name: "churn", service: "small", model: constant(1) });
@@ -125,6 +129,7 @@ if (!(await postgresAvailable(url))) {
     });
     after(async () => {
       await fx?.repo.cleanup();
+      pgRepo?.cleanup();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       await client.query(`drop schema if exists "${schema}" cascade`);
@@ -132,8 +137,8 @@ if (!(await postgresAvailable(url))) {
     });
 
     test("another FeatureStore promotes while predictions run: no failure, then the new version answers", async () => {
-      const server = await FeatureStore.open(fx.repo.dir, { registrySchema: schema, holdOnlineStore: true, modelRefreshMs: 100 });
-      const other = await FeatureStore.open(fx.repo.dir, { registrySchema: schema });
+      const server = await FeatureStore.open(pgRepo.dir, { registrySchema: schema, holdOnlineStore: true, modelRefreshMs: 100 });
+      const other = await FeatureStore.open(pgRepo.dir, { registrySchema: schema });
       try {
         assert.equal((await server.predict("churn", { customer_id: [1] }, { request: { cart_value: 1 } })).version, 1);
         let promoted!: (v: unknown) => void;
@@ -146,6 +151,42 @@ if (!(await postgresAvailable(url))) {
       } finally {
         await server.models.settled();
         await server.close();
+      }
+    });
+
+    test("a new version that fails to load leaves the old one serving, and the error is kept", async () => {
+      // The server runs older definitions, where service "small" lacks monthly_fee, which version 2 reads.
+      const serverDir = mkdtempSync(join(tmpdir(), "larder-hotswap-server-"));
+      try {
+        cpSync(pgRepo.dir, serverDir, { recursive: true });
+        const features = readFileSync(join(serverDir, "features.ts"), "utf8");
+        writeFileSync(join(serverDir, "features.ts"), features.replace('profile.select(["plan", "monthly_fee"])', 'profile.select(["plan"])'));
+        const admin = await FeatureStore.open(pgRepo.dir, { registrySchema: schema });
+        const byPlan = { format: "larder.linear.v1", objective: "linear", inputs: [{ feature: "plan", kind: "categorical", categories: ["basic"], weights: [0], fill: null }], intercept: 1, missing: "fill" };
+        await registerModel(admin, { name: "partial", service: "small", model: byPlan });
+        await registerModel(admin, { name: "partial", service: "small", model: constant(2) });
+        await promoteModel(admin, "partial", 1);
+        const server = await FeatureStore.open(serverDir, { registrySchema: schema, holdOnlineStore: true, modelRefreshMs: 50 });
+        try {
+          const ask = () => server.predict("partial", { customer_id: [1] }, { now: T - 1 });
+          assert.equal((await ask()).version, 1);
+          await promoteModel(admin, "partial", 2);
+          const deadline = Date.now() + 30_000;
+          while (server.models.lastRefreshError === null && Date.now() < deadline) {
+            const res = await ask();
+            assert.equal(res.version, 1);
+            assert.equal(res.results[0]!.prediction, 1);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+          assert.equal(server.models.lastRefreshError?.code, "INVALID_MODEL");
+          assert.match(server.models.lastRefreshError.message, /"monthly_fee"/);
+          assert.equal((await ask()).version, 1, "still the old version");
+        } finally {
+          await server.models.settled();
+          await server.close();
+        }
+      } finally {
+        rmSync(serverDir, { recursive: true, force: true });
       }
     });
   });
