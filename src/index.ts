@@ -24,3 +24,8 @@ export { startScheduler, type Scheduler, type SchedulerOptions } from "./materia
 export type { ScheduledRunResult } from "./materialize/scheduled-run.js";
 export { materializationLag, type MaterializationLag, type MaterializationLagOptions } from "./materialize/materialization-lag.js";
 export { loadModel, type Model, type ModelKind, type ModelRow, type Prediction, type PredictOptions } from "./models/index.js";
+export { trainModel, type TrainOptions, type TrainResult, type TrainMetrics } from "./models/training/train-model.js";
+export { registerModel, listModels, promoteModel, type RegisterModelInput } from "./models/model-registry.js";
+export { ModelCache, type ServedModel, type ModelSelector, type ModelCacheOptions } from "./models/model-registry-cache.js";
+export { predictOnline, predictBatch, type PredictOptions as FeatureStorePredictOptions, type PredictResponse, type PredictResult, type BatchPredictOptions } from "./serving/predict.js";
+export type { ModelStage, ModelVersionSummary, ModelVersionRecord } from "./registry/registry-store.js";

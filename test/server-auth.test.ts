@@ -96,6 +96,7 @@ test("keys in larder.config.ts (key or keyHash) are kept as hashes; LARDER_API_K
   assert.deepEqual(config.server, {
     apiKeys: [{ name: "a", keyHash: hashApiKey(READ), scopes: ["read"] }, { name: "b", keyHash: hashApiKey(PUSH), scopes: ["push", "read"] }],
     bodyLimit: 4096,
+    predictionLog: true,
   });
   assert.ok(!JSON.stringify(config).includes(READ), "the plain key is not kept");
   assert.deepEqual(defineConfig(config as never).server, config.server, "a loaded config validates again");

@@ -33,6 +33,11 @@ export interface ServerConfig {
   apiKeys: ApiKeyConfig[];
   /** Largest request body in bytes (default 1 MiB). */
   bodyLimit: number;
+  /**
+   * Log every served prediction (keys, request fields, features used, predictions) as Parquet
+   * under `<offline>/_prediction_logs/` (default true). See PredictionLogger.
+   */
+  predictionLog: boolean;
 }
 
 /** An API key in `larder.config.ts`: give the SHA-256 (`keyHash`, hex) or, less safely, the `key`. */
@@ -45,7 +50,7 @@ export interface LarderConfigInput {
   online?: string;
   offline?: { path?: string };
   sources?: { postgres?: string | null | undefined };
-  server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number };
+  server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number; predictionLog?: boolean };
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -71,8 +76,9 @@ const configSchema = z.object({
     .object({
       apiKeys: z.array(apiKeySchema).default([]),
       bodyLimit: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
+      predictionLog: z.boolean({ error: "expected true or false" }).default(true),
     })
-    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT }),
+    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true }),
 });
 
 /** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
@@ -103,6 +109,7 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
     server: {
       apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),
       bodyLimit: c.server.bodyLimit,
+      predictionLog: c.server.predictionLog,
     },
   };
 }

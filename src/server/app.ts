@@ -7,6 +7,7 @@ import { errorResponse, requestError, zodRequestError } from "./http-error.js";
 import { ServerMetrics, UNMATCHED_ROUTE } from "./metrics.js";
 import type { LarderRoute } from "./route.js";
 import { builtinRoutes } from "./routes/index.js";
+import { ServerPredictionLog } from "./server-prediction-log.js";
 
 export interface ServerOptions {
   /** API keys (hashed); default `server.apiKeys` of larder.config.ts plus `LARDER_API_KEYS`. None: no auth. */
@@ -15,6 +16,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** The routes to serve; default `builtinRoutes`. */
   routes?: readonly LarderRoute[];
+  /** Log served predictions as Parquet (see ServerPredictionLog); default `server.predictionLog` of the config (true). */
+  predictionLog?: boolean;
   /** Where server-side failures (500s, metric scrapes that cannot read the registry) are reported. */
   log?: (line: string) => void;
 }
@@ -43,7 +46,12 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
   const routes = options.routes ?? builtinRoutes;
   const metrics = new ServerMetrics(store, { onScrapeError: (err) => log(`metrics: cannot read watermarks from the registry: ${err instanceof Error ? err.message : String(err)}`) });
 
+  // One prediction log per server, flushed and closed when the server closes (after in-flight requests).
+  const predictionLog = (options.predictionLog ?? store.repo.config.server?.predictionLog ?? true) ? new ServerPredictionLog(store, log) : null;
+  predictionLog?.registerMetrics(metrics.registry);
+
   const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, forceCloseConnections: "idle" });
+  if (predictionLog) app.addHook("onClose", () => predictionLog.close());
 
   const sendError = (reply: FastifyReply, request: FastifyRequest, err: unknown, path?: string | null): FastifyReply => {
     const { status, body, internal } = errorResponse(err, { bodyLimit, path: path ?? null });
@@ -110,7 +118,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
           params = parsed.data;
         }
         try {
-          const result = await route.handler({ store, body, params, request, reply, metrics, routes });
+          const result = await route.handler({ store, body, params, request, reply, metrics, predictionLog, routes });
           return result === reply ? reply : reply.send(result);
         } catch (err) {
           const path = err instanceof LarderError || (typeof err === "object" && err !== null && (err as { name?: unknown }).name === "LarderError")

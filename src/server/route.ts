@@ -3,6 +3,7 @@ import type { z } from "zod";
 import type { LarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import type { ServerMetrics } from "./metrics.js";
+import type { ServerPredictionLog } from "./server-prediction-log.js";
 
 /**
  * Who may call a route: anyone (`public`), or an API key with that scope. `admin` keys may call
@@ -27,6 +28,8 @@ export interface RouteContext<B, P> {
   request: FastifyRequest;
   reply: FastifyReply;
   metrics: ServerMetrics;
+  /** The server's prediction log; null when `server.predictionLog` is false. */
+  predictionLog: ServerPredictionLog | null;
   /** Every route the server serves (for the OpenAPI document). */
   routes: readonly LarderRoute[];
 }

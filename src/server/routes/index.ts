@@ -3,6 +3,7 @@ import { docsRoute } from "./docs.js";
 import { getOnlineFeaturesRoute } from "./get-online-features.js";
 import { healthRoute } from "./health.js";
 import { metricsRoute } from "./metrics.js";
+import { predictRoute } from "./predict.js";
 import { pushRoute } from "./push.js";
 import { trainingSetsRoute } from "./training-sets.js";
 
@@ -15,6 +16,7 @@ export const builtinRoutes: readonly LarderRoute[] = [
   pushRoute,
   healthRoute,
   trainingSetsRoute,
+  predictRoute,
   metricsRoute,
   docsRoute,
 ];

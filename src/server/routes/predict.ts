@@ -1,0 +1,113 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { formatPath } from "../http-error.js";
+import { defineRoute } from "../route.js";
+import { checkEqualLengths, columns, scalar } from "../schemas.js";
+
+const body = z
+  .object({
+    entities: columns,
+    /** Request-source fields: a column per field (one value per entity row) or one value for every row. */
+    request: z
+      .record(z.string().min(1), z.union([scalar, z.array(scalar)]), { error: "expected an object of request fields, e.g. {\"cart_value\": [12.5]}" })
+      .optional(),
+    version: z.number({ error: "expected a version number" }).int({ error: "expected a whole version number" }).min(1, { error: "versions start at 1" }).optional(),
+    stage: z.enum(["production", "staging"], { error: "expected \"production\" or \"staging\"" }).optional(),
+    contributions: z.boolean({ error: "expected true or false" }).default(false),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (Object.keys(b.entities).length === 0) ctx.addIssue({ code: "custom", path: ["entities"], message: "expected the join key columns, e.g. {\"customer_id\": [1, 2]}" });
+    checkEqualLengths(b.entities, "entities", ctx);
+    const n = Object.values(b.entities)[0]?.length;
+    for (const [name, value] of Object.entries(b.request ?? {})) {
+      if (name in b.entities) ctx.addIssue({ code: "custom", path: ["request", name], message: `${JSON.stringify(name)} is given in both entities and request` });
+      else if (Array.isArray(value) && n !== undefined && value.length !== n) {
+        ctx.addIssue({ code: "custom", path: ["request", name], message: `expected ${n} values (one per entity row) or a single value, got ${value.length}` });
+      }
+    }
+    if (b.version !== undefined && b.stage !== undefined) ctx.addIssue({ code: "custom", path: ["stage"], message: "give either version or stage, not both" });
+  });
+
+const params = z.object({ model: z.string().min(1) });
+
+const value = z.union([z.number(), z.string(), z.boolean(), z.null()]);
+const numbers = z.union([z.number(), z.array(z.number()), z.null()]);
+const response = z.object({
+  request_id: z.string().meta({ description: "the x-request-id header if sent, else a new UUID; also in the prediction log and the x-request-id response header" }),
+  model: z.string(),
+  version: z.number().int().meta({ description: "the model version that answered" }),
+  stage: z.enum(["production", "staging"]).nullable().meta({ description: "the stage the version was chosen by; null when a version was asked for" }),
+  service: z.string().meta({ description: "the feature service the features came from" }),
+  feature_names: z.array(z.string()).meta({ description: "the model's input features, in the model's order" }),
+  results: z
+    .array(
+      z.object({
+        prediction: numbers.meta({ description: "a probability (logistic, binary xgboost), a value (linear, regression), per-class probabilities (multi-class), or null (missing inputs under the model's \"null\" policy)" }),
+        margin: numbers.meta({ description: "the score before the link function (log-odds for logistic models)" }),
+        features: z.record(z.string(), value).meta({ description: "the value of each model input, as the online read returned it" }),
+        contributions: z
+          .union([z.record(z.string(), z.number()), z.record(z.string(), z.array(z.number())), z.null()])
+          .optional()
+          .meta({ description: "with contributions: true — each feature's share of the margin (linear: weight × standardized value; trees: TreeSHAP)" }),
+        bias: numbers.optional().meta({ description: "with contributions: true — bias + Σ contributions = margin" }),
+        missing: z.array(z.string()).optional().meta({ description: "the inputs that were missing when the \"null\" policy made the prediction null" }),
+      }),
+    )
+    .meta({ description: "one per entity row, in order" }),
+});
+
+/** A caller's x-request-id if it is a short printable token, else none. */
+function givenRequestId(header: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  return v !== undefined && /^[\x21-\x7e]{1,128}$/.test(v) ? v : undefined;
+}
+
+/**
+ * `POST /v1/predict/:model`: the model's production (or staging, or a given) version scored on its
+ * feature service's online features for the entity rows (on-demand transforms included), through
+ * the same code as `FeatureStore.predict` and `larder predict`. The model versions come from the
+ * store's one long-lived ModelCache, so a promotion hot-swaps without failing a request. Each
+ * answered request is logged (keys, request fields, features used, predictions) by the server's
+ * prediction log, off the request path.
+ */
+export const predictRoute = defineRoute<z.infer<typeof body>, z.infer<typeof params>>({
+  method: "POST",
+  url: "/v1/predict/:model",
+  scope: "read",
+  operationId: "predict",
+  summary: "Predictions of an embedded model on online features",
+  description:
+    "Entity rows as columns of join keys; request-source fields in `request` (a column, or one value for every row). " +
+    "Answers a prediction per row with the model version, the feature values used and, with `contributions: true`, per-feature contributions. " +
+    "Errors: UNKNOWN_MODEL (404) for an unknown model, version or empty stage; MISSING_FEATURE (422) when an input is missing under the model's \"error\" policy.",
+  body,
+  params,
+  responses: { 200: { description: "a prediction per entity row", schema: response } },
+  errorPath: (err, b) => {
+    const field = err.details.field;
+    if (err.code === "UNKNOWN_MODEL") return typeof err.details.version === "number" ? "version" : typeof err.details.stage === "string" && b.stage !== undefined ? "stage" : null;
+    if (typeof field !== "string") return null;
+    if (field === "version" || field === "stage") return field;
+    if (field.startsWith("request.")) return field;
+    if (Object.hasOwn(b.entities, field)) return formatPath(["entities", field]);
+    if (b.request && Object.hasOwn(b.request, field)) return formatPath(["request", field]);
+    // A missing request field the on-demand features need: point at where it belongs.
+    if (err.code === "INVALID_ENTITIES") return formatPath(["request", field]);
+    return formatPath(["entities", field]);
+  },
+  handler: async ({ store, body: b, params: p, request, reply, predictionLog }) => {
+    const requestId = givenRequestId(request.headers["x-request-id"]) ?? randomUUID();
+    const at = Date.now();
+    const res = await store.predict(p.model, b.entities, {
+      ...(b.request !== undefined ? { request: b.request } : {}),
+      ...(b.version !== undefined ? { version: b.version } : {}),
+      ...(b.stage !== undefined ? { stage: b.stage } : {}),
+      contributions: b.contributions,
+      now: at,
+    });
+    predictionLog?.record(res, b, { at, requestId });
+    reply.header("x-request-id", requestId);
+    return { request_id: requestId, ...res };
+  },
+});
