@@ -15,7 +15,7 @@ import { listModels, promoteModel, registerModel, stageMarkerPath } from "../src
 import { assertCliError, assertOk, larder } from "./helpers/cli.js";
 import { expectLarderError } from "./helpers/feature-repo.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
-import { createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { copyWithRegistry, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const xgbPath = new URL("./fixtures/models/xgb-binary-logistic.model.json", import.meta.url);
 const xgboost = JSON.parse(readFileSync(xgbPath, "utf8")) as unknown;
@@ -124,15 +124,18 @@ if (!pgUp) {
   describe("models on a Postgres registry", () => {
     const schema = `larder_test_models_${process.pid}_${randomBytes(3).toString("hex")}`;
     let fx: ChurnFixture;
+    let pgRepo: { dir: string; cleanup: () => void };
     let store: FeatureStore;
     before(async () => {
       fx = await createChurnRepo({ customers: 20 });
-      await fx.repo.writeFile("larder.config.ts", readFileSync(fx.repo.path("larder.config.ts"), "utf8").replace('registry: "embedded"', `registry: ${JSON.stringify(url)}`));
-      store = await FeatureStore.open(fx.repo.dir, { registrySchema: schema });
+      pgRepo = copyWithRegistry(fx.repo.dir, url);
+      store = await FeatureStore.open(pgRepo.dir, { registrySchema: schema });
+      assert.equal(store.repo.config.registry, url);
       await store.apply();
     });
     after(async () => {
       await fx?.repo.cleanup();
+      pgRepo?.cleanup();
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       await client.query(`drop schema if exists "${schema}" cascade`);
@@ -151,6 +154,15 @@ if (!pgUp) {
       await expectLarderError(promoteModel(store, "nope", 1), "UNKNOWN_MODEL");
       await expectLarderError(registerModel(store, { name: "churn", service: "churn", model: withChange((m) => (m.format = "x")) }), "INVALID_MODEL");
       assert.equal((await listModels(store)).length, 4);
+      // It really is Postgres: the versions are rows of the test schema.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        const { rows } = await client.query(`select count(*)::int as n from "${schema}".model_versions where name = 'churn'`);
+        assert.equal(rows[0].n, 4);
+      } finally {
+        await client.end();
+      }
     });
   });
 }
