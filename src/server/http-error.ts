@@ -10,9 +10,9 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string; path: string | null };
 }
 
-/** A LarderError that carries the request field it is about. */
+/** A LarderError that carries the request field it is about (in `details.requestPath`). */
 export function requestError(code: ErrorCode, message: string, path: string | null): LarderError {
-  return new LarderError(code, message, { path });
+  return new LarderError(code, message, { requestPath: path });
 }
 
 /** `["entities", "customer_id", 2]` → `entities.customer_id[2]`. */
@@ -63,7 +63,7 @@ export function errorResponse(err: unknown, opts: { bodyLimit: number; path?: st
   if (e === null) {
     return { status: 500, body: { error: { code: "INTERNAL", message: "internal error (see the server log)", path: null } }, internal: true };
   }
-  const detailPath = typeof e.details.path === "string" ? e.details.path : null;
+  const detailPath = typeof e.details.requestPath === "string" ? e.details.requestPath : null;
   const path = detailPath ?? opts.path ?? null;
   return { status: httpStatusFor(e.code), body: { error: { code: e.code, message: e.message, path } }, internal: e.code === "INTERNAL" };
 }

@@ -47,9 +47,14 @@ export function selectionOptions(body: { features?: string[] | undefined; featur
 
 /**
  * The request field a feature-resolution or entity error is about: a bad reference points into
- * `features[i]`, an unknown service at `feature_service`, an entity column at `<entitiesField>.<col>`.
+ * `features[i]`, an unknown service at `feature_service`, an entity column at `<where>.<col>` for
+ * the first of `entities` (`{ entities: body.entities, request_context: … }`) that has it.
  */
-export function selectionErrorPath(err: LarderError, body: { features?: string[] | undefined; feature_service?: string | undefined }, entitiesField: string): string | null {
+export function selectionErrorPath(
+  err: LarderError,
+  body: { features?: string[] | undefined; feature_service?: string | undefined },
+  entities: Record<string, Record<string, unknown> | undefined>,
+): string | null {
   const d = err.details;
   if (err.code === "UNKNOWN_FEATURE_SERVICE") return "feature_service";
   if (typeof d.ref === "string" && body.features) {
@@ -58,9 +63,20 @@ export function selectionErrorPath(err: LarderError, body: { features?: string[]
     if (body.feature_service !== undefined) return "feature_service";
   }
   if (err.code === "DUPLICATE_FEATURE_NAME") return body.feature_service !== undefined ? "feature_service" : "features";
-  const column = typeof d.field === "string" ? d.field : typeof d.column === "string" ? d.column : undefined;
-  if (column !== undefined) return formatPath([entitiesField, column]);
-  return null;
+  // The read path names columns by `field`, training sets and value checks by `column`; value
+  // checks of request fields describe theirs (`request field "x"`), so the name is matched too.
+  const named = [d.field, d.column].filter((c): c is string => typeof c === "string");
+  for (const [where, cols] of Object.entries(entities)) {
+    if (cols === undefined) continue;
+    for (const c of named) {
+      if (Object.hasOwn(cols, c)) return formatPath([where, c]);
+      const described = /^request field "(.+)"$/.exec(c)?.[1];
+      if (described !== undefined && Object.hasOwn(cols, described)) return formatPath([where, described]);
+    }
+  }
+  // A missing column (a join key, a request field) is named where it should have been.
+  const first = Object.keys(entities)[0]!;
+  return named[0] !== undefined && /^[A-Za-z_][\w]*$/.test(named[0]) ? formatPath([first, named[0]]) : null;
 }
 
 /** The error body, for the OpenAPI document. */

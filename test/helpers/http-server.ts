@@ -20,13 +20,14 @@ export const BASE = Math.floor(Date.now() / HOUR) * HOUR - 10 * DAY;
 export const RANGE = { start: BASE - DAY, end: BASE + 9 * DAY };
 
 export const FEATURES = `
-import { entity, parquetSource, featureView, onDemandFeatureView, requestSource, featureService, agg, types as t } from "larder";
+import { entity, parquetSource, pushSource, featureView, onDemandFeatureView, requestSource, featureService, agg, types as t } from "larder";
 export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
 const profiles = parquetSource({ name: "profiles", path: "data/profiles.parquet", timestampField: "ts" });
 const txns = parquetSource({ name: "txns", path: "data/txns.parquet", timestampField: "ts" });
 export const profile = featureView({ name: "profile", entities: [customer], source: profiles, ttl: "30d",
   schema: { plan: t.string, monthly_fee: t.float64, tenure: t.int64, vip: t.bool } });
-export const spend = featureView({ name: "spend", entities: [customer], source: txns,
+const txnPush = pushSource({ name: "txns_push", batchSource: txns });
+export const spend = featureView({ name: "spend", entities: [customer], source: txnPush,
   transform: (row) => ({ ...row, amount_usd: row.amount_cents / 100 }),
   aggregations: { spend_2d: agg.sum("amount_usd", "2d"), txn_count_3d: agg.count("3d"), avg_amount_3d: agg.avg("amount_usd", "3d"), last_amount: agg.last("amount_usd") } });
 const cart = requestSource({ name: "cart", schema: { cart_value: t.float64 } });

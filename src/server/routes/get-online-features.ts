@@ -49,7 +49,7 @@ export const getOnlineFeaturesRoute = defineRoute<z.infer<typeof body>>({
     "For the same entity and time the vector equals the training-set row.",
   body,
   responses: { 200: { description: "Feast's columnar response", schema: response } },
-  errorPath: (err, b) => selectionErrorPath(err, b, err.details.field !== undefined && b.request_context && String(err.details.field) in b.request_context ? "request_context" : "entities"),
+  errorPath: (err, b) => selectionErrorPath(err, b, { entities: b.entities, request_context: b.request_context }),
   handler: async ({ store, body: b }) =>
     store.getOnlineFeatures(b.request_context ? { ...b.entities, ...b.request_context } : b.entities, {
       ...selectionOptions(b),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { formatPath } from "../http-error.js";
 import { defineRoute } from "../route.js";
 import { checkEqualLengths, columns } from "../schemas.js";
 
@@ -32,12 +33,17 @@ export const pushRoute = defineRoute<z.infer<typeof body>>({
   description: "Rows as columns in the push source's batch-source shape; `to` picks online (default), offline or both.",
   body,
   responses: { 200: { description: "what the push wrote, per feature view fed by the push source", schema: response } },
-  errorPath: (err) => {
+  errorPath: (err, b) => {
     const d = err.details;
     if (err.code === "UNKNOWN_PUSH_SOURCE") return "push_source_name";
     if (err.code === "PUSH_OFFLINE_UNSUPPORTED") return "to";
-    const column = typeof d.column === "string" ? d.column : typeof d.field === "string" ? d.field : undefined;
-    return column === undefined ? null : `df.${column}`;
+    if (typeof d.field === "string" && /^(df(\.|$)|to$)/.test(d.field)) return d.field;
+    // A source column (rows are numbered from 1 in push errors); columns made by a view's
+    // transform are not in the request, so those errors name no field.
+    if (typeof d.column === "string" && Object.hasOwn(b.df, d.column)) {
+      return formatPath(["df", d.column, ...(typeof d.row === "number" && d.view === undefined ? [d.row - 1] : [])]);
+    }
+    return null;
   },
   handler: async ({ store, body: b }) => store.push(b.push_source_name, b.df, { to: b.to }),
 });

@@ -37,7 +37,7 @@ export const trainingSetsRoute = defineRoute<z.infer<typeof body>>({
     "Answers an Arrow IPC stream: the entity columns, then one column per feature.",
   body,
   responses: { 200: { description: "the training set", contentType: ARROW_STREAM, schema: { type: "string", format: "binary" } } },
-  errorPath: (err, b) => selectionErrorPath(err, b, "entities"),
+  errorPath: (err, b) => selectionErrorPath(err, b, { entities: b.entities }),
   handler: async ({ store, body: b, reply }) => {
     const table = await store.getTrainingSet(entityTable(store.repo.definitions, b.entities), {
       ...selectionOptions(b),
