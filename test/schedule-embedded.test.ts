@@ -228,6 +228,14 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
     ]);
   });
 
+  test("ticks of several views due at once run one after another on the embedded registry: all succeed", async () => {
+    // A short registry wait: run at once, the second view's claim would time out behind the first's backfill.
+    const s = startScheduler(repo.store, { log: (l) => lines.push(l), timers: false, registryWaitMs: 300 });
+    const results = await Promise.all([s.runTick("profile", T(9)), s.runTick("spend", T(9)), s.runTick("archive", T(9))]);
+    await s.stop();
+    assert.deepEqual(results.map((r) => r.status), ["succeeded", "succeeded", "succeeded"], JSON.stringify(results));
+  });
+
   test("runTick after stop is refused", async () => {
     const s = startScheduler(repo.store, { log: () => {}, timers: false });
     await s.stop();

@@ -42,8 +42,9 @@ const DEFAULT_REGISTRY_WAIT_MS = 30_000;
  * the lifetime of `larder serve`. Schedules are cron expressions in UTC; each tick of each view is
  * claimed in the registry before it runs, so servers sharing a (Postgres) registry run it once.
  * The registry is opened per step of a run, never held between ticks (the embedded one serves one
- * process at a time). A view whose previous tick is still running in this process skips the new
- * tick (the next one covers it). See `runScheduledView` for what one tick does.
+ * process at a time, so with it this scheduler runs ticks one after another). A view whose
+ * previous tick is still running (or waiting) in this process skips the new tick (the next one
+ * covers it). See `runScheduledView` for what one tick does.
  * @example
  * const scheduler = startScheduler(store, { log: (line) => console.log(line) });
  * process.once("SIGTERM", () => void scheduler.stop());
@@ -56,6 +57,11 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const running = new Map<string, Promise<ScheduledRunResult>>();
   let stopped = false;
+  // The embedded registry admits one open at a time, in this process too, and a backfill keeps it
+  // open throughout: ticks of several views due at once would wait on each other's file lock and
+  // time out. So with it, ticks run one after another; with Postgres, views run in parallel.
+  const oneAtATime = store.repo.config.registry === "embedded";
+  let queue: Promise<unknown> = Promise.resolve();
 
   const tick = (view: FeatureViewDef, at: Date): Promise<ScheduledRunResult> => {
     const slot = new Date(Math.floor(at.getTime() / 1000) * 1000);
@@ -65,7 +71,8 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
       log(`schedule ${view.name} at ${slot.toISOString()}: skipped, ${reason}; the next tick covers this one`);
       return Promise.resolve({ view: view.name, tick: slot, status: "skipped", reason });
     }
-    const run = runScheduledView(store, view, slot, { log, registryWaitMs })
+    const start = () => runScheduledView(store, view, slot, { log, registryWaitMs });
+    const run = (oneAtATime ? queue.then(start) : start())
       .catch((err: unknown): ScheduledRunResult => {
         // runScheduledView reports failures in its result; this is the last guard for the timer's
         // callback, whose rejection would otherwise be unhandled and end the server.
@@ -75,6 +82,7 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
       })
       .finally(() => running.delete(view.name));
     running.set(view.name, run);
+    if (oneAtATime) queue = run;
     return run;
   };
 
