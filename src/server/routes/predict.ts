@@ -85,16 +85,17 @@ export const predictRoute = defineRoute<z.infer<typeof body>, z.infer<typeof par
   params,
   responses: { 200: { description: "a prediction per entity row", schema: response } },
   errorPath: (err, b) => {
-    const field = err.details.field;
-    if (err.code === "UNKNOWN_MODEL") return typeof err.details.version === "number" ? "version" : typeof err.details.stage === "string" && b.stage !== undefined ? "stage" : null;
-    if (typeof field !== "string") return null;
+    const d = err.details;
+    const field = typeof d.field === "string" ? d.field : typeof d.column === "string" ? d.column : undefined;
+    if (err.code === "UNKNOWN_MODEL") return typeof d.version === "number" ? "version" : typeof d.stage === "string" && b.stage !== undefined ? "stage" : null;
+    if (field === undefined) return null;
     if (field === "version" || field === "stage") return field;
     if (field.startsWith("request.")) return field;
     if (Object.hasOwn(b.entities, field)) return formatPath(["entities", field]);
     if (b.request && Object.hasOwn(b.request, field)) return formatPath(["request", field]);
     // A missing request field the on-demand features need: point at where it belongs.
     if (err.code === "INVALID_ENTITIES") return formatPath(["request", field]);
-    return formatPath(["entities", field]);
+    return err.code === "MISSING_JOIN_KEY" ? formatPath(["entities", field]) : null;
   },
   handler: async ({ store, body: b, params: p, request, reply, predictionLog }) => {
     const requestId = givenRequestId(request.headers["x-request-id"]) ?? randomUUID();
