@@ -75,6 +75,7 @@ describe("models on the embedded registry", () => {
     assertCliError(larder(dir, ["models", "promote", "--name", "churn", "--version", "7"]), "UNKNOWN_MODEL", /no version 7/);
     assertCliError(larder(dir, ["models", "promote", "--name", "churn", "--version", "1", "--stage", "archive"]), "INVALID_ARGUMENT", /stage/);
     assertCliError(larder(dir, ["models", "promote", "--name", "churn", "--version", "x"]), "INVALID_ARGUMENT", /--version x/);
+    assert.match(assertOk(larder(dir, ["models", "promote", "--name", "churn", "--version", "latest"])), /churn version 2 is already in production/);
   });
 
   test("bad model files are rejected at register time with a clear error, and nothing is stored", async () => {

@@ -6,7 +6,9 @@
  *   2. larder apply         store the definitions in the registry (embedded PGlite by default)
  *   3. larder backfill      compute the feature views into the offline store (data/offline)
  *   4. larder training-set  join churn_v1's features onto data/labels.parquet, point in time
- *   5. print the first rows of the training set and its row count
+ *   5. larder models train  fit a logistic churn model on that training set, register it as a new version
+ *   6. larder models promote / predict   make it the production version, score the label rows in batch
+ *   7. print the first rows of the training set and of the predictions
  *
  * Extra arguments go to the generator: `npm run example -- --customers 1000 --seed 7`.
  * Every step runs from the repository root; the script stops with the failing step's status.
@@ -25,6 +27,7 @@ const repo = rel(exampleDir); // examples/churn
 const cli = join(root, "dist/cli/main.js");
 const labels = join(repo, "data/labels.parquet");
 const trainingSet = join(repo, "data/training_set.parquet");
+const predictions = join(repo, "data/predictions.parquet");
 
 function step(title, args) {
   console.log(`\n▶ ${title}\n  $ node ${args.join(" ")}`);
@@ -49,11 +52,18 @@ step("generate data", ["--import", "tsx", join(repo, "generate-data.ts"), ...pro
 step("larder apply", larder("apply"));
 step("larder backfill", larder("backfill", "--start", "2024-01-01T00:00:00Z", "--end", "2024-07-01T00:00:00Z"));
 step("larder training-set", larder("training-set", "--entities", labels, "--service", "churn_v1", "--out", trainingSet));
+step("larder models train", larder("models", "train", "--name", "churn", "--service", "churn_v1", "--entities", labels, "--label", "churned", "--type", "logistic"));
+step("larder models promote", larder("models", "promote", "--name", "churn", "--version", "latest"));
+step("larder predict", larder("predict", "--model", "churn", "--entities", labels, "--out", predictions));
 
 const table = arrow.tableFromIPC(readParquet(readFileSync(join(root, trainingSet))).intoIPCStream());
 console.log(`\n▶ ${trainingSet}: first 5 of ${table.numRows.toLocaleString("en-US")} rows\n`);
 printRows(table, 5);
 console.log(`\n${table.numRows.toLocaleString("en-US")} rows × ${table.numCols} columns (${table.schema.fields.map((f) => f.name).join(", ")})`);
+
+const scored = arrow.tableFromIPC(readParquet(readFileSync(join(root, predictions))).intoIPCStream());
+console.log(`\n▶ ${predictions}: first 5 of ${scored.numRows.toLocaleString("en-US")} rows\n`);
+printRows(scored.select(["customer_id", "event_timestamp", "churned", "prediction", "model_version"]), 5);
 
 /** Prints the first rows as an aligned text table: timestamps as ISO, floats to 2 decimals. */
 function printRows(t, n) {

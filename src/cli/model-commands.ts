@@ -126,14 +126,21 @@ export function registerModelCommands(program: Command): void {
     .command("promote")
     .description("put a model version in a stage (production by default), atomically replacing the version that held it")
     .requiredOption("--name <model>", "the model")
-    .requiredOption("--version <n>", "the version to promote", parseVersion)
+    .requiredOption("--version <n>", "the version to promote, or \"latest\" for the newest", (v: string) => (v.trim() === "latest" ? "latest" : parseVersion(v)))
     .option("--stage <stage>", "production or staging", "production")
-    .action(async (o: { name: string; version: number; stage: string }, cmd: Command) => {
+    .action(async (o: { name: string; version: number | "latest"; stage: string }, cmd: Command) => {
       const stage = checkStage(o.stage);
       const store = await FeatureStore.open(repoDir(cmd));
-      const { previous } = await promoteModel(store, o.name, o.version, stage);
-      if (previous === o.version) console.log(`${o.name} version ${o.version} is already in ${stage}`);
-      else console.log(`promoted ${o.name} version ${o.version} to ${stage}${previous === null ? "" : ` (replacing version ${previous})`}`);
+      let version = o.version;
+      if (version === "latest") {
+        const versions = await listModels(store, { name: o.name });
+        const last = versions[versions.length - 1];
+        if (!last) throw new LarderError("UNKNOWN_MODEL", `unknown model ${JSON.stringify(o.name)}: it has no versions`, { model: o.name });
+        version = last.version;
+      }
+      const { previous } = await promoteModel(store, o.name, version, stage);
+      if (previous === version) console.log(`${o.name} version ${version} is already in ${stage}`);
+      else console.log(`promoted ${o.name} version ${version} to ${stage}${previous === null ? "" : ` (replacing version ${previous})`}`);
     });
 
   program
