@@ -69,6 +69,34 @@ async function online(store: FeatureStore, features: string[]) {
   return byName(await store.getOnlineFeatures({ customer_id: [1, 2, 3] }, { features }));
 }
 
+/** Another process holding a repository's embedded registry open (as a CLI command would) until `release`. */
+function holdRegistry(repoDir: string): { ready: Promise<void>; release: () => Promise<void> } {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", `
+      const { openRegistry } = await import(process.env.REGISTRY_MODULE);
+      const registry = await openRegistry("embedded", { repoDir: process.env.REPO_DIR });
+      console.log("ready");
+      process.stdin.resume();
+      process.stdin.on("end", async () => { await registry.close(); process.exit(0); });
+    `],
+    { env: { ...process.env, REGISTRY_MODULE: pathToFileURL(resolve("src/registry/open-registry.ts")).href, REPO_DIR: repoDir }, stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  const ready = new Promise<void>((ok, fail) => {
+    child.stdout.setEncoding("utf8").on("data", (s: string) => s.includes("ready") && ok());
+    child.on("exit", (code) => fail(new Error(`registry holder exited early (${code})`)));
+  });
+  ready.catch(() => {});
+  return {
+    ready,
+    release: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
 describe("scheduled runs with injected ticks (embedded registry)", () => {
   let repo: FeatureRepo;
   let scheduler: Scheduler;
@@ -186,23 +214,9 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
   });
 
   test("a tick that finds the embedded registry held by another process is skipped with a log line; the next one runs", async () => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", "--input-type=module", "-e", `
-        const { openRegistry } = await import(process.env.REGISTRY_MODULE);
-        const registry = await openRegistry("embedded", { repoDir: process.env.REPO_DIR });
-        console.log("ready");
-        process.stdin.resume();
-        process.stdin.on("end", async () => { await registry.close(); process.exit(0); });
-      `],
-      { env: { ...process.env, REGISTRY_MODULE: pathToFileURL(resolve("src/registry/open-registry.ts")).href, REPO_DIR: repo.dir }, stdio: ["pipe", "pipe", "inherit"] },
-    );
-    const exited = new Promise((r) => child.on("exit", r));
+    const child = holdRegistry(repo.dir);
     try {
-      await new Promise<void>((ready, fail) => {
-        child.stdout.setEncoding("utf8").on("data", (s: string) => s.includes("ready") && ready());
-        child.on("exit", (code) => fail(new Error(`registry holder exited early (${code})`)));
-      });
+      await child.ready;
       const quick = startScheduler(repo.store, { log: (l) => lines.push(l), timers: false, registryWaitMs: 300 });
       const res = await quick.runTick("profile", T(7));
       await quick.stop();
@@ -210,8 +224,7 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
       assert.match(res.reason ?? "", /REGISTRY_LOCKED/);
       assert.ok(lines.some((l) => l.startsWith(`schedule profile at ${T(7).toISOString()}: skipped, registry unavailable: [REGISTRY_LOCKED]`)), lines.join("\n"));
     } finally {
-      child.stdin.end();
-      await exited;
+      await child.release();
     }
     const next = await scheduler.runTick("profile", T(8));
     assert.equal(next.status, "succeeded");
@@ -226,6 +239,27 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
       { view: "profile", watermark: T(8), lagSeconds: 90 },
       { view: "spend", watermark: T(3), lagSeconds: 5 * 3600 + 90 },
     ]);
+  });
+
+  test("materializationLag while the registry is busy answers with the watermarks it last read", async () => {
+    const child = holdRegistry(repo.dir);
+    try {
+      await child.ready;
+      const lag = await materializationLag(repo.store, { now: T(8).getTime() + 30_000, lockTimeoutMs: 200 });
+      assert.deepEqual(lag.map((l) => [l.view, l.lagSeconds]), [["manual", null], ["profile", 30], ["spend", 5 * 3600 + 30]]);
+      const fresh = await withFeatureRepo({ features: FEATURES, files: {}, apply: false, parentDir: fastTempDir() }, async (other) => {
+        const holder = holdRegistry(other.dir);
+        try {
+          await holder.ready;
+          return await expectLarderError(materializationLag(other.store, { lockTimeoutMs: 200 }), "REGISTRY_LOCKED");
+        } finally {
+          await holder.release();
+        }
+      });
+      assert.match(fresh.message, /in use by/);
+    } finally {
+      await child.release();
+    }
   });
 
   test("ticks of several views due at once run one after another on the embedded registry: all succeed", async () => {

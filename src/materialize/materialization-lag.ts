@@ -1,3 +1,4 @@
+import { isLarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { MATERIALIZE_KIND } from "./materialize-view.js";
 
@@ -17,26 +18,37 @@ export interface MaterializationLagOptions {
   lockTimeoutMs?: number;
 }
 
+/** The watermarks each store last read, for when the embedded registry is busy (see below). */
+const lastRead = new WeakMap<FeatureStore, { view: string; watermark: Date | null }[]>();
+
 /**
  * Each online view's materialization watermark and lag, by view name, read in one registry
- * session. Throws the registry's error (REGISTRY_LOCKED when the embedded registry is busy past
- * `lockTimeoutMs`, POSTGRES_UNAVAILABLE, …): callers such as `/metrics` decide how to report it.
+ * session. When the registry is locked past `lockTimeoutMs` (the embedded registry is held by a
+ * scheduled backfill in this process, or by a CLI command) it answers with the watermarks it last
+ * read for this store, the lag measured from now; with none read yet it throws REGISTRY_LOCKED.
+ * Other registry errors (POSTGRES_UNAVAILABLE, …) are thrown: callers such as `/metrics` decide
+ * how to report them.
  * @example
  * for (const { view, lagSeconds } of await materializationLag(store)) console.log(view, lagSeconds);
  */
 export async function materializationLag(store: FeatureStore, options: MaterializationLagOptions = {}): Promise<MaterializationLag[]> {
   const views = [...store.repo.definitions.featureViews.values()].filter((v) => v.online).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const watermarks = await store.withRegistry(
-    async (registry) => {
-      const out: (Date | undefined)[] = [];
-      for (const view of views) out.push(await registry.getWatermark(store.project, view.name, MATERIALIZE_KIND));
-      return out;
-    },
-    { lockTimeoutMs: options.lockTimeoutMs ?? 5000 },
-  );
+  let read: { view: string; watermark: Date | null }[];
+  try {
+    read = await store.withRegistry(
+      async (registry) => {
+        const out: { view: string; watermark: Date | null }[] = [];
+        for (const view of views) out.push({ view: view.name, watermark: (await registry.getWatermark(store.project, view.name, MATERIALIZE_KIND)) ?? null });
+        return out;
+      },
+      { lockTimeoutMs: options.lockTimeoutMs ?? 5000 },
+    );
+    lastRead.set(store, read);
+  } catch (err) {
+    const cached = lastRead.get(store);
+    if (!(isLarderError(err) && err.code === "REGISTRY_LOCKED" && cached)) throw err;
+    read = cached;
+  }
   const now = options.now ?? Date.now();
-  return views.map((view, i) => {
-    const watermark = watermarks[i] ?? null;
-    return { view: view.name, watermark, lagSeconds: watermark === null ? null : Math.max(0, (now - watermark.getTime()) / 1000) };
-  });
+  return read.map(({ view, watermark }) => ({ view, watermark, lagSeconds: watermark === null ? null : Math.max(0, (now - watermark.getTime()) / 1000) }));
 }
