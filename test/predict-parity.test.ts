@@ -108,3 +108,21 @@ test("online predict: request scalars broadcast, the feature values used are ret
   await expectLarderError(store.predict("churn", { customer_id: [1], cart_value: [2] }, { request: { cart_value: 1 } }), "INVALID_ENTITIES");
   await expectLarderError(store.predict("churn", { customer_id: [1] }, { version: 0 }), "INVALID_ARGUMENT");
 });
+
+test("a multi-class xgboost model: online per-class predictions equal batch prediction_<k> columns", async () => {
+  const mc = JSON.parse(readFileSync(new URL("./fixtures/models/xgb-multiclass.model.json", import.meta.url), "utf8")) as unknown;
+  const v = await registerModel(fx.repo.store, { name: "tier", service: "churn", model: mc });
+  await promoteModel(fx.repo.store, "tier", v.version);
+  const { ids, carts } = randomEntities(7, 30);
+  const online = await fx.repo.store.predict("tier", { customer_id: ids }, { request: { cart_value: carts }, now: T - 1 });
+  const entities = arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(ids.map(() => T - 1)), cart_value: col.float64(carts) });
+  const { table } = await predictBatch(fx.repo.store, "tier", entities);
+  const rows = tableRows(table);
+  online.results.forEach((res, i) => {
+    const probs = res.prediction as number[];
+    assert.equal(probs.length, 3);
+    probs.forEach((p, k) => close(p, rows[i]![`prediction_${k}`], `row ${i} class ${k}`));
+  });
+  const { expectLarderError } = await import("./helpers/feature-repo.js");
+  await expectLarderError(predictBatch(fx.repo.store, "tier", entities, { contributions: true }), "INVALID_ARGUMENT");
+});
