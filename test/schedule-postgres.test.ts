@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { spawn } from "node:child_process";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { FeatureStore } from "../src/feature-store.js";
@@ -15,7 +17,9 @@ import { arrowTable, col, fastTempDir, writeParquet } from "./helpers/feature-re
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 
 const url = testPostgresUrl();
-const schema = `larder_sched_${process.pid}_${randomBytes(3).toString("hex")}`;
+const suffix = `${process.pid}_${randomBytes(3).toString("hex")}`;
+const schema = `larder_sched_${suffix}`;
+const timerSchema = `larder_sched_timers_${suffix}`;
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
@@ -31,9 +35,9 @@ const txns = parquetSource({ name: "txns", path: "data/txns.parquet", timestampF
 export const spend = featureView({ name: "spend", entities: [customer], source: txns, aggregations: { n_1d: agg.count("1d") }, schedule: "@hourly" });
 `;
 
-const CONFIG = `import { defineConfig } from "larder";
+const config = (project: string) => `import { defineConfig } from "larder";
 export default defineConfig({
-  project: "sched_pg",
+  project: "${project}",
   definitions: ["./features.ts"],
   registry: ${JSON.stringify(url)},
   online: "embedded",
@@ -64,7 +68,7 @@ if (!available) {
 
     before(async () => {
       dir = await mkdtemp(join(fastTempDir(), "larder-sched-pg-"));
-      await writeFile(join(dir, "larder.config.ts"), CONFIG);
+      await writeFile(join(dir, "larder.config.ts"), config("sched_pg"));
       await writeFile(join(dir, "features.ts"), FEATURES);
       // An event every 10 minutes for three customers over [BASE − 1 h, BASE + 6 h).
       const ids: number[] = [];
@@ -90,7 +94,7 @@ if (!available) {
     after(async () => {
       await a?.scheduler.stop();
       await b?.scheduler.stop();
-      await sql(`drop schema if exists "${schema}" cascade`).catch(() => {});
+      for (const name of [schema, timerSchema]) await sql(`drop schema if exists "${name}" cascade`).catch(() => {});
       if (dir) await rm(dir, { recursive: true, force: true });
     });
 
@@ -134,5 +138,94 @@ if (!available) {
       assert.deepEqual(plan, ["plan-33", "plan-34", "plan-35"]);
       assert.deepEqual(n1d, [12, 12, 12]);
     });
+
+    test("two server processes with real timers on an every-second schedule: each tick starts exactly once", async () => {
+      const tdir = await mkdtemp(join(fastTempDir(), "larder-sched-timers-"));
+      try {
+        await writeFile(join(tdir, "larder.config.ts"), config("sched_timers"));
+        await writeFile(join(tdir, "features.ts"), FEATURES.replace(/schedule: "@hourly"/g, `schedule: "* * * * * *"`).replace(/export const spend[^\n]*\n/, ""));
+        await writeParquet(join(tdir, "data/profiles.parquet"), arrowTable({ customer_id: col.int64([1]), updated_at: col.timestamp([BASE]), plan: col.string(["x"]) }));
+        const first = await FeatureStore.open(tdir, { registrySchema: timerSchema });
+        await first.apply();
+        const servers = [serverProcess(tdir), serverProcess(tdir)];
+        try {
+          await Promise.all(servers.map((p) => p.ready));
+          const deadline = Date.now() + 60_000;
+          for (;;) {
+            const { rows } = await sql(`select count(*)::int as n from "${timerSchema}".runs where kind = 'schedule' and status = 'succeeded'`);
+            if (rows[0].n >= 3 || Date.now() > deadline) break;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        } finally {
+          await Promise.all(servers.map((p) => p.stop()));
+        }
+        const { rows } = await sql(`select slot, count(*)::int as n, min(status) as status from "${timerSchema}".runs where kind = 'schedule' group by slot order by slot`);
+        assert.ok(rows.filter((r: { status: string }) => r.status === "succeeded").length >= 3, `scheduled runs: ${JSON.stringify(rows)}`);
+        assert.ok(rows.every((r: { n: number }) => r.n === 1), "one run per tick in the registry");
+        const backfills = await sql(`select count(*)::int as n from "${timerSchema}".runs where kind = 'backfill'`);
+        assert.equal(backfills.rows[0].n, rows.length, "one backfill per tick run");
+        // Across both processes' logs, every tick was started by exactly one of them.
+        const started = new Map<string, number>();
+        for (const p of servers) for (const line of p.lines) {
+          const m = /^schedule profile at (\S+): started/.exec(line);
+          if (m) started.set(m[1]!, (started.get(m[1]!) ?? 0) + 1);
+        }
+        assert.equal(started.size, rows.length);
+        assert.ok([...started.values()].every((n) => n === 1), JSON.stringify([...started]));
+        assert.ok(servers.every((p) => p.lines.some((l) => /: started|: claimed by another scheduler|still running/.test(l))), "both servers fired ticks");
+      } finally {
+        await rm(tdir, { recursive: true, force: true });
+      }
+    });
   });
+}
+
+/** A process running the scheduler (timers on) for a repository, as `larder serve` would, until `stop`. */
+function serverProcess(dir: string): { ready: Promise<void>; lines: string[]; stop: () => Promise<void> } {
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--input-type=module", "-e", `
+      const { FeatureStore } = await import(process.env.STORE_MODULE);
+      const { startScheduler } = await import(process.env.SCHEDULER_MODULE);
+      const store = await FeatureStore.open(process.env.REPO_DIR, { registrySchema: process.env.SCHEMA });
+      const scheduler = startScheduler(store, { log: (line) => console.log(line) });
+      console.log("ready");
+      process.stdin.resume();
+      process.stdin.on("end", async () => { await scheduler.stop(); await store.close(); process.exit(0); });
+    `],
+    {
+      env: {
+        ...process.env,
+        STORE_MODULE: pathToFileURL(resolve("src/feature-store.ts")).href,
+        SCHEDULER_MODULE: pathToFileURL(resolve("src/materialize/scheduler.ts")).href,
+        REPO_DIR: dir,
+        SCHEMA: timerSchema,
+      },
+      stdio: ["pipe", "pipe", "inherit"],
+    },
+  );
+  const lines: string[] = [];
+  let buffered = "";
+  const exited = new Promise<void>((r) => child.on("exit", () => r()));
+  const ready = new Promise<void>((ok, fail) => {
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      buffered += chunk;
+      const parts = buffered.split("\n");
+      buffered = parts.pop() ?? "";
+      for (const line of parts) {
+        lines.push(line);
+        if (line === "ready") ok();
+      }
+    });
+    child.on("exit", (code) => fail(new Error(`server process exited early (${code})`)));
+  });
+  ready.catch(() => {});
+  return {
+    ready,
+    lines,
+    stop: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
 }
