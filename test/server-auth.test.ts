@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { defineConfig, hashApiKey } from "../src/config/define-config.js";
 import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "../src/server/auth.js";
-import { configuredApiKeys, startServer, type RunningServer } from "../src/server/app.js";
-import { expectLarderError } from "./helpers/feature-repo.js";
+import { buildServer, configuredApiKeys, startServer, type RunningServer } from "../src/server/app.js";
+import { configSource, expectLarderError } from "./helpers/feature-repo.js";
 import { createServedRepo, get, post, type ServedRepo } from "./helpers/http-server.js";
 
 const READ = "read-key-0123456789abcdef";
@@ -130,4 +130,24 @@ test("the presented key and loopback addresses", () => {
   assert.equal(presentedKey({}), undefined);
   for (const h of ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"]) assert.ok(isLoopbackHost(h), h);
   for (const h of ["0.0.0.0", "::", "10.0.0.1", "example.com", "128.0.0.1", "::ffff:10.0.0.1"]) assert.ok(!isLoopbackHost(h), h);
+});
+
+test("buildServer takes API keys and the body limit from larder.config.ts by default", async () => {
+  const config = configSource("test").replace(
+    `offline: { path: "./data/offline" },`,
+    `offline: { path: "./data/offline" },\n  server: { bodyLimit: 2048, apiKeys: [{ name: "cfg", key: ${JSON.stringify(READ)}, scopes: ["read"] }] },`,
+  );
+  const configured = await createServedRepo({ config, materialize: false });
+  const app = buildServer(configured.served);
+  try {
+    const inject = (payload: unknown, headers: Record<string, string> = {}) =>
+      app.inject({ method: "POST", url: "/get-online-features", payload: payload as string, headers: { "content-type": "application/json", ...headers } });
+    assert.equal((await inject(online)).statusCode, 401);
+    assert.equal((await inject(online, bearer(READ))).statusCode, 200);
+    const big = await inject({ ...online, entities: { customer_id: Array.from({ length: 1000 }, (_, i) => i) } }, bearer(READ));
+    assert.deepEqual([big.statusCode, big.json().error.code], [413, "PAYLOAD_TOO_LARGE"]);
+  } finally {
+    await app.close();
+    await configured.cleanup();
+  }
 });
