@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { DEFAULT_BODY_LIMIT, type ApiKeyConfig, type LarderConfig } from "../config/define-config.js";
-import { LarderError } from "../errors.js";
+import { isLarderError, LarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "./auth.js";
 import { errorResponse, requestError, zodRequestError } from "./http-error.js";
@@ -121,10 +121,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
           const result = await route.handler({ store, body, params, request, reply, metrics, predictionLog, routes });
           return result === reply ? reply : reply.send(result);
         } catch (err) {
-          const path = err instanceof LarderError || (typeof err === "object" && err !== null && (err as { name?: unknown }).name === "LarderError")
-            ? (route.errorPath?.(err as LarderError, body) ?? null)
-            : null;
-          return sendError(reply, request, err, path);
+          return sendError(reply, request, err, isLarderError(err) ? (route.errorPath?.(err, body) ?? null) : null);
         }
       },
     });
