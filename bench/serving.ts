@@ -15,7 +15,8 @@
  * so machine load drifts hit both alike. Also each server process's CPU time per request (from
  * /proc): on a shared, loaded machine req/s and latency move with the load, CPU per request much less.
  *
- * BENCH_CPU_PROF=1 starts Larder's server with --cpu-prof (profiles in bench/out/).
+ * BENCH_CPU_PROF=1 starts both servers with --cpu-prof (profiles in bench/out/serving-<server>/;
+ * bench/profile-buckets.ts sums one by component).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -229,12 +230,12 @@ async function main(): Promise<void> {
     redis.disconnect();
     console.log(`redis used_memory: ${/used_memory_human:(\S+)/.exec(info)?.[1]}`);
 
-    const profile = process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench", "out")] : [];
+    const profile = (name: string) => (process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench", "out", `serving-${name}`)] : []);
     const larderPort = await freePort();
-    const larder = await startServer("larder", [...profile, cli, "--repo", repoDir, "serve", "--host", "127.0.0.1", "--port", String(larderPort)], larderPort, env);
+    const larder = await startServer("larder", [...profile("larder"), cli, "--repo", repoDir, "serve", "--host", "127.0.0.1", "--port", String(larderPort)], larderPort, env);
     servers.push(larder);
     const naivePort = await freePort();
-    const naive = await startServer("naive", ["--import", "tsx", join(root, "bench", "naive-server.ts"), "--port", String(naivePort), "--redis", redisServer.url], naivePort, env);
+    const naive = await startServer("naive", [...profile("naive"), "--import", "tsx", join(root, "bench", "naive-server.ts"), "--port", String(naivePort), "--redis", redisServer.url], naivePort, env);
     servers.push(naive);
     await checkSameAnswers(larder, naive);
 
