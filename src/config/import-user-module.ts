@@ -53,11 +53,16 @@ let generation = 0;
 
 /**
  * Imports a user's TypeScript or JavaScript module (config or definitions) in-process. Each call
- * loads the file afresh (a query string defeats the module cache), so a changed file is seen by a
- * long-lived process; modules it imports are cached as usual.
+ * loads the file afresh (a query string defeats the ESM cache, and its CommonJS cache entry is
+ * dropped), so a changed file is seen by a long-lived process; modules it imports are cached as
+ * usual.
  */
 export async function importUserModule(file: string): Promise<Record<string, unknown>> {
   install();
+  // A .ts file outside a `"type": "module"` package is compiled to CommonJS, and Node caches
+  // CommonJS modules by file name whatever the query string: drop that entry so it reloads.
+  const cache = (Module as unknown as { _cache: Record<string, unknown> })._cache;
+  delete cache[resolve(file)];
   const url = `${pathToFileURL(file).href}?larder=${++generation}`;
   return (await import(url)) as Record<string, unknown>;
 }
