@@ -293,7 +293,12 @@ test("GET /docs is an OpenAPI 3.1 document of every route, its schemas and refs 
       assert.match(status, /^[1-5]\d\d$/);
       assert.equal(typeof r.description, "string");
     }
-    if (route.body) assert.equal(op.requestBody.content["application/json"].schema.type, "object");
+    if (route.body) {
+      const schema = op.requestBody.content["application/json"].schema;
+      assert.equal(schema.type, "object");
+      // The documented examples are valid requests.
+      for (const example of schema.examples ?? []) assert.ok(route.body.safeParse(example).success, `${route.url} example ${JSON.stringify(example)}`);
+    }
     if (route.scope === "public") assert.deepEqual(op.security, []);
     else assert.ok(op.responses["401"] && op.responses["403"]);
   }

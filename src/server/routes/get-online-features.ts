@@ -16,6 +16,12 @@ const body = z
     for (const name of Object.keys(b.request_context ?? {})) {
       if (name in b.entities) ctx.addIssue({ code: "custom", path: ["request_context", name], message: `${JSON.stringify(name)} is given in both entities and request_context` });
     }
+  })
+  .meta({
+    examples: [
+      { features: ["customer_profile:plan", "customer_spend:spend_7d"], entities: { customer_id: [1, 2] }, full_feature_names: false },
+      { feature_service: "churn_v1", entities: { customer_id: [1, 2], cart_value: [25.0, 80.0] } },
+    ],
   });
 
 const response = z.object({

@@ -12,7 +12,10 @@ const body = z
     allow_registry_cache: z.boolean().optional(),
   })
   .strict()
-  .superRefine((b, ctx) => checkEqualLengths(b.df, "df", ctx));
+  .superRefine((b, ctx) => checkEqualLengths(b.df, "df", ctx))
+  .meta({
+    examples: [{ push_source_name: "transactions_push", df: { customer_id: [1], ts: ["2024-06-30T12:00:00Z"], amount_cents: [1299], merchant: ["grocer"] }, to: "online" }],
+  });
 
 const response = z.object({
   pushSource: z.string(),

@@ -19,6 +19,9 @@ const body = z
       ctx.addIssue({ code: "custom", path: ["entities", ENTITY_TS], message: `entity rows need an ${JSON.stringify(ENTITY_TS)} column (ISO-8601 or epoch ms per row)` });
     }
     checkEqualLengths(b.entities, "entities", ctx);
+  })
+  .meta({
+    examples: [{ feature_service: "churn_v1", entities: { customer_id: [1, 2], event_timestamp: ["2024-06-01T00:00:00Z", 1717200000000], label: [true, false] } }],
   });
 
 /**
