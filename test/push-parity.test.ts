@@ -13,6 +13,7 @@ import { rm } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { arrowTable, col, createFeatureRepo, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
+import { eventsTable, PUSH_FEATURES, type PushEvent as Event } from "./helpers/push-repo.js";
 import { redisAvailable, requireServices } from "./helpers/services.js";
 
 const MIN = 60_000;
@@ -21,42 +22,7 @@ const BASE = Date.UTC(2024, 4, 1);
 /** Materialized up to here; pushed events before it are late. */
 const M = BASE + 3 * HOUR;
 
-export const PUSH_FEATURES = `
-import { entity, parquetSource, pushSource, featureView, agg, types as t } from "larder";
-export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
-const txns = parquetSource({ name: "txns", path: "data/txns", timestampField: "ts", createdTimestampField: "created", fieldMapping: { cust: "customer_id" } });
-export const txnPush = pushSource({ name: "txn_push", batchSource: txns });
-export const spend = featureView({
-  name: "spend", entities: [customer], source: txnPush,
-  transform: (row) => ({ ...row, amount: row.amount_cents == null ? null : row.amount_cents / 100 }),
-  aggregations: {
-    n_1h: agg.count("1h"), sum_1h: agg.sum("amount", "1h"), avg_3h: agg.avg("amount", "3h"),
-    min_3h: agg.min("amount", "3h"), max_1h: agg.max("amount", "1h"), last_1h: agg.last("amount", "1h"), last: agg.last("amount"),
-  },
-});
-export const latest = featureView({ name: "latest_txn", entities: [customer], source: txnPush, schema: { amount_cents: t.int64, note: t.string } });
-`;
-
 const REFS = ["spend:n_1h", "spend:sum_1h", "spend:avg_3h", "spend:min_3h", "spend:max_1h", "spend:last_1h", "spend:last", "latest_txn:amount_cents", "latest_txn:note"];
-
-interface Event {
-  cust: number;
-  ts: number;
-  created: number;
-  amount_cents: number | null;
-  note: string | null;
-}
-
-/** Events as a Parquet table in the source's shape (column `cust`, mapped to customer_id). */
-export function eventsTable(events: readonly Event[]) {
-  return arrowTable({
-    cust: col.int64(events.map((e) => e.cust)),
-    ts: col.timestamp(events.map((e) => e.ts)),
-    created: col.timestamp(events.map((e) => e.created)),
-    amount_cents: col.int64(events.map((e) => e.amount_cents)),
-    note: col.string(events.map((e) => e.note)),
-  });
-}
 
 /** Events as a push df (timestamps as ISO strings or epoch ms, alternating). */
 function dfOf(events: readonly Event[]): Record<string, unknown[]> {

@@ -18,6 +18,7 @@
  * expired when written is not stored.
  */
 import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { LarderError, isLarderError } from "../../errors.js";
 import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
@@ -28,6 +29,14 @@ export interface EmbeddedOnlineStoreOptions {
   /** Prepended to every key (test isolation). */
   keyPrefix?: string;
 }
+
+/**
+ * Environments open in this process, by path, shared by every store opened on it: lmdb-js shares
+ * one environment per path inside a process, and closing it under another store's pending write
+ * transaction left that write hanging (two FeatureStores pushing at once did). The last close
+ * closes it.
+ */
+const openEnvs = new Map<string, { db: RootDatabase<string, string>; refs: number }>();
 
 /** Rows per write transaction: bounds the time the process-shared write lock is held. */
 const TXN_ROWS = 5000;
@@ -51,9 +60,15 @@ export class EmbeddedOnlineStore implements OnlineStore {
    */
   static async open(dir: string, opts: EmbeddedOnlineStoreOptions = {}): Promise<EmbeddedOnlineStore> {
     try {
-      mkdirSync(dir, { recursive: true });
-      const db = open<string, string>({ path: dir, encoding: "string", compression: false });
-      return new EmbeddedOnlineStore(db, opts.keyPrefix ?? "", dir);
+      const path = resolve(dir);
+      let shared = openEnvs.get(path);
+      if (shared === undefined) {
+        mkdirSync(path, { recursive: true });
+        shared = { db: open<string, string>({ path, encoding: "string", compression: false }), refs: 0 };
+        openEnvs.set(path, shared);
+      }
+      shared.refs++;
+      return new EmbeddedOnlineStore(shared.db, opts.keyPrefix ?? "", path);
     } catch (err) {
       throw new LarderError("INTERNAL", `cannot open the embedded online store at ${dir}: ${err instanceof Error ? err.message : String(err)}`, { path: dir }, { cause: err });
     }
@@ -188,6 +203,9 @@ export class EmbeddedOnlineStore implements OnlineStore {
     if (this.closed) return;
     this.closed = true;
     await Promise.allSettled([...this.cleanups]);
+    const shared = openEnvs.get(this.path);
+    if (shared !== undefined && shared.db === this.db && --shared.refs > 0) return;
+    openEnvs.delete(this.path);
     await this.db.close();
   }
 

@@ -1,0 +1,42 @@
+/**
+ * The feature repository push tests share: a Parquet directory source (`cust` mapped to
+ * customer_id, created timestamps), its push source, an aggregated view with a row transform and a
+ * plain view; and events in the source's shape.
+ */
+import { arrowTable, col } from "./feature-repo.js";
+
+export const PUSH_FEATURES = `
+import { entity, parquetSource, pushSource, featureView, agg, types as t } from "larder";
+export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
+const txns = parquetSource({ name: "txns", path: "data/txns", timestampField: "ts", createdTimestampField: "created", fieldMapping: { cust: "customer_id" } });
+export const txnPush = pushSource({ name: "txn_push", batchSource: txns });
+export const spend = featureView({
+  name: "spend", entities: [customer], source: txnPush,
+  transform: (row) => ({ ...row, amount: row.amount_cents == null ? null : row.amount_cents / 100 }),
+  aggregations: {
+    n_1h: agg.count("1h"), sum_1h: agg.sum("amount", "1h"), avg_3h: agg.avg("amount", "3h"),
+    min_3h: agg.min("amount", "3h"), max_1h: agg.max("amount", "1h"), last_1h: agg.last("amount", "1h"), last: agg.last("amount"),
+  },
+});
+export const latest = featureView({ name: "latest_txn", entities: [customer], source: txnPush, schema: { amount_cents: t.int64, note: t.string } });
+`;
+
+export interface PushEvent {
+  cust: number;
+  ts: number;
+  created: number;
+  amount_cents: number | null;
+  note: string | null;
+}
+
+/** Events as a Parquet table in the source's shape (column `cust`, mapped to customer_id). */
+export function eventsTable(events: readonly PushEvent[]) {
+  return arrowTable({
+    cust: col.int64(events.map((e) => e.cust)),
+    ts: col.timestamp(events.map((e) => e.ts)),
+    created: col.timestamp(events.map((e) => e.created)),
+    amount_cents: col.int64(events.map((e) => e.amount_cents)),
+    note: col.string(events.map((e) => e.note)),
+  });
+}
+
