@@ -17,7 +17,7 @@ export type {
   AggregationDef, FeatureRow, FeatureViewProjection,
 } from "./definitions/definition-types.js";
 export { types, type ValueType } from "./types.js";
-export { FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions } from "./feature-store.js";
+export { FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions, type PushOptions, type PushResult, type PushTarget } from "./feature-store.js";
 export { LarderError, ERROR_CATALOGUE, httpStatusFor, isLarderError, type ErrorCode } from "./errors.js";
 export { readEntityRows } from "./offline/entity-rows.js";
 export { startScheduler, type Scheduler, type SchedulerOptions } from "./materialize/scheduler.js";
