@@ -15,6 +15,7 @@
  * so machine load drifts hit both alike. Also each server process's CPU time per request (from
  * /proc): on a shared, loaded machine req/s and latency move with the load, CPU per request much less.
  *
+ * BENCH_SERVE_CONNECTIONS=1 measures latency without queueing (the issue's 50 is the default).
  * BENCH_CPU_PROF=1 starts both servers with --cpu-prof (profiles in bench/out/serving-<server>/;
  * bench/profile-buckets.ts sums one by component).
  */
@@ -35,7 +36,7 @@ import { writeNaiveHashes } from "./naive-server.js";
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_SERVE_ENTITIES ?? 100_000);
 const SECONDS = Number(process.env.BENCH_SERVE_SECONDS ?? 10);
-const CONNECTIONS = 50;
+const CONNECTIONS = Number(process.env.BENCH_SERVE_CONNECTIONS ?? 50);
 const BATCHES = (process.env.BENCH_SERVE_BATCHES ?? "1,10,100").split(",").map(Number);
 const VIEWS = 5;
 const PER_VIEW = 10;
