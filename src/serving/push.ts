@@ -27,7 +27,14 @@
  * kept buffers) starts from an empty one.
  *
  * Offline. `to: "offline"` or `"online_and_offline"` first appends the rows to the batch source
- * (../sources/append-rows.ts); then the online writes run. A failed append writes nothing online.
+ * (../sources/append-rows.ts); then the online writes run. A failed append writes nothing online;
+ * a failed online write after a successful append leaves the rows appended (a retry appends them
+ * again: backfills then count them twice in aggregations — retry with `to: "online"`).
+ *
+ * Cost, measured here (loaded 2-core machine, one held store, 500 sequential pushes, the test
+ * repository's 7 aggregations over 1–3 h windows and a plain view, buffers of ~100 events per
+ * entity): 1 row per push p50 1.3 ms on Redis, 1.6 ms embedded; 100 rows (100 entities) per push
+ * p50 28 ms on both (~3,000 rows/s), dominated by recomputing and re-encoding the buffers.
  */
 import type { FeatureRow, FeatureViewDef, PushSourceDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";

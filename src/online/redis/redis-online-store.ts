@@ -30,7 +30,8 @@
  * keys on a Cluster too. It is optimistic: MGET the states, let the caller compute, then the script
  * stores each entity only if its state's version is still the one read; entities another writer
  * changed in between are read and computed again (WATCH would need a connection per caller, the
- * script works on the one shared connection).
+ * script works on the one shared connection). On a Cluster the key prefix must not contain "{"
+ * (the state key's tag must be its first).
  *
  * deleteView scans each master for the view's key prefix and UNLINKs what it finds. It does not
  * fence writes that run at the same time: a write racing a deleteView may survive it.
