@@ -65,6 +65,8 @@ interface Group {
   day: string;
   schema: readonly (readonly [string, ValueType])[];
   entries: PredictionLogEntry[];
+  /** Row count of each entry (counted once, in `log`). */
+  counts: number[];
   rows: number;
 }
 
@@ -99,17 +101,20 @@ export class PredictionLogger {
       this.counts.dropped += rows;
       return false;
     }
-    const day = new Date(entry.at).toISOString().slice(0, 10);
-    const key = `${entry.model}\u0000${entry.version}\u0000${day}\u0000${entry.schema.map(([n, t]) => `${n}:${t}`).join(",")}`;
+    const day = utcDay(entry.at);
+    const key = `${entry.model}\u0000${entry.version}\u0000${day}\u0000${schemaKey(entry.schema)}`;
     let group = this.groups.get(key);
     if (!group) {
-      group = { model: entry.model, version: entry.version, day, schema: entry.schema, entries: [], rows: 0 };
+      group = { model: entry.model, version: entry.version, day, schema: entry.schema, entries: [], counts: [], rows: 0 };
       this.groups.set(key, group);
     }
     group.entries.push(entry);
+    group.counts.push(rows);
     group.rows += rows;
     this.bufferedRows += rows;
-    if (this.bufferedRows >= this.flushRows) void this.flush();
+    // One size-triggered flush at a time: while a write is in flight the rows counted here include
+    // the ones being written, and a flush per call would chain a promise per request.
+    if (this.bufferedRows >= this.flushRows && this.flushing === undefined) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.flushIntervalMs).unref();
     return true;
   }
@@ -150,10 +155,11 @@ export class PredictionLogger {
         this.counts.failures += 1;
         this.options.onError?.(err);
         // Keep the rows for the next flush (merged with anything logged meanwhile).
-        const key = `${group.model}\u0000${group.version}\u0000${group.day}\u0000${group.schema.map(([n, t]) => `${n}:${t}`).join(",")}`;
+        const key = `${group.model}\u0000${group.version}\u0000${group.day}\u0000${schemaKey(group.schema)}`;
         const current = this.groups.get(key);
         if (current) {
           current.entries.unshift(...group.entries);
+          current.counts.unshift(...group.counts);
           current.rows += group.rows;
         } else this.groups.set(key, group);
         if (!this.closed) this.timer ??= setTimeout(() => void this.flush(), this.flushIntervalMs).unref();
@@ -167,15 +173,15 @@ export class PredictionLogger {
     const model: string[] = [];
     const version: number[] = [];
     const requestId: (string | null)[] = [];
-    for (const e of group.entries) {
-      const n = rowCount(e);
+    group.entries.forEach((e, k) => {
+      const n = group.counts[k]!;
       for (let i = 0; i < n; i++) {
         at.push(e.at);
         model.push(e.model);
         version.push(e.version);
         requestId.push(e.requestId ?? null);
       }
-    }
+    });
     columns.set("event_timestamp", columnFromValues("timestamp", at, "event_timestamp"));
     columns.set("model", columnFromValues("string", model, "model"));
     columns.set("model_version", columnFromValues("int64", version, "model_version"));
@@ -183,11 +189,11 @@ export class PredictionLogger {
     for (const [name, type] of group.schema) {
       if (columns.has(name)) continue;
       const values: unknown[] = [];
-      for (const e of group.entries) {
+      group.entries.forEach((e, k) => {
         const col = e.columns[name];
-        const n = rowCount(e);
+        const n = group.counts[k]!;
         for (let i = 0; i < n; i++) values.push(col?.[i] ?? null);
-      }
+      });
       columns.set(name, columnFromValues(type, values, name));
     }
     const dir = join(predictionLogDir(this.offlinePath, group.model), `date=${group.day}`);
@@ -195,6 +201,25 @@ export class PredictionLogger {
     const file = `${new Date().toISOString().replace(/[:.]/g, "")}-v${group.version}-${randomBytes(4).toString("hex")}.parquet`;
     await writeParquetFile(join(dir, file), makeBatch(columns), { metadata: { "larder.model": group.model, "larder.model_version": String(group.version) } });
   }
+}
+
+/** A schema's part of a group key, computed once per schema array (callers reuse one array per layout). */
+const schemaKeys = new WeakMap<readonly (readonly [string, ValueType])[], string>();
+function schemaKey(schema: readonly (readonly [string, ValueType])[]): string {
+  let key = schemaKeys.get(schema);
+  if (key === undefined) schemaKeys.set(schema, (key = schema.map(([n, t]) => `${n}:${t}`).join(",")));
+  return key;
+}
+
+/** YYYY-MM-DD of an instant, UTC; the last day formatted is remembered (log calls come in time order). */
+let dayStart = Number.NaN;
+let dayText = "";
+function utcDay(at: number): string {
+  if (!(at >= dayStart && at < dayStart + 86_400_000)) {
+    dayStart = Math.floor(at / 86_400_000) * 86_400_000;
+    dayText = new Date(dayStart).toISOString().slice(0, 10);
+  }
+  return dayText;
 }
 
 function rowCount(entry: PredictionLogEntry): number {

@@ -2,15 +2,58 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { formatPath } from "../http-error.js";
 import { defineRoute } from "../route.js";
-import { checkEqualLengths, columns, scalar } from "../schemas.js";
+import { checkEqualLengths } from "../schemas.js";
+
+type Scalar = string | number | boolean | null;
+
+function isScalar(v: unknown): v is Scalar {
+  return v === null || typeof v === "number" || typeof v === "string" || typeof v === "boolean";
+}
+
+const SCALAR_JSON = { type: ["string", "number", "boolean", "null"] };
+
+/**
+ * `columns` (see schemas.ts) checked by one loop instead of a zod union per value: on this hot
+ * route zod's per-value unions (each failed branch allocates an issue) were ~3% of a request's CPU.
+ * Same errors and paths: `entities.customer_id` for a non-array, `entities.customer_id[2]` for a
+ * bad value.
+ */
+const fastColumns = z
+  .record(z.string().min(1), z.unknown(), { error: "expected an object of columns, e.g. {\"customer_id\": [1, 2]}" })
+  .superRefine((cols, ctx) => {
+    for (const [name, values] of Object.entries(cols)) {
+      if (!Array.isArray(values)) {
+        ctx.addIssue({ code: "custom", path: [name], message: "expected an array of values (one per row)" });
+        return;
+      }
+      for (let i = 0; i < values.length; i++) {
+        if (!isScalar(values[i])) {
+          ctx.addIssue({ code: "custom", path: [name, i], message: "expected a string, number, boolean or null" });
+          return;
+        }
+      }
+    }
+  })
+  .meta({ additionalProperties: { type: "array", items: SCALAR_JSON } }) as unknown as z.ZodType<Record<string, Scalar[]>>;
+
+/** Request fields: a column per field, or one value for every row (same single-loop check). */
+const requestFields = z
+  .record(z.string().min(1), z.unknown(), { error: "expected an object of request fields, e.g. {\"cart_value\": [12.5]}" })
+  .superRefine((fields, ctx) => {
+    for (const [name, value] of Object.entries(fields)) {
+      const bad = Array.isArray(value) ? value.findIndex((v) => !isScalar(v)) : isScalar(value) ? -1 : null;
+      if (bad === null) ctx.addIssue({ code: "custom", path: [name], message: "expected a value or an array of values (one per row)" });
+      else if (bad >= 0) ctx.addIssue({ code: "custom", path: [name, bad], message: "expected a string, number, boolean or null" });
+      if (bad !== -1) return;
+    }
+  })
+  .meta({ additionalProperties: { anyOf: [SCALAR_JSON, { type: "array", items: SCALAR_JSON }] } }) as unknown as z.ZodType<Record<string, Scalar | Scalar[]>>;
 
 const body = z
   .object({
-    entities: columns,
+    entities: fastColumns,
     /** Request-source fields: a column per field (one value per entity row) or one value for every row. */
-    request: z
-      .record(z.string().min(1), z.union([scalar, z.array(scalar)]), { error: "expected an object of request fields, e.g. {\"cart_value\": [12.5]}" })
-      .optional(),
+    request: requestFields.optional(),
     version: z.number({ error: "expected a version number" }).int({ error: "expected a whole version number" }).min(1, { error: "versions start at 1" }).optional(),
     stage: z.enum(["production", "staging"], { error: "expected \"production\" or \"staging\"" }).optional(),
     contributions: z.boolean({ error: "expected true or false" }).default(false),
