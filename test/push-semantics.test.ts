@@ -103,6 +103,24 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
       assert.equal(res.rows, 0);
     });
 
+    test("a materialization as of an earlier time than a push leaves the pushed aggregates; a later one replaces them", async () => {
+      // Customer 99 is in the source (minute 0): materialized as of minute 10, then a push at minute 50.
+      const refs = ["spend:n_1h", "spend:last"];
+      const read = async () => valuesOf(await store.getOnlineFeatures({ customer_id: [99] }, { features: refs }));
+      await store.backfill({ start: BASE - 86_400_000, end: BASE + 86_400_000, views: ["spend"] });
+      const first = await store.materialize({ start: BASE - 86_400_000, end: BASE + 10 * MIN, views: ["spend"] });
+      assert.equal(first[0]?.written, 1);
+      await store.push("txn_push", { cust: [99], ts: [BASE + 50 * MIN], created: [null], amount_cents: [500], note: [null] });
+      assert.deepEqual(await read(), { customer_id: 99, n_1h: 2, last: 5 });
+      const older = await store.materialize({ start: BASE - 86_400_000, end: BASE + 10 * MIN, views: ["spend"] });
+      assert.equal(older[0]?.stale, 1);
+      assert.deepEqual(await read(), { customer_id: 99, n_1h: 2, last: 5 });
+      // As of minute 89 the source alone (the push was online only) has the minute-0 event, out of the 1 h window.
+      const later = await store.materialize({ start: BASE - 86_400_000, end: BASE + 90 * MIN, views: ["spend"] });
+      assert.equal(later[0]?.written, 1);
+      assert.deepEqual(await read(), { customer_id: 99, n_1h: 0, last: 0.01 });
+    });
+
     test("many concurrent pushers to one entity (two store instances) give the exact aggregates", async () => {
       const other = await FeatureStore.open(repo.dir);
       const held = await FeatureStore.open(repo.dir, { holdOnlineStore: true });
