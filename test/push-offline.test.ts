@@ -41,7 +41,7 @@ test("Parquet directory: offline push writes one new file the next backfill read
     ]);
 
     const both = await store.push("txn_push", { cust: [2], ts: [BASE + 4 * MIN], created: [null], amount_cents: [13], note: ["both"] }, { to: "online_and_offline" });
-    assert.deepEqual(both.views.map((v) => [v.view, v.written]).sort(), [["latest_txn", 1], ["spend", 1]]);
+    assert.deepEqual(both.views.map((v) => [v.view, v.written]).sort(), [["latest_txn", 1], ["recent", 1], ["spend", 1]]);
     assert.equal((await readdir(repo.path("data/txns"))).length, 3);
     await store.backfill(RANGE);
     assert.deepEqual((await featuresAt(store, [2], BASE + 5 * MIN))[0], { customer_id: 2, event_timestamp: BASE + 5 * MIN, n_1h: 2, sum_1h: 0.2, amount_cents: 13, note: "both" });

@@ -22,7 +22,7 @@ const BASE = Date.UTC(2024, 4, 1);
 /** Materialized up to here; pushed events before it are late. */
 const M = BASE + 3 * HOUR;
 
-const REFS = ["spend:n_1h", "spend:sum_1h", "spend:avg_3h", "spend:min_3h", "spend:max_1h", "spend:last_1h", "spend:last", "latest_txn:amount_cents", "latest_txn:note"];
+const REFS = ["recent:n_30m", "recent:max_30m", "recent:last_30m", "spend:n_1h", "spend:sum_1h", "spend:avg_3h", "spend:min_3h", "spend:max_1h", "spend:last_1h", "spend:last", "latest_txn:amount_cents", "latest_txn:note"];
 
 /** Events as a push df (timestamps as ISO strings or epoch ms, alternating). */
 function dfOf(events: readonly Event[]): Record<string, unknown[]> {
@@ -73,7 +73,7 @@ async function runScenario(repo: FeatureRepo, s: Scenario): Promise<void> {
   await rm(repo.path("data/txns"), { recursive: true, force: true });
   await repo.writeFile("data/txns/part-0.parquet", eventsTable(sourceEvents));
   await store.withOnlineStore(async (online) => {
-    for (const v of ["spend", "latest_txn"]) await online.deleteView(store.project, v);
+    for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(store.project, v);
   });
   const range = { start: BASE - 24 * HOUR, end: BASE + 24 * HOUR };
   await store.backfill(range);
@@ -132,7 +132,7 @@ function parityTests(name: string, onlineUrl: string | null, runs: number): void
     after(async () => {
       if (!repo) return;
       await repo.store.withOnlineStore(async (online) => {
-        for (const v of ["spend", "latest_txn"]) await online.deleteView(repo.store.project, v);
+        for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(repo.store.project, v);
       }).catch(() => {});
       await repo.cleanup();
     });

@@ -45,7 +45,7 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
     after(async () => {
       if (!repo) return;
       await store.withOnlineStore(async (online) => {
-        for (const v of ["spend", "latest_txn"]) await online.deleteView(store.project, v);
+        for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(store.project, v);
       }).catch(() => {});
       await repo.cleanup();
     });

@@ -138,14 +138,16 @@ export function pruneBuffer(buffer: EventBuffer, aggs: readonly AggregationSpec[
 }
 
 /**
- * When the buffer may be dropped: once its newest event has left the longest window, no value
- * depends on it any more; never when a window is unbounded.
+ * When the buffer may be dropped (wall-clock epoch ms, as the store expires keys): with the view's
+ * row, when the view has a TTL (a push after that starts a fresh row), and never without one —
+ * event times may be historical, so "its events have left every window" is no wall-clock time.
+ * When a window is unbounded also never.
  */
-export function bufferExpiresAt(buffer: EventBuffer, aggs: readonly AggregationSpec[], asOf: number): number | null {
+export function bufferExpiresAt(buffer: EventBuffer, aggs: readonly AggregationSpec[], eventTs: number, ttlMs: number | null): number | null {
   const longest = longestWindow(aggs);
-  if (!Number.isFinite(longest)) return null;
-  const newest = buffer.events.length > 0 ? buffer.events[buffer.events.length - 1]!.ts : asOf;
-  return Math.max(newest, asOf) + longest;
+  if (ttlMs === null || !Number.isFinite(longest)) return null;
+  const newest = buffer.events.length > 0 ? buffer.events[buffer.events.length - 1]!.ts : eventTs;
+  return Math.max(eventTs + ttlMs, newest + longest);
 }
 
 /** JSON has no NaN or ±Infinity; they are kept (the engine treats them as numbers) as `{"$": "NaN"}`. */

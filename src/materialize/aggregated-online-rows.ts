@@ -66,7 +66,7 @@ export async function writeAggregatedRows(
     if (cur !== null && cur.asOf > asOf) return null;
     const row = latest.get(key)!;
     const buffer = pruneBuffer(buffers.get(key) ?? { columns, events: [] }, aggs, asOf);
-    return { eventTs: row.eventTs, values: row.values, asOf, state: encodeBuffer(buffer), stateExpiresAt: bufferExpiresAt(buffer, aggs, asOf) };
+    return { eventTs: row.eventTs, values: row.values, asOf, state: encodeBuffer(buffer), stateExpiresAt: bufferExpiresAt(buffer, aggs, row.eventTs, view.ttlMs) };
   };
   const keys = [...latest.keys()];
   const counts = { written: 0, stale: 0, expired: 0 };

@@ -327,7 +327,7 @@ async function pushAggregated(ctx: PushContext, store: OnlineStore, view: Featur
       values: features.map((f) => aggregateValue(view, f, byName.get(f))),
       asOf,
       state: encodeBuffer(pruned),
-      stateExpiresAt: bufferExpiresAt(pruned, aggs, asOf),
+      stateExpiresAt: bufferExpiresAt(pruned, aggs, eventTs, view.ttlMs),
     };
   };
   const res = await store.update(ctx.project, view.name, [...byEntity.keys()], modify, { features, ttlMs: view.ttlMs });

@@ -18,6 +18,11 @@ export const spend = featureView({
     min_3h: agg.min("amount", "3h"), max_1h: agg.max("amount", "1h"), last_1h: agg.last("amount", "1h"), last: agg.last("amount"),
   },
 });
+// Bounded windows only (the buffer is pruned to the longest one).
+export const recent = featureView({
+  name: "recent", entities: [customer], source: txnPush, transform: (row) => ({ ...row, amount: row.amount_cents == null ? null : row.amount_cents / 100 }),
+  aggregations: { n_30m: agg.count("30m"), max_30m: agg.max("amount", "30m"), last_30m: agg.last("amount", "30m") },
+});
 export const latest = featureView({ name: "latest_txn", entities: [customer], source: txnPush, schema: { amount_cents: t.int64, note: t.string } });
 `;
 
