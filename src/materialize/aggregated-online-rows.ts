@@ -22,7 +22,10 @@ export interface SourceReadContext {
 
 /**
  * The transformed source events with timestamps in [end − longest window, end) (all history when a
- * window is unbounded) of the given entities, as sorted buffers. Memory holds those events.
+ * window is unbounded) of the given entities, as sorted buffers pruned as of `end − 1`. Memory holds
+ * the pruned buffers: an entity's list is pruned whenever it doubles (pruning is idempotent and
+ * commutes with adding events, so the result is the same). A view with an unbounded window reads
+ * its source's whole history at each materialization.
  */
 export async function readEventBuffers(ctx: SourceReadContext, view: FeatureViewDef, end: number, entityKeys: ReadonlySet<string>): Promise<Map<string, EventBuffer>> {
   const aggs = aggregationsOf(view);
@@ -32,16 +35,22 @@ export async function readEventBuffers(ctx: SourceReadContext, view: FeatureView
   const joinKeys = joinKeysOf(view);
   const keyTypes = joinKeyTypesOf(view);
   const longest = longestWindow(aggs);
-  const events = new Map<string, BufferedEvent[]>();
+  const asOf = end - 1;
+  const lists = new Map<string, { events: BufferedEvent[]; pruneAt: number }>();
+  const prune = (events: BufferedEvent[]): BufferedEvent[] => pruneBuffer(mergeEvents({ columns, events: [] }, events), aggs, asOf).events;
   await forEachTransformedRow(ctx, view, { ...(Number.isFinite(longest) ? { start: end - longest } : {}), end }, (keyParts, ts, created, values) => {
     const key = onlineEntityKey(keyParts, keyTypes, joinKeys);
     if (key === null || !entityKeys.has(key)) return;
-    let list = events.get(key);
-    if (list === undefined) events.set(key, (list = []));
-    list.push({ ts, created, values: pick.map((i) => values[i] ?? null) });
+    let list = lists.get(key);
+    if (list === undefined) lists.set(key, (list = { events: [], pruneAt: 64 }));
+    list.events.push({ ts, created, values: pick.map((i) => values[i] ?? null) });
+    if (list.events.length >= list.pruneAt) {
+      list.events = prune(list.events);
+      list.pruneAt = Math.max(64, list.events.length * 2);
+    }
   });
   const out = new Map<string, EventBuffer>();
-  for (const [key, list] of events) out.set(key, mergeEvents({ columns, events: [] }, list));
+  for (const [key, list] of lists) out.set(key, { columns, events: prune(list.events) });
   return out;
 }
 
@@ -65,7 +74,7 @@ export async function writeAggregatedRows(
   const modify: StateModify = (key, cur) => {
     if (cur !== null && cur.asOf > asOf) return null;
     const row = latest.get(key)!;
-    const buffer = pruneBuffer(buffers.get(key) ?? { columns, events: [] }, aggs, asOf);
+    const buffer = buffers.get(key) ?? { columns, events: [] };
     return { eventTs: row.eventTs, values: row.values, asOf, state: encodeBuffer(buffer), stateExpiresAt: bufferExpiresAt(buffer, aggs, row.eventTs, view.ttlMs) };
   };
   const keys = [...latest.keys()];
