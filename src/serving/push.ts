@@ -207,7 +207,7 @@ function transformRows(pushSource: PushSourceDef, view: FeatureViewDef, df: Pars
   const aggs = aggregationsOf(view);
   const needed = viewValueColumns(view);
   const columns = aggs.length > 0 ? bufferColumns(aggs) : needed;
-  const numericInputs = numericInputColumns(view, aggs);
+  const numericInputs = numericInputColumns(aggs);
   const integralInputs = integralInputColumns(view, aggs);
   const out: ViewRow[] = [];
   const parts = new Array<unknown>(keys.length);
@@ -254,8 +254,7 @@ function transformRows(pushSource: PushSourceDef, view: FeatureViewDef, df: Pars
 }
 
 /** Columns read by sum, avg, min or max: numbers or null only (as backfills require). */
-function numericInputColumns(view: FeatureViewDef, aggs: readonly AggregationSpec[]): Set<string> {
-  void view;
+function numericInputColumns(aggs: readonly AggregationSpec[]): Set<string> {
   return new Set(aggs.filter((a) => a.def.column !== null && ["sum", "avg", "min", "max"].includes(a.def.fn)).map((a) => a.def.column!));
 }
 
