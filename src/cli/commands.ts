@@ -6,7 +6,7 @@ import { readEntityRows } from "../offline/entity-rows.js";
 import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import type { PlanDiff } from "../registry/registry-store.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
-import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
 import { registerModelCommands } from "./model-commands.js";
@@ -214,15 +214,7 @@ function printMaterialized(r: { view: string; start: number; end: number; rows: 
  * bool join keys and request fields are parsed as such; anything unknown stays a string.
  */
 export function parseEntityArgs(defs: RepoDefinitions, pairs: readonly string[]): Record<string, unknown[]> {
-  const types = new Map<string, ValueType>();
-  for (const v of defs.featureViews.values()) {
-    const keys = joinKeysOf(v);
-    const kt = joinKeyTypesOf(v);
-    keys.forEach((k, i) => types.set(k, kt[i]!));
-  }
-  for (const odfv of defs.onDemandFeatureViews.values()) {
-    for (const s of odfv.sources) if (s.kind === "source") for (const [f, t] of Object.entries(s.schema)) if (!types.has(f)) types.set(f, t);
-  }
+  const types = entityColumnTypes(defs);
   const out: Record<string, unknown[]> = {};
   for (const pair of pairs) {
     const eq = pair.indexOf("=");

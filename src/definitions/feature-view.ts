@@ -141,3 +141,20 @@ export function joinKeysOf(view: FeatureViewDef): string[] {
 export function joinKeyTypesOf(view: FeatureViewDef): ValueType[] {
   return view.entities.flatMap((e) => e.valueTypes);
 }
+
+/**
+ * The declared type of every column an entity row may carry: each view's join keys, then the
+ * fields of request sources of on-demand views (a join key's type wins over a request field's).
+ */
+export function entityColumnTypes(defs: { featureViews: ReadonlyMap<string, FeatureViewDef>; onDemandFeatureViews: ReadonlyMap<string, OnDemandFeatureViewDef> }): Map<string, ValueType> {
+  const types = new Map<string, ValueType>();
+  for (const v of defs.featureViews.values()) {
+    const keys = joinKeysOf(v);
+    const kt = joinKeyTypesOf(v);
+    keys.forEach((k, i) => types.set(k, kt[i]!));
+  }
+  for (const odfv of defs.onDemandFeatureViews.values()) {
+    for (const s of odfv.sources) if (s.kind === "source") for (const [f, t] of Object.entries(s.schema)) if (!types.has(f)) types.set(f, t);
+  }
+  return types;
+}

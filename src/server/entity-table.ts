@@ -1,5 +1,5 @@
 import type { Table } from "apache-arrow";
-import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
+import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch } from "../offline/columnar.js";
@@ -14,7 +14,7 @@ import type { ValueType } from "../types.js";
  * (int64, float64, bool, else string), as CSV entity files do.
  */
 export function entityTable(defs: RepoDefinitions, cols: Record<string, readonly unknown[]>): Table {
-  const declared = declaredTypes(defs);
+  const declared = entityColumnTypes(defs);
   const names = Object.keys(cols);
   const batch: ColumnarBatch = { numRows: names.length === 0 ? 0 : cols[names[0]!]!.length, columns: new Map() };
   for (const name of names) {
@@ -23,19 +23,6 @@ export function entityTable(defs: RepoDefinitions, cols: Record<string, readonly
     batch.columns.set(name, columnFromValues(type, values, name));
   }
   return batchToArrowTable(batch);
-}
-
-function declaredTypes(defs: RepoDefinitions): Map<string, ValueType> {
-  const types = new Map<string, ValueType>();
-  for (const v of defs.featureViews.values()) {
-    const keys = joinKeysOf(v);
-    const kt = joinKeyTypesOf(v);
-    keys.forEach((k, i) => types.set(k, kt[i]!));
-  }
-  for (const odfv of defs.onDemandFeatureViews.values()) {
-    for (const s of odfv.sources) if (s.kind === "source") for (const [f, t] of Object.entries(s.schema)) if (!types.has(f)) types.set(f, t);
-  }
-  return types;
 }
 
 function inferType(values: readonly unknown[], name: string): ValueType {
