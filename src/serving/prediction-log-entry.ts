@@ -14,7 +14,9 @@ import type { PredictionLogEntry } from "./prediction-log.js";
  * - the service's join keys (typed by their entities) and request-source fields (typed by their
  *   request sources), as the request gave them (a request scalar repeated for every row);
  * - the model's input features, with the exact values the model was given (typed by their views);
- * - `prediction` (float64), or `prediction_0` … `prediction_<k-1>` for a k-class model;
+ * - `prediction` (float64), or `prediction_0` … `prediction_<k-1>` for a k-class model (the class
+ *   count is read from the response: a multi-class response whose every prediction is null, under
+ *   the "null" missing policy, is logged with one null `prediction` column, in a file of its own);
  * the logger adds `event_timestamp` (serve time), `model`, `model_version` and `request_id`.
  * A name that two of these share is logged once (keys first, then request fields, features,
  * predictions).
