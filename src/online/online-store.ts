@@ -44,11 +44,25 @@ export interface OnlineValue {
   values: unknown[];
 }
 
+/** One view's part of a `readViews` call: what `read` takes for that view. */
+export interface OnlineViewRead {
+  view: string;
+  entityKeys: readonly string[];
+  features: readonly string[];
+}
+
 export interface OnlineStore {
   /** Writes rows of one view. Values are numbers, strings, booleans or null. */
   write(project: string, view: string, rows: readonly OnlineRow[], opts: OnlineWriteOptions): Promise<OnlineWriteResult>;
   /** Reads features of one view for many entities; null where the entity has no row (or it expired). */
   read(project: string, view: string, entityKeys: readonly string[], features: readonly string[]): Promise<(OnlineValue | null)[]>;
+  /**
+   * Optional: several views' reads at once, answering exactly what one `read` per element would
+   * (in the same order). A serving request reads every view of its features; a store that can do
+   * that in one round trip (Redis standalone: one MGET over all views' keys) implements this.
+   * Callers use `readViews` below, which falls back to one `read` per view.
+   */
+  readViews?(project: string, reads: readonly OnlineViewRead[]): Promise<(OnlineValue | null)[][]>;
   /**
    * Compare-and-set of rows with their state (push and materialization of aggregated views); see
    * `OnlineStateStore.update`.
@@ -57,6 +71,12 @@ export interface OnlineStore {
   /** Removes every row (and state) of a view (when a view is removed, or its schema changes). */
   deleteView(project: string, view: string): Promise<void>;
   close(): Promise<void>;
+}
+
+/** `store.readViews` when the store has it, else one `read` per view (concurrently). */
+export function readViews(store: OnlineStore, project: string, reads: readonly OnlineViewRead[]): Promise<(OnlineValue | null)[][]> {
+  if (store.readViews !== undefined) return store.readViews(project, reads);
+  return Promise.all(reads.map((r) => store.read(project, r.view, r.entityKeys, r.features)));
 }
 
 /**

@@ -5,7 +5,7 @@ import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
 import { onlineEntityKey } from "../materialize/online-entity-key.js";
 import { columnFromValues, columnGet, type Column } from "../offline/columnar.js";
-import type { OnlineStore } from "../online/online-store.js";
+import { readViews, type OnlineStore, type OnlineValue } from "../online/online-store.js";
 import { cellValue } from "../offline/training-set.js";
 import { runOnDemandTransform } from "../transform/transform-executor.js";
 import type { ValueType } from "../types.js";
@@ -95,13 +95,17 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
     requestCols.set(field, columnFromValues(type, values, `request field ${JSON.stringify(field)}`));
   }
 
-  // Each plain view: one read of its distinct entity keys, then a value and status per row.
+  // Each plain view: its distinct entity keys, all views read in one call (one round trip where
+  // the store can), then a value and status per row.
+  const plans: ViewPlan[] = [];
+  for (const { def, features } of resolved.views.values()) plans.push(planView(def, features, entities, n));
+  const reads = plans.filter((p) => p.distinct.size > 0);
+  const stored = reads.length === 0 ? [] : await readViews(store, project, reads.map((p) => ({ view: p.def.name, entityKeys: [...p.distinct.keys()], features: p.features })));
   const viewData = new Map<string, ViewValues>();
-  await Promise.all(
-    [...resolved.views].map(async ([name, { def, features }]) => {
-      viewData.set(name, await readView(store, project, def, [...features], entities, n, now));
-    }),
-  );
+  for (const p of plans) {
+    const i = reads.indexOf(p);
+    viewData.set(p.def.name, viewValues(p, i === -1 ? [] : stored[i]!, n, now));
+  }
 
   // Rows written by one materialization batch share their write time, and often their event
   // time: format each instant once per request (toISOString was ~1 µs a call here).
@@ -219,7 +223,17 @@ interface ViewValues {
   writtenAt: Float64Array;
 }
 
-async function readView(store: OnlineStore, project: string, def: FeatureViewDef, features: string[], entities: Record<string, readonly unknown[]>, n: number, now: number): Promise<ViewValues> {
+/** One view's part of a request: its features and the entity keys of the request's rows. */
+interface ViewPlan {
+  def: FeatureViewDef;
+  features: string[];
+  /** Per entity row, its online entity key (null: a join key value is null). */
+  rowKeys: (string | null)[];
+  /** Distinct keys, in first-seen order, to their index in the read. */
+  distinct: Map<string, number>;
+}
+
+function planView(def: FeatureViewDef, features: Iterable<string>, entities: Record<string, readonly unknown[]>, n: number): ViewPlan {
   const keys = joinKeysOf(def);
   const types = joinKeyTypesOf(def);
   const rowKeys = new Array<string | null>(n);
@@ -231,7 +245,11 @@ async function readView(store: OnlineStore, project: string, def: FeatureViewDef
     rowKeys[i] = key;
     if (key !== null && !distinct.has(key)) distinct.set(key, distinct.size);
   }
-  const stored = distinct.size > 0 ? await store.read(project, def.name, [...distinct.keys()], features) : [];
+  return { def, features: [...features], rowKeys, distinct };
+}
+
+function viewValues(plan: ViewPlan, stored: readonly (OnlineValue | null)[], n: number, now: number): ViewValues {
+  const { def, features, rowKeys, distinct } = plan;
   const ttl = def.ttlMs;
   const result: ViewValues = { values: new Map(), statuses: new Map(), found: new Uint8Array(n), eventTs: new Float64Array(n).fill(Number.NaN), writtenAt: new Float64Array(n).fill(Number.NaN) };
   // Row status: found, missing, or too old.

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import { encodeEntityKey } from "../../src/online/entity-key-codec.js";
-import type { OnlineRow, OnlineStore } from "../../src/online/online-store.js";
+import { readViews, type OnlineRow, type OnlineStore } from "../../src/online/online-store.js";
 
 export function runOnlineStoreConformance(name: string, open: () => Promise<OnlineStore>): void {
   describe(`OnlineStore conformance: ${name}`, () => {
@@ -70,6 +70,37 @@ export function runOnlineStoreConformance(name: string, open: () => Promise<Onli
       assert.equal(got.values[2], 1);
       const [none] = await store.read(p, "v", [key(1)], []);
       assert.deepEqual(none?.values, []);
+    });
+
+    test("readViews answers what one read per view does, in order (also empty, unknown and repeated views, missing keys)", async () => {
+      const p = newProject();
+      await store.write(p, "a", [{ entityKey: key(1), eventTs: 5, values: [1, "x"] }, { entityKey: key(2), eventTs: 6, values: [2, "y"] }], { features: ["n", "s"], ...NO_TTL });
+      await store.write(p, "b:c", [{ entityKey: key(1), eventTs: 7, values: [true] }], { features: ["flag"], ...NO_TTL });
+      const reads = [
+        { view: "a", entityKeys: [key(2), key(404), key(1)], features: ["s", "nope", "n"] },
+        { view: "b:c", entityKeys: [key(1), key(2)], features: ["flag"] },
+        { view: "never_written", entityKeys: [key(1)], features: ["n"] },
+        { view: "a", entityKeys: [], features: ["n"] },
+        { view: "a", entityKeys: [key(1)], features: [] },
+      ];
+      const one = await Promise.all(reads.map((r) => store.read(p, r.view, r.entityKeys, r.features)));
+      const all = await readViews(store, p, reads);
+      assert.deepEqual(all, one);
+      assert.deepEqual(all[0]!.map((v) => v?.values ?? null), [["y", undefined, 2], null, ["x", undefined, 1]]);
+      assert.deepEqual(all[1]!.map((v) => v?.values ?? null), [[true], null]);
+      assert.deepEqual(all[2], [null]);
+      assert.deepEqual(all[3], []);
+      assert.deepEqual(await readViews(store, p, []), []);
+      // Many keys over several views (more than one MGET chunk in total).
+      const many = Array.from({ length: 700 }, (_, i) => ({ entityKey: key(i), eventTs: 1, values: [i] }));
+      await store.write(p, "m1", many, { features: ["i"], ...NO_TTL });
+      await store.write(p, "m2", many, { features: ["i"], ...NO_TTL });
+      const big = await readViews(store, p, [
+        { view: "m1", entityKeys: many.map((r) => r.entityKey), features: ["i"] },
+        { view: "m2", entityKeys: many.map((r) => r.entityKey).reverse(), features: ["i"] },
+      ]);
+      assert.deepEqual(big[0]!.map((v) => v?.values[0]), many.map((_, i) => i));
+      assert.deepEqual(big[1]!.map((v) => v?.values[0]), many.map((_, i) => 699 - i));
     });
 
     test("rows written under an earlier feature list stay readable by name", async () => {
