@@ -11,6 +11,8 @@ import { runOnDemandTransform } from "../transform/transform-executor.js";
 import type { ValueType } from "../types.js";
 import { resolveFeatures, type FeatureSelection, type ResolvedFeatures } from "./feature-refs.js";
 
+type ResolvedView = ResolvedFeatures["views"] extends Map<string, infer V> ? V : never;
+
 /** Feast's per-value statuses. */
 export type FieldStatus = "PRESENT" | "NULL_VALUE" | "NOT_FOUND" | "OUTSIDE_MAX_AGE";
 
@@ -98,7 +100,7 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
   // Each plain view: its distinct entity keys, all views read in one call (one round trip where
   // the store can), then a value and status per row.
   const plans: ViewPlan[] = [];
-  for (const { def, features } of resolved.views.values()) plans.push(planView(def, features, entities, n));
+  for (const view of resolved.views.values()) plans.push(planView(view, entities, n));
   const reads = plans.filter((p) => p.distinct.size > 0);
   const stored = reads.length === 0 ? [] : await readViews(store, project, reads.map((p) => ({ view: p.def.name, entityKeys: [...p.distinct.keys()], features: p.features })));
   const viewData = new Map<string, ViewValues>();
@@ -106,15 +108,6 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
     const i = reads.indexOf(p);
     viewData.set(p.def.name, viewValues(p, i === -1 ? [] : stored[i]!, n, now));
   }
-
-  // Rows written by one materialization batch share their write time, and often their event
-  // time: format each instant once per request (toISOString was ~1 µs a call here).
-  const isoMemo = new Map<number, string>();
-  const iso = (t: number): string => {
-    let s = isoMemo.get(t);
-    if (s === undefined) isoMemo.set(t, (s = new Date(t).toISOString()));
-    return s;
-  };
 
   const results: OnlineFeaturesResponse["results"] = [];
   for (const key of resolved.joinKeys) {
@@ -167,9 +160,17 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
       const data = viewData.get(out.view)!;
       // Formatted once per view (a Date and an ISO string per row): per feature it cost ~5 ms of a
       // 100-entity × 50-feature read. Each result gets its own copy of the array.
-      data.eventTsIso ??= Array.from(data.eventTs, (t) => (Number.isNaN(t) ? NO_TIMESTAMP : iso(t)));
+      if (data.eventTsIso === undefined) {
+        data.eventTsIso = new Array<string>(n);
+        for (let i = 0; i < n; i++) {
+          const t = data.eventTs[i]!;
+          data.eventTsIso[i] = Number.isNaN(t) ? NO_TIMESTAMP : iso(t);
+        }
+      }
+      const stored = data.values.get(out.feature)!;
       results.push({
-        values: data.values.get(out.feature)!.map((v) => (v === null ? null : outputValue(v, out.type))),
+        // Only timestamps change on the way out (to ISO strings); other values are copied as they are.
+        values: out.type === "timestamp" ? stored.map((v) => (v === null ? null : outputValue(v, out.type))) : stored.slice(),
         statuses: data.statuses.get(out.feature)!,
         event_timestamps: data.eventTsIso.slice(),
       });
@@ -177,9 +178,14 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
   }
   const asOf: Record<string, (string | null)[]> = {};
   for (const name of resolved.views.keys()) {
-    asOf[name] = Array.from(viewData.get(name)!.writtenAt, (t) => (Number.isNaN(t) ? null : iso(t)));
+    const writtenAt = viewData.get(name)!.writtenAt;
+    const times = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) times[i] = Number.isNaN(writtenAt[i]!) ? null : iso(writtenAt[i]!);
+    asOf[name] = times;
   }
-  return { metadata: { feature_names: [...resolved.joinKeys, ...resolved.outputs.map((o) => o.outputName)], as_of: asOf }, results };
+  let names = featureNames.get(resolved);
+  if (names === undefined) featureNames.set(resolved, (names = [...resolved.joinKeys, ...resolved.outputs.map((o) => o.outputName)]));
+  return { metadata: { feature_names: names.slice(), as_of: asOf }, results };
 }
 
 /**
@@ -188,6 +194,26 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
  * reading them for one entity. Bounded; errors are not cached (they are thrown again). The
  * resolved object is only read, never changed, so requests share it.
  */
+/**
+ * Rows written by one materialization batch share their write time, and often their event time:
+ * format each instant once (toISOString was ~1 µs a call here), across requests, since a server
+ * answers with the same write times until the next materialization. Bounded: cleared when full.
+ */
+const isoMemo = new Map<number, string>();
+const ISO_MEMO_SIZE = 4096;
+
+function iso(t: number): string {
+  let s = isoMemo.get(t);
+  if (s === undefined) {
+    if (isoMemo.size >= ISO_MEMO_SIZE) isoMemo.clear();
+    isoMemo.set(t, (s = new Date(t).toISOString()));
+  }
+  return s;
+}
+
+/** The response's feature names per cached selection (each response gets a copy). */
+const featureNames = new WeakMap<ResolvedFeatures, string[]>();
+
 const resolvedCache = new WeakMap<RepoDefinitions, Map<string, ResolvedFeatures>>();
 const RESOLVED_CACHE_SIZE = 256;
 
@@ -233,9 +259,17 @@ interface ViewPlan {
   distinct: Map<string, number>;
 }
 
-function planView(def: FeatureViewDef, features: Iterable<string>, entities: Record<string, readonly unknown[]>, n: number): ViewPlan {
-  const keys = joinKeysOf(def);
-  const types = joinKeyTypesOf(def);
+/**
+ * Per resolved view (resolved selections are cached and never changed): its join keys, their
+ * types and its feature list, computed once instead of on every request.
+ */
+const viewShapes = new WeakMap<ResolvedView, { keys: string[]; types: ValueType[]; features: string[] }>();
+
+function planView(view: ResolvedView, entities: Record<string, readonly unknown[]>, n: number): ViewPlan {
+  const def = view.def;
+  let shape = viewShapes.get(view);
+  if (shape === undefined) viewShapes.set(view, (shape = { keys: joinKeysOf(def), types: joinKeyTypesOf(def), features: [...view.features] }));
+  const { keys, types, features } = shape;
   const rowKeys = new Array<string | null>(n);
   const distinct = new Map<string, number>();
   const parts = new Array<unknown>(keys.length);
@@ -245,7 +279,7 @@ function planView(def: FeatureViewDef, features: Iterable<string>, entities: Rec
     rowKeys[i] = key;
     if (key !== null && !distinct.has(key)) distinct.set(key, distinct.size);
   }
-  return { def, features: [...features], rowKeys, distinct };
+  return { def, features, rowKeys, distinct };
 }
 
 function viewValues(plan: ViewPlan, stored: readonly (OnlineValue | null)[], n: number, now: number): ViewValues {
