@@ -107,9 +107,12 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
         let body: unknown;
         if (route.body) {
           if (request.body === undefined) return sendError(reply, request, requestError("INVALID_JSON", "request body is empty (expected a JSON object)", ""));
-          const parsed = route.body.safeParse(request.body);
-          if (!parsed.success) return sendError(reply, request, zodRequestError(parsed.error, "body"));
-          body = parsed.data;
+          body = route.fastBody?.(request.body);
+          if (body === undefined) {
+            const parsed = route.body.safeParse(request.body);
+            if (!parsed.success) return sendError(reply, request, zodRequestError(parsed.error, "body"));
+            body = parsed.data;
+          }
         }
         let params: unknown;
         if (route.params) {

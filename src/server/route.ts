@@ -58,6 +58,13 @@ export interface LarderRoute<B = unknown, P = unknown> {
   summary: string;
   description?: string;
   body?: z.ZodType<B>;
+  /**
+   * Optional fast path for `body`, for hot routes: a cheap check that returns what `body` would
+   * parse a valid request to, or undefined to let `body` parse it (so every error still comes from
+   * the schema, with its path). It must accept only bodies the schema accepts
+   * (test/server-http-fast-body.test.ts compares them).
+   */
+  fastBody?: (raw: unknown) => B | undefined;
   params?: z.ZodType<P>;
   responses: Record<number, RouteResponse>;
   /**
