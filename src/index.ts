@@ -17,7 +17,13 @@ export type {
   AggregationDef, FeatureRow, FeatureViewProjection,
 } from "./definitions/definition-types.js";
 export { types, type ValueType } from "./types.js";
-export { FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions, type PushOptions, type PushResult, type PushTarget } from "./feature-store.js";
+export {
+  FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions, type PushOptions, type PushResult, type PushTarget,
+  type MaterializeOptions, type MaterializeIncrementalOptions, type MaterializeSkip, type OnlineFeaturesOptions,
+} from "./feature-store.js";
+export type { MaterializeResult } from "./materialize/materialize-view.js";
+export type { BackfillResult } from "./pipeline/view-pipeline.js";
+export type { OnlineFeaturesResponse, OnlineFeatureValue, FieldStatus } from "./serving/online-features.js";
 export { LarderError, ERROR_CATALOGUE, httpStatusFor, isLarderError, type ErrorCode } from "./errors.js";
 export { readEntityRows } from "./offline/entity-rows.js";
 export { startScheduler, type Scheduler, type SchedulerOptions } from "./materialize/scheduler.js";
