@@ -218,31 +218,10 @@ export abstract class SqlRegistryStore implements RegistryStore {
   }
 
   async startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }): Promise<string> {
-    checkProject(project);
-    checkText(run?.kind, "run kind");
-    checkText(run?.view, "run view");
-    const rangeStart = run.rangeStart === undefined ? null : checkDate(run.rangeStart, "rangeStart");
-    const rangeEnd = run.rangeEnd === undefined ? null : checkDate(run.rangeEnd, "rangeEnd");
+    const values = newRunValues(project, run);
     return this.run(async () => {
-      const id = randomUUID();
-      await this.db
-        .insertInto("runs")
-        .values({
-          id,
-          project,
-          kind: run.kind,
-          view_name: run.view,
-          range_start: rangeStart,
-          range_end: rangeEnd,
-          status: "running",
-          row_count: null,
-          error: null,
-          // clock_timestamp, not now(): the start of this statement, not of some enclosing transaction.
-          started_at: sql<Date>`clock_timestamp()`,
-          finished_at: null,
-        })
-        .execute();
-      return id;
+      await this.db.insertInto("runs").values(values).execute();
+      return values.id;
     });
   }
 
@@ -291,32 +270,13 @@ export abstract class SqlRegistryStore implements RegistryStore {
   }
 
   async claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date }): Promise<string | undefined> {
-    checkProject(project);
-    checkText(run?.kind, "run kind");
-    checkText(run?.view, "run view");
-    const slot = checkDate(run.slot, "slot");
-    const rangeStart = run.rangeStart === undefined ? null : checkDate(run.rangeStart, "rangeStart");
-    const rangeEnd = run.rangeEnd === undefined ? null : checkDate(run.rangeEnd, "rangeEnd");
+    const values = { ...newRunValues(project, run), slot: checkDate(run.slot, "slot") };
     return this.run(async () => {
-      const id = randomUUID();
       // One statement against the partial unique index runs_one_per_slot: of concurrent claims
       // (other servers on the same registry) exactly one inserts a row; the others insert nothing.
       const inserted = await this.db
         .insertInto("runs")
-        .values({
-          id,
-          project,
-          kind: run.kind,
-          view_name: run.view,
-          range_start: rangeStart,
-          range_end: rangeEnd,
-          status: "running",
-          row_count: null,
-          error: null,
-          started_at: sql<Date>`clock_timestamp()`,
-          finished_at: null,
-          slot,
-        })
+        .values(values)
         .onConflict((oc) => oc.columns(["project", "kind", "view_name", "slot"]).where("slot", "is not", null).doNothing())
         .returning("id")
         .executeTakeFirst();
@@ -574,4 +534,25 @@ function checkKind(kind: unknown): void {
 function checkDate(value: unknown, what: string): Date {
   if (!(value instanceof Date) || Number.isNaN(value.getTime())) throw new LarderError("INVALID_ARGUMENT", `${what} must be a valid Date, got ${String(value)}`);
   return value;
+}
+
+/** The row of a run that starts now (checked arguments, a new id, status running). */
+function newRunValues(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }) {
+  checkProject(project);
+  checkText(run?.kind, "run kind");
+  checkText(run?.view, "run view");
+  return {
+    id: randomUUID(),
+    project,
+    kind: run.kind,
+    view_name: run.view,
+    range_start: run.rangeStart === undefined ? null : checkDate(run.rangeStart, "rangeStart"),
+    range_end: run.rangeEnd === undefined ? null : checkDate(run.rangeEnd, "rangeEnd"),
+    status: "running",
+    row_count: null,
+    error: null,
+    // clock_timestamp, not now(): the start of this statement, not of some enclosing transaction.
+    started_at: sql<Date>`clock_timestamp()`,
+    finished_at: null,
+  };
 }
