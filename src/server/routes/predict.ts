@@ -72,6 +72,60 @@ const body = z
     if (b.version !== undefined && b.stage !== undefined) ctx.addIssue({ code: "custom", path: ["stage"], message: "give either version or stage, not both" });
   });
 
+type Body = z.infer<typeof body>;
+
+/**
+ * The fast path of `body` for the common shapes (see `fastBody` in route.ts): entities as columns
+ * of scalars of equal length, optional request fields (a column of that length or one value),
+ * version or stage, contributions. Anything else, including every invalid body, is left to the
+ * schema, so errors keep their paths (test/server-predict-fast-body.test.ts compares the two).
+ */
+export function fastPredictBody(raw: unknown): Body | undefined {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return undefined;
+  const b = raw as Record<string, unknown>;
+  for (const k in b) {
+    if (!Object.hasOwn(b, k)) return undefined;
+    if (k !== "entities" && k !== "request" && k !== "version" && k !== "stage" && k !== "contributions") return undefined;
+  }
+  const { entities, request, version, stage, contributions } = b;
+  if (typeof entities !== "object" || entities === null || Array.isArray(entities)) return undefined;
+  let n = -1;
+  for (const name in entities) {
+    if (!Object.hasOwn(entities, name) || name.length === 0) return undefined;
+    const col = (entities as Record<string, unknown>)[name];
+    if (!Array.isArray(col) || (n !== -1 && col.length !== n)) return undefined;
+    n = col.length;
+    for (const v of col) if (!isScalar(v)) return undefined;
+  }
+  if (n === -1) return undefined;
+  const out: Body = { entities: entities as Body["entities"], contributions: false };
+  if (request !== undefined) {
+    if (typeof request !== "object" || request === null || Array.isArray(request)) return undefined;
+    for (const name in request) {
+      if (!Object.hasOwn(request, name) || name.length === 0 || Object.hasOwn(entities, name)) return undefined;
+      const value = (request as Record<string, unknown>)[name];
+      if (Array.isArray(value)) {
+        if (value.length !== n) return undefined;
+        for (const v of value) if (!isScalar(v)) return undefined;
+      } else if (!isScalar(value)) return undefined;
+    }
+    out.request = request as Body["request"];
+  }
+  if (version !== undefined) {
+    if (!Number.isSafeInteger(version) || (version as number) < 1 || stage !== undefined) return undefined;
+    out.version = version as number;
+  }
+  if (stage !== undefined) {
+    if (stage !== "production" && stage !== "staging") return undefined;
+    out.stage = stage;
+  }
+  if (contributions !== undefined) {
+    if (typeof contributions !== "boolean") return undefined;
+    out.contributions = contributions;
+  }
+  return out;
+}
+
 const params = z.object({ model: z.string().min(1) });
 
 const value = z.union([z.number(), z.string(), z.boolean(), z.null()]);
@@ -114,7 +168,7 @@ function givenRequestId(header: string | string[] | undefined): string | undefin
  * answered request is logged (keys, request fields, features used, predictions) by the server's
  * prediction log, off the request path.
  */
-export const predictRoute = defineRoute<z.infer<typeof body>, z.infer<typeof params>>({
+export const predictRoute = defineRoute<Body, z.infer<typeof params>>({
   method: "POST",
   url: "/v1/predict/:model",
   scope: "read",
@@ -125,6 +179,7 @@ export const predictRoute = defineRoute<z.infer<typeof body>, z.infer<typeof par
     "Answers a prediction per row with the model version, the feature values used and, with `contributions: true`, per-feature contributions. " +
     "Errors: UNKNOWN_MODEL (404) for an unknown model, version or empty stage; MISSING_FEATURE (422) when an input is missing under the model's \"error\" policy.",
   body,
+  fastBody: fastPredictBody,
   params,
   responses: { 200: { description: "a prediction per entity row", schema: response } },
   errorPath: (err, b) => {
