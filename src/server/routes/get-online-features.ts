@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineRoute } from "../route.js";
-import { checkEqualLengths, checkSelection, columns, featureSelection, scalar, selectionErrorPath, selectionOptions } from "../schemas.js";
+import { checkEqualLengths, checkSelection, columns, fastColumnsLength, featureSelection, scalar, selectionErrorPath, selectionOptions } from "../schemas.js";
 
 const body = z
   .object({
@@ -54,17 +54,7 @@ export function fastGetOnlineFeaturesBody(raw: unknown): Body | undefined {
     if (typeof full !== "boolean") return undefined;
     out.full_feature_names = full;
   }
-  if (typeof entities !== "object" || entities === null || Array.isArray(entities)) return undefined;
-  let n = -1;
-  for (const name in entities) {
-    if (!Object.hasOwn(entities, name) || name.length === 0) return undefined;
-    const col = (entities as Record<string, unknown>)[name];
-    if (!Array.isArray(col) || (n !== -1 && col.length !== n)) return undefined;
-    n = col.length;
-    for (const v of col) {
-      if (v !== null && typeof v !== "string" && typeof v !== "boolean" && !(typeof v === "number" && Number.isFinite(v))) return undefined;
-    }
-  }
+  if (fastColumnsLength(entities) === undefined) return undefined;
   out.entities = entities as Body["entities"];
   return keys > 0 ? out : undefined;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { formatPath } from "../http-error.js";
 import { defineRoute } from "../route.js";
-import { checkEqualLengths } from "../schemas.js";
+import { checkEqualLengths, fastColumnsLength, isFastScalar } from "../schemas.js";
 
 type Scalar = string | number | boolean | null;
 
@@ -88,26 +88,18 @@ export function fastPredictBody(raw: unknown): Body | undefined {
     if (k !== "entities" && k !== "request" && k !== "version" && k !== "stage" && k !== "contributions") return undefined;
   }
   const { entities, request, version, stage, contributions } = b;
-  if (typeof entities !== "object" || entities === null || Array.isArray(entities)) return undefined;
-  let n = -1;
-  for (const name in entities) {
-    if (!Object.hasOwn(entities, name) || name.length === 0) return undefined;
-    const col = (entities as Record<string, unknown>)[name];
-    if (!Array.isArray(col) || (n !== -1 && col.length !== n)) return undefined;
-    n = col.length;
-    for (const v of col) if (!isScalar(v)) return undefined;
-  }
-  if (n === -1) return undefined;
+  const n = fastColumnsLength(entities);
+  if (n === undefined || n === -1) return undefined;
   const out: Body = { entities: entities as Body["entities"], contributions: false };
   if (request !== undefined) {
     if (typeof request !== "object" || request === null || Array.isArray(request)) return undefined;
     for (const name in request) {
-      if (!Object.hasOwn(request, name) || name.length === 0 || Object.hasOwn(entities, name)) return undefined;
+      if (!Object.hasOwn(request, name) || name.length === 0 || Object.hasOwn(entities as object, name)) return undefined;
       const value = (request as Record<string, unknown>)[name];
       if (Array.isArray(value)) {
         if (value.length !== n) return undefined;
-        for (const v of value) if (!isScalar(v)) return undefined;
-      } else if (!isScalar(value)) return undefined;
+        for (const v of value) if (!isFastScalar(v)) return undefined;
+      } else if (!isFastScalar(value)) return undefined;
     }
     out.request = request as Body["request"];
   }
