@@ -31,6 +31,7 @@ import { FeatureStore } from "../src/feature-store.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
 import type { OnlineRow } from "../src/online/online-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
+import { rng } from "../test/helpers/seeded-random.js";
 
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_MAT_ENTITIES ?? 1_000_000);
@@ -44,18 +45,6 @@ const srcFile = join(repoDir, "data", "features.parquet");
 const DAY = 86_400_000;
 const T0 = Date.UTC(2024, 0, 1);
 const features = Array.from({ length: F }, (_, i) => `f${i}`);
-
-/** A deterministic PRNG (mulberry32), so every run writes the same data. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Columns {
   ids: number[];

@@ -36,6 +36,7 @@ import * as pw from "parquet-wasm";
 import { FeatureStore } from "../src/feature-store.js";
 import { promoteModel, registerModel } from "../src/models/model-registry.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
+import { rng } from "../test/helpers/seeded-random.js";
 
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_PREDICT_ENTITIES ?? 100_000);
@@ -50,17 +51,6 @@ const xgbFile = join(root, "test", "fixtures", "models", "xgb-binary-logistic.mo
 const DAY = 86_400_000;
 /** Recent data, so the view's TTL-free rows and the read time need no care. */
 const T0 = Math.floor(Date.now() / DAY) * DAY - 3 * DAY;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Values in the ranges the fixture was trained on (a few nulls, which take default branches). */
 function writeRepo(): void {

@@ -32,6 +32,7 @@ import * as pw from "parquet-wasm";
 import { FeatureStore } from "../src/feature-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { writeNaiveHashes } from "./naive-server.js";
+import { rng } from "../test/helpers/seeded-random.js";
 
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_SERVE_ENTITIES ?? 100_000);
@@ -50,17 +51,6 @@ const viewNames = Array.from({ length: VIEWS }, (_, v) => `v${v}`);
 const featuresOf = (v: number) => Array.from({ length: PER_VIEW }, (_, k) => `f${v * PER_VIEW + k}`);
 const allFeatures = viewNames.flatMap((_, v) => featuresOf(v));
 const refs = viewNames.flatMap((name, v) => featuresOf(v).map((f) => `${name}:${f}`));
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function writeRepo(): void {
   const r = rng(11);

@@ -14,6 +14,7 @@ import type { OnlineStore } from "../src/online/online-store.js";
 import { getOnlineFeatures, type OnlineFeaturesResponse } from "../src/serving/online-features.js";
 import { assertCliError, assertOk, larder } from "./helpers/cli.js";
 import { arrowTable, col, createFeatureRepo, expectLarderError, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
+import { rng } from "./helpers/seeded-random.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -66,18 +67,6 @@ const ALL_FEATURES = [
   "spend:spend_7d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount",
   "ratios:cart_vs_avg", "ratios:fee_plus_count",
 ];
-
-/** A seeded PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeData() {
   const r = rng(42);

@@ -14,6 +14,7 @@ import type { OnlineStore } from "../src/online/online-store.js";
 import { arrowTable, col, expectLarderError, tableRows, withFeatureRepo, type FeatureRepo } from "./helpers/feature-repo.js";
 import { redisBinariesAvailable, startRedisServer } from "./helpers/redis-cluster.js";
 import { redisAvailable, requireServices } from "./helpers/services.js";
+import { rng } from "./helpers/seeded-random.js";
 
 const URL = "redis://127.0.0.1:6379";
 const HOUR = 3_600_000;
@@ -35,17 +36,6 @@ export const headroom = onDemandFeatureView({
   transform: (f) => ({ left: f.amount == null ? null : f.limit - f.amount, busy: f.n_2d > 2 }),
 });
 `;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const available = await redisAvailable();
 if (!available && requireServices()) throw new Error(`Redis is unavailable at ${URL} (LARDER_REQUIRE_SERVICES=1)`);

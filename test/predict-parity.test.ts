@@ -8,6 +8,7 @@
  * event_timestamp T − 1 ms — README, "Materialization and online reads": an aggregated view's online
  * values equal a training set at end − 1 ms.
  */
+import { rng } from "./helpers/seeded-random.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
@@ -17,7 +18,7 @@ import { readEntityRows } from "../src/offline/entity-rows.js";
 import { predictBatch } from "../src/serving/predict.js";
 import { assertCliError, assertOk, larder, plainRows, readParquetTable } from "./helpers/cli.js";
 import { arrowTable, col, tableRows } from "./helpers/feature-repo.js";
-import { BACKFILL, createChurnRepo, rng, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const T = BACKFILL.end;
 let fx: ChurnFixture;

@@ -4,6 +4,7 @@
  * in-process API and with training sets, Arrow training sets, validation errors with codes and
  * paths, /metrics and /docs.
  */
+import { rng } from "./helpers/seeded-random.js";
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { tableFromIPC } from "apache-arrow";
@@ -12,7 +13,7 @@ import { ERROR_CATALOGUE } from "../src/errors.js";
 import { startServer, type RunningServer } from "../src/server/app.js";
 import { builtinRoutes } from "../src/server/routes/index.js";
 import { arrowTable, col, tableRows } from "./helpers/feature-repo.js";
-import { ALL_FEATURES, RANGE, createServedRepo, get, post, rng, type ServedRepo } from "./helpers/http-server.js";
+import { ALL_FEATURES, RANGE, createServedRepo, get, post, type ServedRepo } from "./helpers/http-server.js";
 
 let repo: ServedRepo;
 let server: RunningServer;

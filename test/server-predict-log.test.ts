@@ -6,6 +6,7 @@
  * equal the logged ones for a plain view at the same time; /metrics counts written rows; the log
  * can be switched off; a failing disk never fails a request.
  */
+import { rng } from "./helpers/seeded-random.js";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +21,7 @@ import { startServer, type RunningServer } from "../src/server/app.js";
 import { predictionLogDir } from "../src/serving/prediction-log.js";
 import { assertOk, larder, plainRows, readParquetTable } from "./helpers/cli.js";
 import { get, post } from "./helpers/http-server.js";
-import { BACKFILL, createChurnRepo, rng, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 let fx: ChurnFixture;
 let served: FeatureStore;

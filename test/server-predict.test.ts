@@ -5,6 +5,7 @@
  * and paths; a promotion by `larder models promote` in another process hot-swaps the version while
  * HTTP predictions run, with no failed request. Prediction logs: test/server-predict-log.test.ts.
  */
+import { rng } from "./helpers/seeded-random.js";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
@@ -16,7 +17,7 @@ import { startServer, type RunningServer } from "../src/server/app.js";
 import { assertOk, larder, larderAsync, plainRows, readParquetTable } from "./helpers/cli.js";
 import { arrowTable, col } from "./helpers/feature-repo.js";
 import { get, post } from "./helpers/http-server.js";
-import { BACKFILL, createChurnRepo, rng, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const T = BACKFILL.end;
 let fx: ChurnFixture;

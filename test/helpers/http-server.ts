@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { FeatureStore } from "../../src/feature-store.js";
 import { arrowTable, col, configSource, fastTempDir, parquetBytes } from "./feature-repo.js";
+import { rng } from "./seeded-random.js";
 
 export const HOUR = 3_600_000;
 export const DAY = 24 * HOUR;
@@ -41,18 +42,6 @@ export const ALL_FEATURES = [
   "spend:spend_2d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount",
   "ratios:cart_vs_avg", "ratios:fee_plus_cart",
 ];
-
-/** A small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Profiles and transactions of customers 1..n (some without rows, some nulls). */
 export function servedData(seed: number, n = 40) {
