@@ -26,7 +26,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -37,6 +36,7 @@ import { FeatureStore } from "../src/feature-store.js";
 import { promoteModel, registerModel } from "../src/models/model-registry.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { rng } from "../test/helpers/seeded-random.js";
+import { cpuMs, freePort } from "./process-support.js";
 
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_PREDICT_ENTITIES ?? 100_000);
@@ -106,16 +106,6 @@ const logit = {
   inputs: INPUTS.map((feature, j) => ({ feature, kind: "numeric", mean: [30, 24, 400, 12, 100, 1.5][j], std: [11, 14, 230, 7, 58, 3][j], fill: null, weight: [0.4, -0.3, 0.2, -0.1, 0.05, 0.25][j] })),
 };
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 async function startLarder(port: number, env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   const prof = process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench", "out", "predict")] : [];
@@ -176,15 +166,6 @@ interface Result {
 }
 
 /** CPU time of a process so far, ms (Linux /proc; NaN elsewhere). */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-  } catch {
-    return Number.NaN;
-  }
-}
 
 async function load(url: string, kind: Kind, batch: number, seconds: number, pid?: number): Promise<Result> {
   const pool = bodies(kind, batch, 1000);

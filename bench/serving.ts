@@ -21,7 +21,6 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -33,6 +32,7 @@ import { FeatureStore } from "../src/feature-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { writeNaiveHashes } from "./naive-server.js";
 import { rng } from "../test/helpers/seeded-random.js";
+import { cpuMs, freePort } from "./process-support.js";
 
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_SERVE_ENTITIES ?? 100_000);
@@ -82,16 +82,6 @@ function writeRepo(): void {
   ].join("\n"));
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 interface Server {
   name: string;
@@ -147,15 +137,6 @@ interface Result {
 }
 
 /** CPU time of a process so far, ms (Linux /proc; NaN elsewhere). Robust to machine load, unlike req/s. */
-function cpuMs(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime + stime, in USER_HZ (100)
-  } catch {
-    return Number.NaN;
-  }
-}
 
 async function load(url: string, batch: number, seconds: number, pid?: number): Promise<Result> {
   const pool = bodies(batch, 1000);
