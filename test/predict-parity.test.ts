@@ -18,7 +18,7 @@ import { readEntityRows } from "../src/offline/entity-rows.js";
 import { predictBatch } from "../src/serving/predict.js";
 import { assertCliError, assertOk, larder, plainRows, readParquetTable } from "./helpers/cli.js";
 import { arrowTable, col, tableRows } from "./helpers/feature-repo.js";
-import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { BACKFILL, assertClose, createChurnRepo, randomEntities, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const T = BACKFILL.end;
 let fx: ChurnFixture;
@@ -36,26 +36,10 @@ after(async () => {
   await fx?.repo.cleanup();
 });
 
-/** Random entities: known customers (repeats allowed) and never-seen ones, with a cart value each (some null-ish small). */
-function randomEntities(seed: number, n: number): { ids: number[]; carts: number[] } {
-  const r = rng(seed);
-  const ids: number[] = [];
-  const carts: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ids.push(r() < 0.1 ? 10_000 + i : fx.ids[Math.floor(r() * fx.ids.length)]!);
-    carts.push(Math.round(r() * 20000) / 100);
-  }
-  return { ids, carts };
-}
-
-function close(a: unknown, b: unknown, what: string): void {
-  if (typeof a === "number" && typeof b === "number") assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a)), `${what}: online ${a} vs batch ${b}`);
-  else assert.equal(a, b, what);
-}
 
 for (const [label, options] of [["logistic (production)", {}], ["xgboost (version 2)", { version: 2 }]] as const) {
   test(`online predict equals batch predict for random entities at one instant: ${label}`, async () => {
-    const { ids, carts } = randomEntities(label.length, 60);
+    const { ids, carts } = randomEntities(fx, label.length, 60);
     const online = await fx.repo.store.predict("churn", { customer_id: ids }, { ...options, request: { cart_value: carts }, contributions: true, now: T - 1 });
     const entities = arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(ids.map(() => T - 1)), cart_value: col.float64(carts) });
     const { table, model } = await predictBatch(fx.repo.store, "churn", entities, { ...options, contributions: true });
@@ -67,12 +51,12 @@ for (const [label, options] of [["logistic (production)", {}], ["xgboost (versio
       const row = rows[i]!;
       assert.equal(row.customer_id, ids[i]);
       assert.equal(row.model_version, online.version);
-      close(res.prediction, row.prediction, `row ${i} prediction`);
+      assertClose(res.prediction, row.prediction, `row ${i} prediction`);
       for (const f of online.feature_names) {
-        close((res.contributions as Record<string, number>)[f], row[`contribution__${f}`], `row ${i} contribution of ${f}`);
+        assertClose((res.contributions as Record<string, number>)[f], row[`contribution__${f}`], `row ${i} contribution of ${f}`);
         if (res.features[f] !== null) nonNullFeatures++;
       }
-      close(res.bias, row.contribution__bias, `row ${i} bias`);
+      assertClose(res.bias, row.contribution__bias, `row ${i} bias`);
     });
     assert.ok(nonNullFeatures > ids.length * 3, "most features are present: the comparison is not between nulls");
     assert.ok(new Set(online.results.map((r) => r.prediction)).size > 10, "predictions vary across entities");
@@ -80,7 +64,7 @@ for (const [label, options] of [["logistic (production)", {}], ["xgboost (versio
 }
 
 test("larder predict writes the entity rows with prediction and model_version; the same numbers as predictBatch", async () => {
-  const { ids, carts } = randomEntities(99, 25);
+  const { ids, carts } = randomEntities(fx, 99, 25);
   const entities = arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(ids.map((_, i) => T - 1 - i * 3_600_000)), cart_value: col.float64(carts), note: col.string(ids.map((id) => `c${id}`)) });
   await fx.repo.writeFile("data/score.parquet", entities);
   const out = fx.repo.path("data/scored.parquet");
@@ -114,7 +98,7 @@ test("a multi-class xgboost model: online per-class predictions equal batch pred
   const mc = JSON.parse(readFileSync(new URL("./fixtures/models/xgb-multiclass.model.json", import.meta.url), "utf8")) as unknown;
   const v = await registerModel(fx.repo.store, { name: "tier", service: "churn", model: mc });
   await promoteModel(fx.repo.store, "tier", v.version);
-  const { ids, carts } = randomEntities(7, 30);
+  const { ids, carts } = randomEntities(fx, 7, 30);
   const online = await fx.repo.store.predict("tier", { customer_id: ids }, { request: { cart_value: carts }, now: T - 1 });
   const entities = arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(ids.map(() => T - 1)), cart_value: col.float64(carts) });
   const { table } = await predictBatch(fx.repo.store, "tier", entities);
@@ -122,7 +106,7 @@ test("a multi-class xgboost model: online per-class predictions equal batch pred
   online.results.forEach((res, i) => {
     const probs = res.prediction as number[];
     assert.equal(probs.length, 3);
-    probs.forEach((p, k) => close(p, rows[i]![`prediction_${k}`], `row ${i} class ${k}`));
+    probs.forEach((p, k) => assertClose(p, rows[i]![`prediction_${k}`], `row ${i} class ${k}`));
   });
   const { expectLarderError } = await import("./helpers/feature-repo.js");
   await expectLarderError(predictBatch(fx.repo.store, "tier", entities, { contributions: true }), "INVALID_ARGUMENT");

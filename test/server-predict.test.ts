@@ -17,7 +17,7 @@ import { startServer, type RunningServer } from "../src/server/app.js";
 import { assertOk, larder, larderAsync, plainRows, readParquetTable } from "./helpers/cli.js";
 import { arrowTable, col } from "./helpers/feature-repo.js";
 import { get, post } from "./helpers/http-server.js";
-import { BACKFILL, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { BACKFILL, assertClose, createChurnRepo, randomEntities, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const T = BACKFILL.end;
 let fx: ChurnFixture;
@@ -55,22 +55,6 @@ after(async () => {
   await fx?.repo.cleanup();
 });
 
-/** Random entities: known customers (repeats allowed) and a few never seen, with a cart value each. */
-function randomEntities(seed: number, n: number): { ids: number[]; carts: number[] } {
-  const r = rng(seed);
-  const ids: number[] = [];
-  const carts: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ids.push(r() < 0.1 ? 10_000 + i : fx.ids[Math.floor(r() * fx.ids.length)]!);
-    carts.push(Math.round(r() * 20000) / 100);
-  }
-  return { ids, carts };
-}
-
-function close(a: unknown, b: unknown, what: string): void {
-  if (typeof a === "number" && typeof b === "number") assert.ok(Math.abs(a - b) <= 1e-12 * Math.max(1, Math.abs(a)), `${what}: HTTP ${a} vs batch ${b}`);
-  else assert.equal(a, b, what);
-}
 
 for (const [label, select, cli] of [
   ["logistic (production)", {}, []],
@@ -78,7 +62,7 @@ for (const [label, select, cli] of [
   ["xgboost (staging)", { stage: "staging" }, ["--stage", "staging"]],
 ] as const) {
   test(`HTTP predict equals FeatureStore.predict and larder predict for random entities at one instant: ${label}`, async () => {
-    const { ids, carts } = randomEntities(label.length * 7, 40);
+    const { ids, carts } = randomEntities(fx, label.length * 7, 40);
     const res = await post(server.url, "/v1/predict/churn", { entities: { customer_id: ids }, request: { cart_value: carts }, ...select, contributions: true });
     assert.equal(res.status, 200, res.text);
     const http = res.json;
@@ -104,12 +88,12 @@ for (const [label, select, cli] of [
       const row = rows[i]!;
       assert.equal(row.customer_id, ids[i]);
       assert.equal(row.model_version, http.version);
-      close(r.prediction, row.prediction, `row ${i} prediction`);
+      assertClose(r.prediction, row.prediction, `row ${i} prediction`);
       for (const f of http.feature_names as string[]) {
-        close(r.contributions[f], row[`contribution__${f}`], `row ${i} contribution of ${f}`);
+        assertClose(r.contributions[f], row[`contribution__${f}`], `row ${i} contribution of ${f}`);
         if (r.features[f] !== null) present++;
       }
-      close(r.bias, row.contribution__bias, `row ${i} bias`);
+      assertClose(r.bias, row.contribution__bias, `row ${i} bias`);
     });
     assert.ok(present > ids.length * 3, "most features are present: the comparison is not between nulls");
     assert.ok(new Set(http.results.map((r: any) => r.prediction)).size > 10, "predictions vary across entities");
