@@ -8,12 +8,11 @@
  * fieldMapping, created timestamps and a row transform.
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
-import { arrowTable, col, createFeatureRepo, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
-import { eventsTable, PUSH_FEATURES, type PushEvent as Event } from "./helpers/push-repo.js";
+import { arrowTable, col, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
+import { createPushRepo, eventsTable, removePushRepo, type PushEvent as Event } from "./helpers/push-repo.js";
 import { redisAvailable, requireServices } from "./helpers/services.js";
 
 const MIN = 60_000;
@@ -116,26 +115,9 @@ function parityTests(name: string, onlineUrl: string | null, runs: number): void
   describe(`push parity: ${name}`, () => {
     let repo: FeatureRepo;
     before(async () => {
-      repo = await createFeatureRepo({
-        features: PUSH_FEATURES,
-        project: `push_${randomBytes(4).toString("hex")}`,
-        files: { "data/txns/part-0.parquet": eventsTable([{ cust: 99, ts: BASE, created: BASE, amount_cents: 1, note: null }]) },
-        apply: false,
-      });
-      if (onlineUrl !== null) {
-        const config = await import("node:fs/promises").then((fs) => fs.readFile(repo.path("larder.config.ts"), "utf8"));
-        await repo.writeFile("larder.config.ts", config.replace('online: "embedded"', `online: ${JSON.stringify(onlineUrl)}`));
-        await repo.reopen();
-      }
-      await repo.store.apply();
+      repo = await createPushRepo(onlineUrl, BASE);
     });
-    after(async () => {
-      if (!repo) return;
-      await repo.store.withOnlineStore(async (online) => {
-        for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(repo.store.project, v);
-      }).catch(() => {});
-      await repo.cleanup();
-    });
+    after(() => removePushRepo(repo));
 
     test("online vectors after materialize + push equal training sets over source + pushed events", async () => {
       await fc.assert(fc.asyncProperty(scenarioArb, (s) => runScenario(repo, s)), { numRuns: runs, seed: Number(process.env.PUSH_SEED ?? Date.now() % 100_000), endOnFailure: true });

@@ -4,13 +4,12 @@
  * many concurrent pushers to one entity give the exact aggregates (compare-and-set).
  */
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { FeatureStore } from "../src/feature-store.js";
-import { arrowTable, col, createFeatureRepo, expectLarderError, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
+import { arrowTable, col, expectLarderError, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
 import { redisAvailable, requireServices } from "./helpers/services.js";
-import { eventsTable, PUSH_FEATURES } from "./helpers/push-repo.js";
+import { createPushRepo, eventsTable, removePushRepo } from "./helpers/push-repo.js";
 
 const MIN = 60_000;
 const BASE = Date.UTC(2024, 4, 1);
@@ -28,27 +27,10 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
     let repo: FeatureRepo;
     let store: FeatureStore;
     before(async () => {
-      repo = await createFeatureRepo({
-        features: PUSH_FEATURES,
-        project: `push_${randomBytes(4).toString("hex")}`,
-        files: { "data/txns/part-0.parquet": eventsTable([{ cust: 99, ts: BASE, created: BASE, amount_cents: 1, note: null }]) },
-        apply: false,
-      });
-      if (onlineUrl !== null) {
-        const config = await readFile(repo.path("larder.config.ts"), "utf8");
-        await repo.writeFile("larder.config.ts", config.replace('online: "embedded"', `online: ${JSON.stringify(onlineUrl)}`));
-        await repo.reopen();
-      }
+      repo = await createPushRepo(onlineUrl, BASE);
       store = repo.store;
-      await store.apply();
     });
-    after(async () => {
-      if (!repo) return;
-      await store.withOnlineStore(async (online) => {
-        for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(store.project, v);
-      }).catch(() => {});
-      await repo.cleanup();
-    });
+    after(() => removePushRepo(repo));
 
     test("plain view: a push older than the stored value is ignored and counted stale; a newer one replaces it", async () => {
       const t = (m: number) => new Date(BASE + m * MIN).toISOString();

@@ -3,7 +3,9 @@
  * customer_id, created timestamps), its push source, an aggregated view with a row transform and a
  * plain view; and events in the source's shape.
  */
-import { arrowTable, col } from "./feature-repo.js";
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { arrowTable, col, createFeatureRepo, type FeatureRepo } from "./feature-repo.js";
 
 export const PUSH_FEATURES = `
 import { entity, parquetSource, pushSource, featureView, agg, types as t } from "larder";
@@ -45,3 +47,31 @@ export function eventsTable(events: readonly PushEvent[]) {
   });
 }
 
+/**
+ * The push repository, applied, with one source event of customer 99 at `base` (so the source
+ * directory exists); online store embedded, or `onlineUrl` (e.g. a Redis URL) when given.
+ */
+export async function createPushRepo(onlineUrl: string | null, base: number): Promise<FeatureRepo> {
+  const repo = await createFeatureRepo({
+    features: PUSH_FEATURES,
+    project: `push_${randomBytes(4).toString("hex")}`,
+    files: { "data/txns/part-0.parquet": eventsTable([{ cust: 99, ts: base, created: base, amount_cents: 1, note: null }]) },
+    apply: false,
+  });
+  if (onlineUrl !== null) {
+    const config = await readFile(repo.path("larder.config.ts"), "utf8");
+    await repo.writeFile("larder.config.ts", config.replace('online: "embedded"', `online: ${JSON.stringify(onlineUrl)}`));
+    await repo.reopen();
+  }
+  await repo.store.apply();
+  return repo;
+}
+
+/** Deletes the push views' online rows (a shared Redis keeps them otherwise) and the repository. */
+export async function removePushRepo(repo: FeatureRepo | undefined): Promise<void> {
+  if (!repo) return;
+  await repo.store.withOnlineStore(async (online) => {
+    for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(repo.store.project, v);
+  }).catch(() => {});
+  await repo.cleanup();
+}
