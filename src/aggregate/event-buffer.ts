@@ -16,6 +16,7 @@
  */
 import type { AggregationDef } from "../definitions/definition-types.js";
 import { aggregateKey, emptyAggregateValue, type AggregationSpec } from "./window-aggregator.js";
+import { isEpochMs } from "../time.js";
 
 export interface BufferedEvent {
   ts: number;
@@ -53,7 +54,10 @@ export function decodeBuffer(stored: string, columns: readonly string[]): EventB
     return null;
   }
   if (!Array.isArray(parsed.c) || !Array.isArray(parsed.e) || JSON.stringify(parsed.c) !== JSON.stringify(columns)) return null;
-  const events = (parsed.e as unknown[][]).map((row) => ({ ts: row[0] as number, created: row[1] === null ? Number.NEGATIVE_INFINITY : (row[1] as number), values: row.slice(2).map(fromJson) }));
+  const events = (parsed.e as unknown[][])
+    // An event time no Date can hold (stored before pushes were range-checked) is dropped, not aggregated.
+    .filter((row) => typeof row[0] === "number" && isEpochMs(row[0]))
+    .map((row) => ({ ts: row[0] as number, created: typeof row[1] === "number" && isEpochMs(row[1]) ? row[1] : Number.NEGATIVE_INFINITY, values: row.slice(2).map(fromJson) }));
   return { columns, events };
 }
 

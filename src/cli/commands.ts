@@ -215,15 +215,18 @@ function printMaterialized(r: { view: string; start: number; end: number; rows: 
  */
 export function parseEntityArgs(defs: RepoDefinitions, pairs: readonly string[]): Record<string, unknown[]> {
   const types = entityColumnTypes(defs);
-  const out: Record<string, unknown[]> = {};
+  // A Map, not an object: a KEY such as "constructor" or "__proto__" must be a column of its own.
+  const out = new Map<string, unknown[]>();
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
     if (eq <= 0) throw new LarderError("INVALID_ARGUMENT", `--entity ${JSON.stringify(pair)}: expected KEY=VALUE, e.g. --entity customer_id=42`);
     const key = pair.slice(0, eq).trim();
     const raw = pair.slice(eq + 1);
-    (out[key] ??= []).push(parseValue(raw, types.get(key), key));
+    let values = out.get(key);
+    if (values === undefined) out.set(key, (values = []));
+    values.push(parseValue(raw, types.get(key), key));
   }
-  return out;
+  return Object.fromEntries(out);
 }
 
 function parseValue(raw: string, type: ValueType | undefined, key: string): unknown {

@@ -67,7 +67,7 @@ export function makeSelect<V extends FeatureViewDef | OnDemandFeatureViewDef>(ki
   return (features: readonly string[]): FeatureViewProjection => {
     const view = getView();
     for (const f of features) {
-      if (!(f in view.schema)) throw definitionError(kind, view.name, "select", `unknown feature ${JSON.stringify(f)} (has: ${Object.keys(view.schema).join(", ")})`);
+      if (!Object.hasOwn(view.schema, f)) throw definitionError(kind, view.name, "select", `unknown feature ${JSON.stringify(f)} (has: ${Object.keys(view.schema).join(", ")})`);
     }
     return Object.freeze({ kind: "projection", view, features: Object.freeze([...features]) });
   };
@@ -99,7 +99,7 @@ export function featureView(options: FeatureViewOptions): FeatureViewDef {
       schema[feature] = defaultAggregationType(a as AggregationDef);
     }
     for (const [feature, type] of Object.entries(o.schema ?? {})) {
-      if (!(feature in aggregations)) {
+      if (!Object.hasOwn(aggregations, feature)) {
         throw fail(`schema.${feature}`, `not an aggregation of this view (aggregations: ${Object.keys(aggregations).join(", ")})`);
       }
       schema[feature] = type;

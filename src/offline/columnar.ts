@@ -16,7 +16,7 @@
  */
 import { LarderError } from "../errors.js";
 import type { ValueType } from "../types.js";
-import { parseIsoMs } from "../time.js";
+import { epochMsOf, TIMESTAMP_EXPECTED } from "../time.js";
 
 export type NumericType = "int32" | "int64" | "float32" | "float64" | "timestamp";
 export interface NumericColumn {
@@ -181,22 +181,10 @@ function coerceFloat(v: unknown, type: "float32" | "float64", name: string, row:
 }
 
 function coerceTimestamp(v: unknown, name: string, row: number): number {
-  let t: number;
-  if (typeof v === "number") t = v;
-  else if (v instanceof Date) t = v.getTime();
-  else if (typeof v === "bigint") t = Number(v);
-  else if (typeof v === "string") {
-    t = parseIsoMs(v);
-    if (Number.isNaN(t)) {
-      throw new LarderError(
-        "INVALID_TIMESTAMP",
-        `${describeColumn(name)} row ${row}: cannot parse timestamp ${describeValue(v)} (expected ISO-8601, e.g. 2024-01-31T12:00:00Z)`,
-        { column: name, row, value: v, expected: "timestamp" },
-      );
-    }
-  } else throw typeMismatch(name, row, v, "timestamp");
-  if (!Number.isFinite(t)) {
-    throw new LarderError("INVALID_TIMESTAMP", `${describeColumn(name)} row ${row}: invalid timestamp ${describeValue(v)}`, {
+  if (typeof v !== "number" && typeof v !== "string" && typeof v !== "bigint" && !(v instanceof Date)) throw typeMismatch(name, row, v, "timestamp");
+  const t = epochMsOf(v);
+  if (Number.isNaN(t)) {
+    throw new LarderError("INVALID_TIMESTAMP", `${describeColumn(name)} row ${row}: cannot parse timestamp ${describeValue(v)} (${TIMESTAMP_EXPECTED})`, {
       column: name,
       row,
       value: describeValue(v),

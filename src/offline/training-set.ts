@@ -5,7 +5,7 @@ import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
 import { resolveFeatures, type FeatureSelection } from "../serving/feature-refs.js";
-import { parseIsoMs } from "../time.js";
+import { isEpochMs, parseIsoMs, TIMESTAMP_EXPECTED } from "../time.js";
 import { runOnDemandTransform } from "../transform/transform-executor.js";
 import { columnFromValues, type Column, type ColumnarBatch } from "./columnar.js";
 import { encodeKeys } from "./entity-keys.js";
@@ -123,9 +123,9 @@ function entityTimestamps(input: ColumnarBatch): Float64Array {
     } else if (col.type !== "bool" && (col.valid === null || col.valid[i] === 1)) {
       t = col.values[i]!;
     }
-    if (!Number.isFinite(t)) {
+    if (!isEpochMs(t)) {
       const raw = col.type === "string" || col.type === "bool" ? col.values[i] : col.valid && col.valid[i] === 0 ? null : col.values[i];
-      throw new LarderError("INVALID_TIMESTAMP", `entity row ${i}: cannot parse ${ENTITY_TS} ${JSON.stringify(raw ?? null)} (expected ISO-8601, e.g. 2024-01-31T12:00:00Z, or a timestamp column)`, { row: i, column: ENTITY_TS });
+      throw new LarderError("INVALID_TIMESTAMP", `entity row ${i}: cannot parse ${ENTITY_TS} ${JSON.stringify(raw ?? null)} (${TIMESTAMP_EXPECTED}, or a timestamp column)`, { row: i, column: ENTITY_TS });
     }
     out[i] = t;
   }

@@ -13,6 +13,7 @@
  * are stored as null.
  */
 import { createHash } from "node:crypto";
+import { isEpochMs } from "../time.js";
 
 export interface PackedRow {
   eventTs: number;
@@ -67,7 +68,7 @@ export function featureIndex(features: readonly string[]): Map<string, number> {
   return new Map(features.map((f, i) => [f, i]));
 }
 
-/** Rejects an event timestamp the stores cannot compare exactly. */
+/** Rejects an event timestamp the stores cannot compare exactly, or that no Date can hold. */
 export function isValidEventTs(ts: number): boolean {
-  return Number.isSafeInteger(ts);
+  return Number.isSafeInteger(ts) && isEpochMs(ts);
 }

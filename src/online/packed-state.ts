@@ -12,6 +12,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { LarderError } from "../errors.js";
+import { isEpochMs } from "../time.js";
 import type { StoredState } from "./online-store.js";
 
 export interface PackedState extends StoredState {
@@ -38,6 +39,15 @@ export function unpackState(packed: string): PackedState {
     expiresAt: expiresAt === "" ? null : Number(expiresAt),
     state: packed.slice(d + 1),
   };
+}
+
+/**
+ * What `modify` is shown of a stored state. An `asOf` or `eventTs` that is no valid instant (written
+ * before pushes were range-checked, or by hand) is shown as unknown (−Infinity, null), so the next
+ * valid write replaces it instead of being refused as older.
+ */
+export function storedState(cur: PackedState): StoredState {
+  return { asOf: isEpochMs(cur.asOf) ? cur.asOf : Number.NEGATIVE_INFINITY, eventTs: cur.eventTs !== null && isEpochMs(cur.eventTs) ? cur.eventTs : null, state: cur.state };
 }
 
 /** A new version token (72 random bits). */

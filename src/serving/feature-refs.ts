@@ -72,7 +72,8 @@ export function resolveFeatures(repo: RepoDefinitions, selection: FeatureSelecti
       const known = [...repo.featureViews.keys(), ...repo.onDemandFeatureViews.keys()];
       throw new LarderError("UNKNOWN_FEATURE", `unknown feature view ${JSON.stringify(view)} in ${JSON.stringify(ref)} (known: ${known.join(", ") || "none"})`, { ref });
     }
-    const type = def.schema[feature];
+    // Own properties only: "constructor" or "toString" must not find Object.prototype's.
+    const type = Object.hasOwn(def.schema, feature) ? def.schema[feature] : undefined;
     if (type === undefined) {
       throw new LarderError("UNKNOWN_FEATURE", `unknown feature ${JSON.stringify(ref)} (${view} has: ${Object.keys(def.schema).join(", ")})`, { ref });
     }

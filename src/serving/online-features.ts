@@ -9,6 +9,7 @@ import { readViews, type OnlineStore, type OnlineValue } from "../online/online-
 import { cellValue } from "../offline/training-set.js";
 import { runOnDemandTransform } from "../transform/transform-executor.js";
 import type { ValueType } from "../types.js";
+import { epochMsOf, isEpochMs } from "../time.js";
 import { resolveFeatures, type FeatureSelection, type ResolvedFeatures } from "./feature-refs.js";
 
 type ResolvedView = ResolvedFeatures["views"] extends Map<string, infer V> ? V : never;
@@ -86,14 +87,15 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
   }
   n = Math.max(n, 0);
   for (const key of resolved.joinKeys) {
-    if (!(key in entities)) throw new LarderError("MISSING_JOIN_KEY", `entities lack the join key ${JSON.stringify(key)} (given: ${given.join(", ") || "none"})`, { field: key });
+    if (!Object.hasOwn(entities, key)) throw new LarderError("MISSING_JOIN_KEY", `entities lack the join key ${JSON.stringify(key)} (given: ${given.join(", ") || "none"})`, { field: key });
   }
   const requestCols = new Map<string, Column>();
   for (const [field, { type, source }] of resolved.requestFields) {
-    const values = entities[field];
+    const values = Object.hasOwn(entities, field) ? entities[field] : undefined;
     if (values === undefined) {
       throw new LarderError("INVALID_ENTITIES", `entities lack ${JSON.stringify(field)}, a field of request source ${JSON.stringify(source)} that on-demand features need (given: ${given.join(", ") || "none"})`, { field });
     }
+    checkFiniteRequestValues(type, values, field);
     requestCols.set(field, columnFromValues(type, values, `request field ${JSON.stringify(field)}`));
   }
 
@@ -296,17 +298,24 @@ function viewValues(plan: ViewPlan, stored: readonly (OnlineValue | null)[], n: 
     if (v === null) {
       rowState[i] = "NOT_FOUND";
       rowValue[i] = null;
+    } else if (!isEpochMs(v.eventTs)) {
+      // Stored with an event time no Date can hold (written before pushes were range-checked, or
+      // by hand): unusable, so it reads as missing instead of failing the request; a valid write
+      // replaces it (the stores' monotonic compare ignores such times).
+      warnUnreadable(def.name, key!, `event timestamp ${v.eventTs}`);
+      rowState[i] = "NOT_FOUND";
+      rowValue[i] = null;
     } else if (ttl !== null && v.eventTs < now - ttl) {
       rowState[i] = "OUTSIDE_MAX_AGE";
       rowValue[i] = null;
       result.eventTs[i] = v.eventTs;
-      result.writtenAt[i] = v.writtenAt;
+      result.writtenAt[i] = isEpochMs(v.writtenAt) ? v.writtenAt : Number.NaN;
     } else {
       rowState[i] = null;
       rowValue[i] = v.values;
       result.found[i] = 1;
       result.eventTs[i] = v.eventTs;
-      result.writtenAt[i] = v.writtenAt;
+      result.writtenAt[i] = isEpochMs(v.writtenAt) ? v.writtenAt : Number.NaN;
     }
   }
   features.forEach((f, fi) => {
@@ -322,7 +331,11 @@ function viewValues(plan: ViewPlan, stored: readonly (OnlineValue | null)[], n: 
         statuses[i] = rowState[i]!;
         continue;
       }
-      const v = storedValue(row[fi], type);
+      let v = storedValue(row[fi], type);
+      if (type === "timestamp" && typeof v === "number" && !isEpochMs(v)) {
+        warnUnreadable(def.name, rowKeys[i]!, `feature ${JSON.stringify(f)} = ${v}`);
+        v = null;
+      }
       values[i] = v;
       statuses[i] = v === null ? "NULL_VALUE" : "PRESENT";
     }
@@ -337,11 +350,41 @@ function storedValue(v: unknown, type: ValueType): number | string | boolean | n
   if (v === null || v === undefined) return null;
   if (type === "timestamp") {
     if (v instanceof Date) return v.getTime();
-    if (typeof v === "string") return Date.parse(v);
+    if (typeof v === "string") return epochMsOf(v);
   }
   if (typeof v === "bigint") return Number(v);
   if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;
   return null;
+}
+
+/**
+ * Request-field values of a numeric type must be finite: "Infinity", "NaN" (or such numbers from
+ * the in-process API) would reach on-demand transforms and be served as null marked PRESENT.
+ * TYPE_MISMATCH (400) on every read path: /get-online-features, /v1/predict and `larder online`.
+ */
+function checkFiniteRequestValues(type: ValueType, values: readonly unknown[], field: string): void {
+  if (type === "string" || type === "bool" || type === "timestamp") return;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    // Other strings ("abc") are left to the column conversion, which names them as well.
+    const n = typeof v === "number" ? v : typeof v === "string" && v.trim() !== "" ? Number(v.trim()) : 0;
+    const nonFinite = n === Number.POSITIVE_INFINITY || n === Number.NEGATIVE_INFINITY || (Number.isNaN(n) && (typeof v === "number" || /^\s*[+-]?nan\s*$/i.test(v as string)));
+    if (nonFinite) {
+      throw new LarderError("TYPE_MISMATCH", `request field ${JSON.stringify(field)} row ${i + 1}: ${JSON.stringify(String(v)).slice(0, 60)} is not a finite number (expected ${type})`, { column: field, row: i + 1, expected: type });
+    }
+  }
+}
+
+/** Entities already reported by `warnUnreadable` (bounded: one line per entity, not per read). */
+const reportedUnreadable = new Set<string>();
+
+/** One log line per unreadable stored row, so a corrupt entity is visible without flooding the log. */
+function warnUnreadable(view: string, entityKey: string, what: string): void {
+  const id = `${view}\u0000${entityKey}`;
+  if (reportedUnreadable.has(id)) return;
+  if (reportedUnreadable.size >= 1000) reportedUnreadable.clear();
+  reportedUnreadable.add(id);
+  console.warn(`warning: online row of feature view ${JSON.stringify(view)}, entity ${JSON.stringify(entityKey)}: stored ${what} is not a valid instant; served as ${what.startsWith("feature") ? "null" : "NOT_FOUND"} until a valid write replaces it`);
 }
 
 /** A value as transforms see it (cellValue's conventions): timestamps as Dates. */

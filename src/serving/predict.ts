@@ -146,8 +146,9 @@ function withRequestFields(entities: Record<string, readonly unknown[]>, request
   const n = rowCount(entities);
   const merged: Record<string, readonly unknown[]> = { ...entities };
   for (const [field, value] of Object.entries(request)) {
-    if (field in entities) throw new LarderError("INVALID_ENTITIES", `${JSON.stringify(field)} is given both in entities and in request`, { field: `request.${field}` });
-    merged[field] = Array.isArray(value) ? value : new Array<unknown>(n).fill(value);
+    if (Object.hasOwn(entities, field)) throw new LarderError("INVALID_ENTITIES", `${JSON.stringify(field)} is given both in entities and in request`, { field: `request.${field}` });
+    // defineProperty, not assignment: a field named "__proto__" must be a column, not the prototype.
+    Object.defineProperty(merged, field, { value: Array.isArray(value) ? value : new Array<unknown>(n).fill(value), enumerable: true, writable: true, configurable: true });
   }
   return merged;
 }

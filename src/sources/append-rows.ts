@@ -22,7 +22,7 @@ import pg from "pg";
 import type { BatchSourceDef, ParquetSourceDef, PostgresSourceDef } from "../definitions/definition-types.js";
 import { LarderError, isLarderError } from "../errors.js";
 import { readParquetFile, writeParquetFile } from "../offline/parquet-io.js";
-import { parseIsoMs } from "../time.js";
+import { epochMsOf } from "../time.js";
 import { quoteIdent, quoteQualifiedName } from "./postgres-source.js";
 import { isGlob, resolveSourceFiles } from "./source-files.js";
 
@@ -249,9 +249,10 @@ function vectorOf(source: ParquetSourceDef, column: string, type: arrow.DataType
         if (typeof v === "number" || typeof v === "boolean") return String(v);
         throw bad(i, v);
       case arrow.Type.Timestamp:
-        if (typeof v === "number") return v;
-        if (v instanceof Date) return v.getTime();
-        if (typeof v === "string" && Number.isFinite(parseIsoMs(v))) return parseIsoMs(v);
+        if (typeof v === "number" || typeof v === "string" || v instanceof Date) {
+          const t = epochMsOf(v);
+          if (!Number.isNaN(t)) return Math.floor(t);
+        }
         throw bad(i, v);
       default:
         throw bad(i, v);

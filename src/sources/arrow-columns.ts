@@ -4,7 +4,7 @@
  */
 import { type Data, DateUnit, makeVector, TimeUnit, Type } from "apache-arrow";
 import { LarderError } from "../errors.js";
-import { parseIsoMs } from "../time.js";
+import { isEpochMs, parseIsoMs } from "../time.js";
 
 /** Where a chunk's rows come from, for error messages. */
 export interface ChunkContext {
@@ -410,7 +410,7 @@ export function timeMs(data: Data, ctx: ChunkContext, allowNull: boolean): Float
     if (checkNulls && !isValid(data, i)) {
       if (!allowNull) throw invalidTimestamp(ctx, data, i);
       out[i] = Number.NaN;
-    } else if (!Number.isFinite(out[i] as number) || Math.abs(out[i] as number) > 8.64e15) {
+    } else if (!isEpochMs(out[i] as number)) {
       throw invalidTimestamp(ctx, data, i);
     }
   }

@@ -8,7 +8,7 @@ import { pipeline, type Readable } from "node:stream";
 import { type CsvError, type Info, parse } from "csv-parse";
 import type { CsvSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
-import { parseIsoMs } from "../time.js";
+import { epochMsOf, parseIsoMs } from "../time.js";
 import type { Row } from "../types.js";
 import { compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange } from "./column-plan.js";
 import type { SourceReadOptions } from "./read-source.js";
@@ -16,7 +16,6 @@ import { displayPath, resolveSourceFiles } from "./source-files.js";
 
 const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INTEGER_RE = /^[+-]?\d+$/;
-const MAX_DATE_MS = 8.64e15;
 
 type Cell = string | number | boolean | null;
 
@@ -43,8 +42,7 @@ export function typeCsvCell(s: string, outOfRange: (s: string) => never): Cell {
 
 /** Epoch ms of a time cell (ISO-8601, zone-less = UTC, or epoch ms); NaN if it is neither. */
 function csvTimeMs(s: string): number {
-  const t = NUMBER_RE.test(s) ? Math.floor(Number(s)) : parseIsoMs(s);
-  return Math.abs(t) <= MAX_DATE_MS ? t : Number.NaN;
+  return NUMBER_RE.test(s) ? epochMsOf(Math.floor(Number(s))) : parseIsoMs(s);
 }
 
 function parser(delimiter: string, options: { to?: number; info?: boolean } = {}) {

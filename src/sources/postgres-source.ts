@@ -7,7 +7,7 @@ import pg from "pg";
 import Cursor from "pg-cursor";
 import type { PostgresSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
-import { parseIsoMs } from "../time.js";
+import { epochMsOf, parseIsoMs } from "../time.js";
 import type { Row } from "../types.js";
 import { type ColumnPlan, compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
 import type { SourceReadOptions } from "./read-source.js";
@@ -24,7 +24,6 @@ const OID = {
   timestamptz: 1184,
 } as const;
 
-const MAX_DATE_MS = 8.64e15;
 const DAY_MS = 86_400_000;
 // Bounds outside years 1..9999 are not pushed into SQL (their ISO form is not plain); JS still filters.
 const MIN_SQL_MS = -62_135_596_800_000;
@@ -277,11 +276,9 @@ function numberConverter(source: PostgresSourceDef, column: string): Convert {
 
 /** Epoch ms of a time value as pg returns it, NaN when it is not a time. */
 function pgTimeMs(v: unknown): number {
-  let t = Number.NaN;
-  if (v instanceof Date) t = v.getTime();
-  else if (typeof v === "number") t = Math.floor(v);
-  else if (typeof v === "string") t = /^[+-]?\d+(?:\.\d*)?$/.test(v) ? Math.floor(Number(v)) : parseIsoMs(v);
-  return Number.isFinite(t) && Math.abs(t) <= MAX_DATE_MS ? t : Number.NaN;
+  if (typeof v === "number") return epochMsOf(Math.floor(v));
+  if (typeof v === "string" && /^[+-]?\d+(?:\.\d*)?$/.test(v)) return epochMsOf(Math.floor(Number(v)));
+  return epochMsOf(v);
 }
 
 function timeError(source: PostgresSourceDef, column: string, v: unknown, rowNumber: number): LarderError {

@@ -1,6 +1,7 @@
 import type { FeatureRow, FeatureViewDef, OnDemandFeatureViewDef } from "../definitions/definition-types.js";
 import { LarderError, isLarderError } from "../errors.js";
 import type { ValueType } from "../types.js";
+import { epochMsOf } from "../time.js";
 
 /**
  * The one executor of user transforms. Backfills and pushes call `runRowTransform`; training sets,
@@ -55,8 +56,8 @@ export function checkValue(v: unknown, type: ValueType, what: string): unknown {
       if (typeof v === "boolean") return v;
       break;
     case "timestamp":
-      if (v instanceof Date) return v;
-      if (typeof v === "number" && Number.isFinite(v)) return new Date(v);
+      // A Date must hold a valid instant: an Invalid Date, or one beyond ±8.64e15 ms, cannot be stored or served.
+      if ((v instanceof Date || typeof v === "number") && !Number.isNaN(epochMsOf(v))) return v instanceof Date ? v : new Date(v);
       break;
     default:
       if (typeof v === "number") return Number.isNaN(v) ? null : v;

@@ -23,7 +23,7 @@ import { open, type Database, type RootDatabase } from "lmdb";
 import { LarderError, isLarderError } from "../../errors.js";
 import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, packedEventTs, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
-import { packState, unpackState } from "../packed-state.js";
+import { packState, storedState, unpackState } from "../packed-state.js";
 
 export interface EmbeddedOnlineStoreOptions {
   /** Prepended to every key (test isolation). */
@@ -99,7 +99,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
           db.put(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
           for (const r of chunk) {
             const cur = db.get(r.key);
-            if (cur !== undefined && packedEventTs(cur) > r.ts) result.stale++;
+            if (cur !== undefined && isValidEventTs(packedEventTs(cur)) && packedEventTs(cur) > r.ts) result.stale++;
             else if (r.expiresAt !== null && r.expiresAt < now) result.expired++;
             else {
               db.put(r.key, r.value);
@@ -133,7 +133,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
             const packed = db.get(`${prefix}~${entityKey}`);
             const cur = packed === undefined ? null : unpackState(packed);
             const live = cur !== null && (cur.expiresAt === null || cur.expiresAt >= now) ? cur : null;
-            const next = modify(entityKey, live === null ? null : { asOf: live.asOf, eventTs: live.eventTs, state: live.state });
+            const next = modify(entityKey, live === null ? null : storedState(live));
             if (next === null) {
               counts.unchanged++;
               continue;

@@ -45,7 +45,7 @@ import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { LarderError, isLarderError } from "../../errors.js";
 import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineViewRead, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
-import { newStateVersion, packState, unpackState } from "../packed-state.js";
+import { newStateVersion, packState, storedState, unpackState } from "../packed-state.js";
 import { keySlot, slotTag } from "./key-slot.js";
 import { UPDATE_SCRIPT, UPDATE_SCRIPT_SHA } from "./update-script.js";
 import { WRITE_SCRIPT, WRITE_SCRIPT_SHA } from "./write-script.js";
@@ -231,7 +231,7 @@ export class RedisOnlineStore implements OnlineStore {
         for (const i of c) {
           const packed = stored[i] ?? null;
           const cur = packed === null ? null : unpackState(packed);
-          const next = modify(pending[i]!, cur === null ? null : { asOf: cur.asOf, eventTs: cur.eventTs, state: cur.state });
+          const next = modify(pending[i]!, cur === null ? null : storedState(cur));
           if (next === null) {
             result.unchanged++;
             continue;

@@ -14,7 +14,7 @@ const body = z
     checkSelection(b, ctx);
     checkEqualLengths(b.entities, "entities", ctx);
     for (const name of Object.keys(b.request_context ?? {})) {
-      if (name in b.entities) ctx.addIssue({ code: "custom", path: ["request_context", name], message: `${JSON.stringify(name)} is given in both entities and request_context` });
+      if (Object.hasOwn(b.entities, name)) ctx.addIssue({ code: "custom", path: ["request_context", name], message: `${JSON.stringify(name)} is given in both entities and request_context` });
     }
   })
   .meta({

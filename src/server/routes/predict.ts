@@ -64,7 +64,7 @@ const body = z
     checkEqualLengths(b.entities, "entities", ctx);
     const n = Object.values(b.entities)[0]?.length;
     for (const [name, value] of Object.entries(b.request ?? {})) {
-      if (name in b.entities) ctx.addIssue({ code: "custom", path: ["request", name], message: `${JSON.stringify(name)} is given in both entities and request` });
+      if (Object.hasOwn(b.entities, name)) ctx.addIssue({ code: "custom", path: ["request", name], message: `${JSON.stringify(name)} is given in both entities and request` });
       else if (Array.isArray(value) && n !== undefined && value.length !== n) {
         ctx.addIssue({ code: "custom", path: ["request", name], message: `expected ${n} values (one per entity row) or a single value, got ${value.length}` });
       }

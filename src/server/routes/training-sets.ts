@@ -15,7 +15,7 @@ const body = z
   .strict()
   .superRefine((b, ctx) => {
     checkSelection(b, ctx);
-    if (!(ENTITY_TS in b.entities)) {
+    if (!Object.hasOwn(b.entities, ENTITY_TS)) {
       ctx.addIssue({ code: "custom", path: ["entities", ENTITY_TS], message: `entity rows need an ${JSON.stringify(ENTITY_TS)} column (ISO-8601 or epoch ms per row)` });
     }
     checkEqualLengths(b.entities, "entities", ctx);
