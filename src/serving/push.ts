@@ -47,9 +47,11 @@ import { onlineEntityKey } from "../materialize/online-entity-key.js";
 import { columnFromValues, columnGet } from "../offline/columnar.js";
 import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
 import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
-import { appendRows, checkAppendable } from "../sources/append-rows.js";
+import { appendRows, checkAppendable, type AppendRows } from "../sources/append-rows.js";
+import type { SourceColumnType } from "../sources/source-column-type.js";
 import { runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
+import { pushColumnTypes, pushedValue, type PushedCell } from "./pushed-values.js";
 import type { ValueType } from "../types.js";
 
 export interface PushContext {
@@ -97,8 +99,8 @@ export async function pushRows(ctx: PushContext, pushSourceName: string, df: Rec
   if (!TARGETS.includes(to)) throw new LarderError("INVALID_ARGUMENT", `to must be one of ${TARGETS.join(", ")}, got ${JSON.stringify(to)}`, { field: "to" });
   const pushSource = resolvePushSource(ctx.definitions, pushSourceName);
   const source = pushSource.batchSource;
-  const parsed = parseDf(pushSource, df);
   const views = viewsOfPushSource(ctx.definitions, pushSource);
+  const parsed = parseDf(pushSource, df, await pushColumnTypes(source, ctx), new Set(views.flatMap(joinKeysOf)));
   const online = to !== "offline";
   const offline = to !== "online";
 
@@ -107,11 +109,7 @@ export async function pushRows(ctx: PushContext, pushSourceName: string, df: Rec
   if (offline) await checkAppendable(source, ctx);
 
   const result: PushResult = { pushSource: pushSource.name, rows: parsed.n, views: [] };
-  if (offline && parsed.n > 0) {
-    const timeColumns = new Set([source.timestampField, ...(source.createdTimestampField ? [source.createdTimestampField] : [])]);
-    const values = parsed.columns.map((c) => (c === source.timestampField ? parsed.ts : c === source.createdTimestampField ? parsed.created.map((t) => (Number.isFinite(t) ? t : null)) : [...df[c]!]));
-    await appendRows(source, { columns: parsed.columns, values, timeColumns, rows: parsed.n }, ctx);
-  }
+  if (offline && parsed.n > 0) await appendRows(source, parsed.offline, ctx);
   const onlineViews = online ? prepared.filter((p) => p.view.online) : [];
   if (onlineViews.length > 0 && parsed.n > 0) {
     await ctx.withOnlineStore(async (store) => {
@@ -129,6 +127,8 @@ interface ParsedDf {
   n: number;
   /** df columns, in order. */
   columns: string[];
+  /** The checked values as an offline push appends them (times as epoch ms). */
+  offline: AppendRows;
   /** Rows as a backfill reads them (fieldMapping applied, times as Dates). */
   rows: FeatureRow[];
   ts: number[];
@@ -136,7 +136,12 @@ interface ParsedDf {
   created: number[];
 }
 
-function parseDf(pushSource: PushSourceDef, df: Record<string, readonly unknown[]>): ParsedDf {
+/**
+ * Checks and converts the df: equal column lengths, the time columns parsed, every other value
+ * checked against the batch source's column type (`types`, null when unknown; see
+ * ./pushed-values.ts). `joinKeys` are the fed views' join keys (mapped names).
+ */
+function parseDf(pushSource: PushSourceDef, df: Record<string, readonly unknown[]>, types: ReadonlyMap<string, SourceColumnType> | null, joinKeys: ReadonlySet<string>): ParsedDf {
   const source = pushSource.batchSource;
   const what = `push source ${JSON.stringify(pushSource.name)}`;
   if (typeof df !== "object" || df === null || Array.isArray(df)) {
@@ -151,10 +156,15 @@ function parseDf(pushSource: PushSourceDef, df: Record<string, readonly unknown[
     else if (values.length !== n) {
       throw new LarderError("INVALID_ENTITIES", `${what}: df columns have unequal lengths: ${JSON.stringify(columns[0])} has ${n} values, ${JSON.stringify(c)} has ${values.length}`, { field: `df.${c}`, column: c });
     }
+    // A column the source lacks could be pushed online but not appended offline (nor backfilled): refused either way.
+    if ((types !== null && !types.has(c)) || c === "__proto__") {
+      const has = types === null ? "" : ` (it has: ${[...types.keys()].join(", ")})`;
+      throw new LarderError("INVALID_ENTITIES", `${what}: df column ${JSON.stringify(c)} is not a column of source ${JSON.stringify(source.name)}${has}`, { field: `df.${c}`, column: c });
+    }
   }
   n = Math.max(n, 0);
   const tsCol = source.timestampField;
-  if (!(tsCol in df)) {
+  if (!Object.hasOwn(df, tsCol)) {
     throw new LarderError("INVALID_ENTITIES", `${what}: df lacks the timestamp column ${JSON.stringify(tsCol)} of source ${JSON.stringify(source.name)} (given: ${columns.join(", ") || "none"})`, { field: `df.${tsCol}`, column: tsCol });
   }
   const createdCol = source.createdTimestampField;
@@ -163,6 +173,9 @@ function parseDf(pushSource: PushSourceDef, df: Record<string, readonly unknown[
   const ts = new Array<number>(n);
   const created = new Array<number>(n).fill(Number.NEGATIVE_INFINITY);
   const rows = new Array<FeatureRow>(n);
+  const offline = columns.map(() => new Array<unknown>(n));
+  const cells = columns.map((c, k): PushedCell => ({ what, column: c, row: 0, joinKey: joinKeys.has(names[k]!) }));
+  const colTypes = columns.map((c) => types?.get(c));
   for (let i = 0; i < n; i++) {
     const row: FeatureRow = {};
     for (let k = 0; k < columns.length; k++) {
@@ -172,27 +185,31 @@ function parseDf(pushSource: PushSourceDef, df: Record<string, readonly unknown[
         const t = timeOf(v, what, c, i);
         if (t === null) throw new LarderError("INVALID_TIMESTAMP", `${what}: column ${JSON.stringify(c)} row ${i + 1} has no event time`, { column: c, row: i + 1 });
         ts[i] = t;
+        offline[k]![i] = t;
         v = new Date(t);
       } else if (c === createdCol) {
         const t = timeOf(v, what, c, i);
         if (t !== null) created[i] = t;
+        offline[k]![i] = t;
         v = t === null ? null : new Date(t);
-      } else if (v === undefined) {
-        v = null;
+      } else {
+        const cell = cells[k]!;
+        cell.row = i + 1;
+        v = pushedValue(v, colTypes[k], cell);
+        offline[k]![i] = v instanceof Date ? v.getTime() : v;
       }
       row[names[k]!] = v;
     }
     rows[i] = row;
   }
-  return { n, columns, rows, ts, created };
+  const timeColumns = new Set(columns.filter((c, k) => c === tsCol || c === createdCol || colTypes[k]?.kind === "timestamp"));
+  return { n, columns, offline: { columns, values: offline, timeColumns, rows: n }, rows, ts, created };
 }
 
 function timeOf(v: unknown, what: string, column: string, i: number): number | null {
   if (v === null || v === undefined) return null;
   try {
-    const t = Math.floor(toEpochMs(v, `${what} column ${JSON.stringify(column)} row ${i + 1}`));
-    if (!Number.isSafeInteger(t)) throw new LarderError("INVALID_TIMESTAMP", `${what} column ${JSON.stringify(column)} row ${i + 1}: timestamp ${String(v)} is out of range`, { column, row: i + 1 });
-    return t;
+    return Math.floor(toEpochMs(v, `${what} column ${JSON.stringify(column)} row ${i + 1}`));
   } catch (err) {
     if (isLarderError(err)) throw new LarderError(err.code, err.message, { ...err.details, column, row: i + 1 }, { cause: err });
     throw err;
@@ -215,7 +232,7 @@ function transformRows(pushSource: PushSourceDef, view: FeatureViewDef, df: Pars
     const row = runRowTransform(view, { ...df.rows[i] });
     const at = `${what} row ${i + 1} (feature view ${JSON.stringify(view.name)})`;
     for (const c of [...keys, ...needed]) {
-      if (!(c in row)) {
+      if (!Object.hasOwn(row, c)) {
         throw new LarderError("INVALID_ENTITIES", `${at}: no column ${JSON.stringify(c)} after the view's transform (the row has: ${Object.keys(row).join(", ")})`, { view: view.name, column: c, row: i + 1 });
       }
     }
@@ -235,13 +252,15 @@ function transformRows(pushSource: PushSourceDef, view: FeatureViewDef, df: Pars
       const v = row[c] ?? null;
       if (aggs.length === 0) {
         const type = view.schema[c]!;
-        if (v !== null && !acceptsValue(type, v)) {
+        // Non-finite numbers have no JSON form: stored online they would read as null, not as what was pushed.
+        if (v !== null && (!acceptsValue(type, v) || (typeof v === "number" && !Number.isFinite(v)))) {
           throw new LarderError("TYPE_MISMATCH", `${at}: feature ${JSON.stringify(c)} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`, { view: view.name, feature: c, row: i + 1 });
         }
         return storedValue(type, v, `featureView "${view.name}" feature "${c}" (${what} row ${i + 1})`);
       }
-      if (numericInputs.has(c) && v !== null && typeof v !== "number") {
-        throw new LarderError("TYPE_MISMATCH", `${at}: aggregations over ${JSON.stringify(c)} need numbers, got ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}`, { view: view.name, column: c, row: i + 1 });
+      // NaN or ±Infinity in the event buffer would make sum, avg and max null for the whole window.
+      if (numericInputs.has(c) && v !== null && (typeof v !== "number" || !Number.isFinite(v))) {
+        throw new LarderError("TYPE_MISMATCH", `${at}: aggregations over ${JSON.stringify(c)} need finite numbers, got ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}`, { view: view.name, column: c, row: i + 1 });
       }
       if (integralInputs.has(c) && typeof v === "number" && !Number.isNaN(v) && !Number.isInteger(v)) {
         throw new LarderError("TYPE_MISMATCH", `${at}: column ${JSON.stringify(c)} is ${v}, but an aggregation over it is declared ${integralInputs.get(c)}`, { view: view.name, column: c, row: i + 1 });

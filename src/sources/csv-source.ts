@@ -9,6 +9,7 @@ import { type CsvError, type Info, parse } from "csv-parse";
 import type { CsvSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
 import { epochMsOf, parseIsoMs } from "../time.js";
+import { csvColumnKind, type SourceColumnType } from "./source-column-type.js";
 import type { Row } from "../types.js";
 import { compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange } from "./column-plan.js";
 import type { SourceReadOptions } from "./read-source.js";
@@ -141,6 +142,48 @@ async function readHeader(source: CsvSourceDef, file: string, shown: string): Pr
     throw readError(source, shown, err);
   }
   throw emptyFile(source, shown);
+}
+
+/** Rows of the first file read to infer its column types (CSV has none of its own). */
+const TYPE_SAMPLE_ROWS = 1000;
+
+/** Column types by source column name (before fieldMapping), inferred from the first file's first rows. */
+export async function csvSourceColumnTypes(source: CsvSourceDef, opts: SourceReadOptions): Promise<Map<string, SourceColumnType>> {
+  const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".csv");
+  const file = files[0] as string;
+  const shown = displayPath(file, opts.repoDir);
+  let header: string[] | null = null;
+  const cells: (string | number | boolean | null)[][] = [];
+  const keep = (s: string): never => {
+    throw new LarderError("VALUE_OUT_OF_RANGE", s);
+  };
+  try {
+    for await (const chunk of openRecords(file, source.delimiter, { to: TYPE_SAMPLE_ROWS + 1 })) {
+      for (const record of chunk) {
+        if (header === null) {
+          header = record;
+          header.forEach(() => cells.push([]));
+          continue;
+        }
+        record.forEach((s, j) => {
+          let v: string | number | boolean | null;
+          try {
+            v = typeCsvCell(s, keep);
+          } catch {
+            v = s; // beyond ±2^53: not a number a push could give either
+          }
+          cells[j]?.push(v);
+        });
+      }
+    }
+  } catch (err) {
+    throw readError(source, shown, err);
+  }
+  if (header === null) throw emptyFile(source, shown);
+  return new Map((header as string[]).map((name, j) => {
+    const kind = csvColumnKind(cells[j] ?? []);
+    return [name, { kind, nullable: true, declared: kind === "any" ? "CSV values of mixed types" : `CSV ${kind} values` }];
+  }));
 }
 
 /** Column names rows will have (after fieldMapping), from the first file's header line. */

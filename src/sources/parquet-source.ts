@@ -19,6 +19,7 @@ import { type ChunkContext, type ColumnReader, columnReader, dateReader, identit
 import { type ColumnPlan, compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
 import { chunkTimeBoundsMs, FooterFormatError, type ParquetFooter, parseParquetFooter, rowGroupFile, type StatsScale, schemaOnlyFile } from "../parquet/parquet-footer.js";
 import type { SourceReadOptions } from "./read-source.js";
+import { arrowColumnKind, type SourceColumnType } from "./source-column-type.js";
 import { displayPath, resolveSourceFiles } from "./source-files.js";
 
 const MAGIC = "PAR1";
@@ -67,6 +68,7 @@ interface OpenedFile {
   readonly handle: FileHandle;
   readonly footer: ParquetFooter;
   readonly columnNames: string[];
+  readonly schema: Schema;
   /** How the event column's statistics map to epoch ms; null when they cannot be used. */
   readonly eventStatsScale: StatsScale | null;
 }
@@ -86,7 +88,7 @@ async function openParquet(source: ParquetSourceDef, file: string, repoDir: stri
     }
     const eventType = schema.fields.find((f) => f.name === source.timestampField)?.type;
     const eventStatsScale = eventType ? statsScale(footer, source.timestampField, eventType) : null;
-    return { shown, handle, footer, columnNames: schema.fields.map((f) => f.name), eventStatsScale };
+    return { shown, handle, footer, columnNames: schema.fields.map((f) => f.name), schema, eventStatsScale };
   } catch (err) {
     await handle.close();
     throw err;
@@ -117,6 +119,14 @@ export async function parquetSourceColumns(source: ParquetSourceDef, opts: Sourc
   } finally {
     await opened.handle.close();
   }
+}
+
+/** Column types by source column name (before fieldMapping), from the first file's schema. */
+export async function parquetSourceColumnTypes(source: ParquetSourceDef, opts: SourceReadOptions): Promise<Map<string, SourceColumnType>> {
+  const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet");
+  const opened = await openParquet(source, files[0] as string, opts.repoDir);
+  await opened.handle.close();
+  return new Map(opened.schema.fields.map((f) => [f.name, { kind: arrowColumnKind(f.type), nullable: f.nullable, declared: String(f.type) }]));
 }
 
 const UNIT_SCALE: Record<number, { mul: bigint; div: bigint }> = {

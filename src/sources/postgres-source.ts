@@ -11,6 +11,7 @@ import { epochMsOf, parseIsoMs } from "../time.js";
 import type { Row } from "../types.js";
 import { type ColumnPlan, compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
 import type { SourceReadOptions } from "./read-source.js";
+import { postgresColumnKind, type SourceColumnType } from "./source-column-type.js";
 
 const OID = {
   int2: 21,
@@ -202,6 +203,32 @@ export async function postgresSourceColumns(source: PostgresSourceDef, opts: Sou
   try {
     const columns = await describe(source, url, client);
     return [...planColumns(source, columns.map((c) => c.name), null).outputNames];
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
+ * Column types by source column name (before fieldMapping), from the result metadata; for a table,
+ * its NOT NULL constraints too.
+ */
+export async function postgresSourceColumnTypes(source: PostgresSourceDef, opts: SourceReadOptions): Promise<Map<string, SourceColumnType>> {
+  const url = connectionUrl(source, opts);
+  const client = await connect(source, url);
+  try {
+    const columns = await describe(source, url, client);
+    const notNull = new Set<string>();
+    if (source.table !== null) {
+      const res = await client.query<{ attname: string }>(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull",
+        [quoteQualifiedName(source.table)],
+      );
+      for (const r of res.rows) notNull.add(r.attname);
+    }
+    const names = new Map<number, string>(Object.entries(OID).map(([name, id]) => [id, name]));
+    return new Map(columns.map((c) => [c.name, { kind: postgresColumnKind(c.typeId), nullable: !notNull.has(c.name), declared: names.get(c.typeId) ?? `type ${c.typeId}` }]));
+  } catch (err) {
+    throw queryError(source, url, err);
   } finally {
     await client.end().catch(() => {});
   }

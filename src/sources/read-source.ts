@@ -26,9 +26,10 @@
  */
 import type { BatchSourceDef } from "../definitions/definition-types.js";
 import type { Row } from "../types.js";
-import { csvSourceColumns, readCsvSource } from "./csv-source.js";
-import { parquetSourceColumns, readParquetSource } from "./parquet-source.js";
-import { postgresSourceColumns, readPostgresSource } from "./postgres-source.js";
+import { csvSourceColumns, csvSourceColumnTypes, readCsvSource } from "./csv-source.js";
+import { parquetSourceColumns, parquetSourceColumnTypes, readParquetSource } from "./parquet-source.js";
+import { postgresSourceColumns, postgresSourceColumnTypes, readPostgresSource } from "./postgres-source.js";
+import type { SourceColumnType } from "./source-column-type.js";
 
 export type { Row } from "../types.js";
 
@@ -76,5 +77,21 @@ export async function sourceColumns(source: BatchSourceDef, opts: SourceReadOpti
       return csvSourceColumns(source, opts);
     case "postgres":
       return postgresSourceColumns(source, opts);
+  }
+}
+
+/**
+ * The source's column types by source column name (before fieldMapping): the first Parquet file's
+ * schema, the Postgres result metadata (and a table's NOT NULL constraints), or for CSV the types
+ * its first rows read as. Errors as for `sourceColumns`.
+ */
+export function sourceColumnTypes(source: BatchSourceDef, opts: SourceReadOptions): Promise<Map<string, SourceColumnType>> {
+  switch (source.type) {
+    case "parquet":
+      return parquetSourceColumnTypes(source, opts);
+    case "csv":
+      return csvSourceColumnTypes(source, opts);
+    case "postgres":
+      return postgresSourceColumnTypes(source, opts);
   }
 }
