@@ -463,9 +463,12 @@ function jsonText(value: unknown, what: string): string {
   return text;
 }
 
+const MAX_MODEL_VERSION = 2_147_483_647;
+
 function checkModelVersion(version: unknown): number {
-  if (!(typeof version === "number" && Number.isSafeInteger(version) && version >= 1)) {
-    throw new LarderError("INVALID_ARGUMENT", `model version must be a positive integer, got ${String(version)}`);
+  // Versions are a Postgres integer column: a larger number would fail the query, not find nothing.
+  if (!(typeof version === "number" && Number.isSafeInteger(version) && version >= 1 && version <= MAX_MODEL_VERSION)) {
+    throw new LarderError("INVALID_ARGUMENT", `model version must be an integer from 1 to ${MAX_MODEL_VERSION}, got ${String(version)}`, { field: "version" });
   }
   return version;
 }

@@ -50,7 +50,15 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
   const predictionLog = (options.predictionLog ?? store.repo.config.server?.predictionLog ?? true) ? new ServerPredictionLog(store, log) : null;
   predictionLog?.registerMetrics(metrics.registry);
 
-  const app = Fastify({ logger: false, bodyLimit, return503OnClosing: true, forceCloseConnections: "idle" });
+  const app = Fastify({
+    logger: false,
+    bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: "idle",
+    // The router's own failures (a malformed URL, a path parameter over 100 characters) answer in
+    // Larder's error shape too.
+    frameworkErrors: (err, request, reply) => sendError(reply, request, new LarderError("INVALID_ARGUMENT", `${err.message.slice(0, 200)}`, { code: err.code })),
+  });
   if (predictionLog) app.addHook("onClose", () => predictionLog.close());
 
   const sendError = (reply: FastifyReply, request: FastifyRequest, err: unknown, path?: string | null): FastifyReply => {

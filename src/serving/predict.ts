@@ -70,7 +70,10 @@ export interface PredictResponse {
 /** Which version a request selects: `version` wins over `stage`; default production. */
 export function modelSelector(options: { stage?: ModelStage | undefined; version?: number | undefined }): ModelSelector {
   if (options.version !== undefined) {
-    if (!(Number.isSafeInteger(options.version) && options.version >= 1)) throw new LarderError("INVALID_ARGUMENT", `version must be a positive integer, got ${String(options.version)}`, { field: "version" });
+    // At most a Postgres integer: the registry's version column.
+    if (!(Number.isSafeInteger(options.version) && options.version >= 1 && options.version <= 2_147_483_647)) {
+      throw new LarderError("INVALID_ARGUMENT", `version must be an integer from 1 to 2147483647, got ${String(options.version)}`, { field: "version" });
+    }
     return { version: options.version };
   }
   const stage = options.stage ?? "production";

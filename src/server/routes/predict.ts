@@ -54,7 +54,7 @@ const body = z
     entities: fastColumns,
     /** Request-source fields: a column per field (one value per entity row) or one value for every row. */
     request: requestFields.optional(),
-    version: z.number({ error: "expected a version number" }).int({ error: "expected a whole version number" }).min(1, { error: "versions start at 1" }).optional(),
+    version: z.number({ error: "expected a version number" }).int({ error: "expected a whole version number" }).min(1, { error: "versions start at 1" }).max(2_147_483_647, { error: "versions end at 2147483647" }).optional(),
     stage: z.enum(["production", "staging"], { error: "expected \"production\" or \"staging\"" }).optional(),
     contributions: z.boolean({ error: "expected true or false" }).default(false),
   })
@@ -62,7 +62,8 @@ const body = z
   .superRefine((b, ctx) => {
     if (Object.keys(b.entities).length === 0) ctx.addIssue({ code: "custom", path: ["entities"], message: "expected the join key columns, e.g. {\"customer_id\": [1, 2]}" });
     checkEqualLengths(b.entities, "entities", ctx);
-    const n = Object.values(b.entities)[0]?.length;
+    const firstColumn = Object.values(b.entities)[0];
+    const n = Array.isArray(firstColumn) ? firstColumn.length : undefined;
     for (const [name, value] of Object.entries(b.request ?? {})) {
       if (Object.hasOwn(b.entities, name)) ctx.addIssue({ code: "custom", path: ["request", name], message: `${JSON.stringify(name)} is given in both entities and request` });
       else if (Array.isArray(value) && n !== undefined && value.length !== n) {
@@ -104,7 +105,7 @@ export function fastPredictBody(raw: unknown): Body | undefined {
     out.request = request as Body["request"];
   }
   if (version !== undefined) {
-    if (!Number.isSafeInteger(version) || (version as number) < 1 || stage !== undefined) return undefined;
+    if (!Number.isSafeInteger(version) || (version as number) < 1 || (version as number) > 2_147_483_647 || stage !== undefined) return undefined;
     out.version = version as number;
   }
   if (stage !== undefined) {
