@@ -5,6 +5,7 @@ import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch } from "../offline/columnar.js";
 import { batchToArrowTable } from "../offline/parquet-io.js";
 import { ENTITY_TS } from "../offline/training-set.js";
+import { scalarValuesKind } from "../sources/source-column-type.js";
 import type { ValueType } from "../types.js";
 
 /**
@@ -25,21 +26,10 @@ export function entityTable(defs: RepoDefinitions, cols: Record<string, readonly
   return batchToArrowTable(batch);
 }
 
+const VALUE_TYPES = { int: "int64", float: "float64", bool: "bool", string: "string", empty: "int64" } as const;
+
 function inferType(values: readonly unknown[], name: string): ValueType {
-  let ints = true;
-  let nums = true;
-  let bools = true;
-  let strings = true;
-  for (const v of values) {
-    if (v === null) continue;
-    if (typeof v !== "number") ints = nums = false;
-    else if (!Number.isSafeInteger(v)) ints = false;
-    if (typeof v !== "boolean") bools = false;
-    if (typeof v !== "string") strings = false;
-  }
-  if (ints) return "int64";
-  if (nums) return "float64";
-  if (bools) return "bool";
-  if (strings) return "string";
+  const kind = scalarValuesKind(values);
+  if (kind !== "mixed") return VALUE_TYPES[kind];
   throw new LarderError("TYPE_MISMATCH", `entity column ${JSON.stringify(name)} mixes value types (expected all numbers, all booleans or all strings)`, { column: name });
 }

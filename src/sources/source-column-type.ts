@@ -57,11 +57,10 @@ export function postgresColumnKind(typeId: number): SourceColumnKind {
 }
 
 /**
- * The kind of a CSV column from the values its first rows read as (see `typeCsvCell`): all whole
- * numbers `int`, all numbers `float`, all booleans `bool`, all other strings `string`; mixed, or
- * only empty cells, `any`.
+ * What JSON-like values have in common, nulls skipped: all safe integers `int`, all numbers
+ * `float`, all booleans `bool`, all strings `string`; `mixed`, or `empty` when all are null.
  */
-export function csvColumnKind(values: readonly (string | number | boolean | null)[]): SourceColumnKind {
+export function scalarValuesKind(values: readonly unknown[]): "int" | "float" | "bool" | "string" | "mixed" | "empty" {
   let ints = true;
   let nums = true;
   let bools = true;
@@ -71,10 +70,19 @@ export function csvColumnKind(values: readonly (string | number | boolean | null
     if (v === null) continue;
     seen = true;
     if (typeof v !== "number") ints = nums = false;
-    else if (!Number.isInteger(v)) ints = false;
+    else if (!Number.isSafeInteger(v)) ints = false;
     if (typeof v !== "boolean") bools = false;
     if (typeof v !== "string") strings = false;
   }
-  if (!seen) return "any";
-  return ints ? "int" : nums ? "float" : bools ? "bool" : strings ? "string" : "any";
+  if (!seen) return "empty";
+  return ints ? "int" : nums ? "float" : bools ? "bool" : strings ? "string" : "mixed";
+}
+
+/**
+ * The kind of a CSV column from the values its first rows read as (see `typeCsvCell`); mixed, or
+ * only empty cells, `any`.
+ */
+export function csvColumnKind(values: readonly (string | number | boolean | null)[]): SourceColumnKind {
+  const kind = scalarValuesKind(values);
+  return kind === "mixed" || kind === "empty" ? "any" : kind;
 }
