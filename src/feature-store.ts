@@ -102,6 +102,8 @@ export interface OnlineFeaturesOptions {
   fullFeatureNames?: boolean;
   /** Read time for the TTL check, epoch ms (default now). */
   now?: number;
+  /** Entity rows read at a time before yielding to other work (default `server.chunkRows` of the config, 1,000). */
+  chunkRows?: number;
 }
 
 /**
@@ -422,6 +424,7 @@ export class FeatureStore {
         entities,
         fullFeatureNames: options.fullFeatureNames ?? false,
         ...(options.now !== undefined ? { now: options.now } : {}),
+        chunkRows: options.chunkRows ?? this.repo.config.server.chunkRows,
       }),
     );
   }
