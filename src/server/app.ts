@@ -114,7 +114,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
 
   for (const route of routes) {
     const scope = route.scope;
-    if (scope === "read" || scope === "push" || route.url === "/health") metrics.declareRoute(route.url);
+    if (scope === "read" || scope === "push" || route.url === "/health" || route.url === "/ready") metrics.declareRoute(route.url);
     app.route({
       method: route.method,
       url: route.url,
