@@ -2,7 +2,8 @@ import type { Table } from "apache-arrow";
 import { loadRepo, type FeatureRepo } from "./config/load-repo.js";
 import type { AnyDefinition, FeatureViewDef } from "./definitions/definition-types.js";
 import { definitionRecords } from "./definitions/definition-records.js";
-import { definitionHash } from "./definitions/repo-definitions.js";
+import { definitionHash, type RepoDefinitions } from "./definitions/repo-definitions.js";
+import { definitionsFingerprint, writeAppliedMarker } from "./config/definitions-watcher.js";
 import { LarderError, toLarderError } from "./errors.js";
 import { OfflineStore } from "./offline/offline-store.js";
 import { ParquetReadPool } from "./offline/parquet-read-pool.js";
@@ -140,13 +141,34 @@ export class FeatureStore {
   private readonly appliedChecks = new Set<string>();
   private modelCache: ModelCache | undefined;
 
-  private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
+  #repo: FeatureRepo;
+
+  private constructor(repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
+    this.#repo = repo;
     this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared() });
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {
     const schema = options.registrySchema ?? process.env.LARDER_REGISTRY_SCHEMA;
     return new FeatureStore(await loadRepo(repoDir), schema ? { ...options, registrySchema: schema } : options);
+  }
+
+  /**
+   * The repository: its directory, config and the definitions this store serves (replaced as a
+   * whole by `replaceDefinitions`; read it once per operation).
+   */
+  get repo(): FeatureRepo {
+    return this.#repo;
+  }
+
+  /**
+   * Serves `definitions` from now on (a server reloading them after `apply`, see
+   * DefinitionsWatcher): one assignment, so an operation that already read `repo` finishes on the
+   * definitions it started with. The config stays as it was loaded.
+   */
+  replaceDefinitions(definitions: RepoDefinitions): void {
+    this.#repo = { ...this.#repo, definitions };
+    this.appliedChecks.clear();
   }
 
   get project(): string {
@@ -186,7 +208,10 @@ export class FeatureStore {
   /** Validates and stores the definitions; objects deleted from the repository are removed. */
   async apply(): Promise<{ diff: PlanDiff; checks: ColumnCheck[] }> {
     const checks = await this.checkColumns();
-    const diff = await this.withRegistry((r) => r.apply(this.project, definitionRecords(this.repo.definitions)));
+    const records = definitionRecords(this.repo.definitions);
+    const diff = await this.withRegistry((r) => r.apply(this.project, records));
+    // Tells servers on the embedded registry (which they do not poll) that the definitions changed.
+    writeAppliedMarker(this.repo.dir, definitionsFingerprint(records));
     return { diff, checks };
   }
 
