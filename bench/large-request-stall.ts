@@ -22,6 +22,7 @@ import * as pw from "parquet-wasm";
 import { FeatureStore } from "../src/feature-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { rng } from "../test/helpers/seeded-random.js";
+import { writeBenchRepo } from "./bench-repo.js";
 import { freePort } from "./process-support.js";
 
 const root = resolve(import.meta.dirname, "..");
@@ -42,25 +43,11 @@ function writeRepo(): void {
   };
   for (const f of FEATURES) vectors[f] = vectorFromArray(Array.from({ length: N }, () => r()), new Float64());
   writeFileSync(join(repoDir, "data", "features.parquet"), pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(vectors), "stream"))));
-  writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
-  writeFileSync(join(repoDir, "larder.config.ts"), [
-    `export default {`,
-    `  project: "benchstall",`,
-    `  definitions: ["./features.ts"],`,
-    `  registry: "embedded",`,
-    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
-    `  offline: { path: "./offline" },`,
-    `  server: { maxEntityRows: ${N}, bodyLimit: 16 * 1024 * 1024, predictionLog: false, chunkRows: Number(process.env.BENCH_CHUNK_ROWS ?? 1000) },`,
-    `};`,
-    ``,
-  ].join("\n"));
-  writeFileSync(join(repoDir, "features.ts"), [
-    `import { entity, featureView, parquetSource, types as t } from "larder";`,
-    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
-    `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
-    `export const v = featureView({ name: "v", entities: [customer], source: src, schema: { ${FEATURES.map((f) => `${f}: t.float64`).join(", ")} } });`,
-    ``,
-  ].join("\n"));
+  writeBenchRepo(repoDir, {
+    project: "benchstall",
+    views: { v: FEATURES },
+    configExtra: `server: { maxEntityRows: ${N}, bodyLimit: 16 * 1024 * 1024, predictionLog: false, chunkRows: Number(process.env.BENCH_CHUNK_ROWS ?? 1000) },`,
+  });
 }
 
 async function startLarder(port: number, env: Record<string, string>): Promise<ChildProcess> {
@@ -71,8 +58,9 @@ async function startLarder(port: number, env: Record<string, string>): Promise<C
       out += d.toString();
       if (out.includes("listening on")) res();
     });
-    child.on("exit", (code) => rej(new Error(`larder serve exited with ${code}: ${out}`)));
+    child.on("exit", (code, signal) => rej(new Error(`larder serve exited with ${code ?? signal}: ${out}`)));
   });
+  child.on("exit", (code, signal) => code !== 0 && console.error(`larder serve (chunkRows ${env.BENCH_CHUNK_ROWS}) exited with ${code ?? signal}`));
   return child;
 }
 

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { definitionRecords } from "../definitions/definition-records.js";
@@ -7,6 +6,7 @@ import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { toLarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { CONFIG_FILES, loadRepo } from "./load-repo.js";
+import { repoMarkerPath, writeRepoMarker } from "./repo-marker.js";
 
 /**
  * What a set of applied definitions is, in one string: the SHA-256 of their sorted
@@ -25,20 +25,12 @@ export function repoFingerprint(definitions: RepoDefinitions): string {
 
 /** The file `apply` rewrites with the applied definitions' fingerprint (see `DefinitionsWatcher`). */
 export function appliedMarkerPath(repoDir: string): string {
-  return join(repoDir, ".larder", "definitions-applied");
+  return repoMarkerPath(repoDir, "definitions-applied");
 }
 
-/** Writes the applied fingerprint atomically (write, then rename); a read-only repository is skipped. */
+/** Records the applied definitions' fingerprint for servers on this repository (see `DefinitionsWatcher`). */
 export function writeAppliedMarker(repoDir: string, fingerprint: string): void {
-  const path = appliedMarkerPath(repoDir);
-  try {
-    mkdirSync(join(repoDir, ".larder"), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${fingerprint}\n`);
-    renameSync(tmp, path);
-  } catch {
-    // Servers on a Postgres registry poll the registry itself; embedded ones then keep their definitions.
-  }
+  writeRepoMarker(repoDir, "definitions-applied", `${fingerprint}\n`);
 }
 
 /** What one check did. */
