@@ -32,6 +32,7 @@ import { openOnlineStore } from "../src/online/open-online-store.js";
 import type { OnlineRow } from "../src/online/online-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { rng } from "../test/helpers/seeded-random.js";
+import { writeBenchRepo } from "./bench-repo.js";
 
 const root = resolve(import.meta.dirname, "..");
 const N = Number(process.env.BENCH_MAT_ENTITIES ?? 1_000_000);
@@ -70,27 +71,7 @@ function writeRepo(cols: Columns): void {
   features.forEach((f, k) => (vectors[f] = vectorFromArray(Array.from(cols.values[k]!), new Float64())));
   const table = new Table(vectors);
   writeFileSync(srcFile, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(table, "stream"))));
-  // Its own package.json: without one the repository would inherit Larder's `"type": "module"`, and
-  // the loader hook that maps `import "larder"` to src/index.ts does not apply to ESM feature files
-  // inside this package when run from source (CommonJS ones resolve through the patched require).
-  writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
-  writeFileSync(join(repoDir, "larder.config.ts"), [
-    `export default {`,
-    `  project: "benchmat",`,
-    `  definitions: ["./features.ts"],`,
-    `  registry: "embedded",`,
-    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
-    `  offline: { path: "./offline" },`,
-    `};`,
-    ``,
-  ].join("\n"));
-  writeFileSync(join(repoDir, "features.ts"), [
-    `import { entity, featureView, parquetSource, types as t } from "larder";`,
-    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
-    `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
-    `export const wide = featureView({ name: "wide", entities: [customer], source: src, schema: { ${features.map((f) => `${f}: t.float64`).join(", ")} } });`,
-    ``,
-  ].join("\n"));
+  writeBenchRepo(repoDir, { project: "benchmat", views: { wide: features } });
 }
 
 /** The source file's columns (the raw baseline writes what Larder reads). */

@@ -32,6 +32,7 @@ import { FeatureStore } from "../src/feature-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { writeNaiveHashes } from "./naive-server.js";
 import { rng } from "../test/helpers/seeded-random.js";
+import { writeBenchRepo } from "./bench-repo.js";
 import { cpuMs, freePort } from "./process-support.js";
 
 const root = resolve(import.meta.dirname, "..");
@@ -61,25 +62,7 @@ function writeRepo(): void {
   };
   for (const f of allFeatures) vectors[f] = vectorFromArray(Array.from({ length: N }, () => Math.round(r() * 1e8) / 1e4), new Float64());
   writeFileSync(srcFile, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(vectors), "stream"))));
-  // Its own package.json, so the repository does not inherit Larder's "type": "module" (see materialize-redis.ts).
-  writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
-  writeFileSync(join(repoDir, "larder.config.ts"), [
-    `export default {`,
-    `  project: "benchserve",`,
-    `  definitions: ["./features.ts"],`,
-    `  registry: "embedded",`,
-    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
-    `  offline: { path: "./offline" },`,
-    `};`,
-    ``,
-  ].join("\n"));
-  writeFileSync(join(repoDir, "features.ts"), [
-    `import { entity, featureView, parquetSource, types as t } from "larder";`,
-    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
-    `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
-    ...viewNames.map((name, v) => `export const ${name} = featureView({ name: "${name}", entities: [customer], source: src, schema: { ${featuresOf(v).map((f) => `${f}: t.float64`).join(", ")} } });`),
-    ``,
-  ].join("\n"));
+  writeBenchRepo(repoDir, { project: "benchserve", views: Object.fromEntries(viewNames.map((name, v) => [name, featuresOf(v)])) });
 }
 
 

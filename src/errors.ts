@@ -34,6 +34,7 @@ export const ERROR_CATALOGUE = {
   ROUTE_NOT_FOUND: { status: 404, summary: "no HTTP route with that method and path" },
   INVALID_JSON: { status: 400, summary: "the request body is not valid JSON" },
   PAYLOAD_TOO_LARGE: { status: 413, summary: "the request body is larger than the server's body limit" },
+  ENTITY_ROWS_LIMIT: { status: 413, summary: "the request has more entity rows than the server's limit (server.maxEntityRows)" },
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
   UNKNOWN_PUSH_SOURCE: { status: 404, summary: "no push source of that name" },
   PUSH_OFFLINE_UNSUPPORTED: { status: 400, summary: "the push source's batch source cannot take offline pushes (single Parquet file, CSV or query)" },

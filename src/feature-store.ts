@@ -2,7 +2,8 @@ import type { Table } from "apache-arrow";
 import { loadRepo, type FeatureRepo } from "./config/load-repo.js";
 import type { AnyDefinition, FeatureViewDef } from "./definitions/definition-types.js";
 import { definitionRecords } from "./definitions/definition-records.js";
-import { definitionHash } from "./definitions/repo-definitions.js";
+import { definitionHash, type RepoDefinitions } from "./definitions/repo-definitions.js";
+import { definitionsFingerprint, writeAppliedMarker } from "./config/definitions-watcher.js";
 import { LarderError, toLarderError } from "./errors.js";
 import { OfflineStore } from "./offline/offline-store.js";
 import { ParquetReadPool } from "./offline/parquet-read-pool.js";
@@ -12,7 +13,8 @@ import { validateViewColumns, type ColumnCheck } from "./pipeline/validate-view-
 import { openRegistry } from "./registry/open-registry.js";
 import type { PlanDiff, RegistryStore } from "./registry/registry-store.js";
 import type { FeatureSelection } from "./serving/feature-refs.js";
-import { materializeView, MATERIALIZE_KIND, type MaterializeResult } from "./materialize/materialize-view.js";
+import { materializeView, type MaterializeResult } from "./materialize/materialize-view.js";
+import { firstMaterializeStart, ONLINE_REPAIR_KIND, planIncremental } from "./materialize/online-data-loss.js";
 import type { OnlineStore } from "./online/online-store.js";
 import { getOnlineFeatures, type OnlineFeaturesResponse } from "./serving/online-features.js";
 import { toEpochMs } from "./time.js";
@@ -87,6 +89,19 @@ export interface MaterializeIncrementalOptions {
   end?: Date | string | number;
   views?: string[];
   onProgress?: (p: { view: string; rows: number }) => void;
+  /**
+   * Called when a view's online data was lost (its marker is missing from the online store, or
+   * behind its watermark), before the view is refilled from `start`.
+   */
+  onDataLoss?: (e: OnlineDataLoss) => void;
+}
+
+/** A view whose online data `materializeIncremental` found lost, and the range it refills. */
+export interface OnlineDataLoss {
+  view: string;
+  reason: string;
+  start: number;
+  end: number;
 }
 
 /** A view `materializeIncremental` did not run, and why. */
@@ -102,6 +117,8 @@ export interface OnlineFeaturesOptions {
   fullFeatureNames?: boolean;
   /** Read time for the TTL check, epoch ms (default now). */
   now?: number;
+  /** Entity rows read at a time before yielding to other work (default `server.chunkRows` of the config, 1,000). */
+  chunkRows?: number;
 }
 
 /**
@@ -124,13 +141,34 @@ export class FeatureStore {
   private readonly appliedChecks = new Set<string>();
   private modelCache: ModelCache | undefined;
 
-  private constructor(readonly repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
+  #repo: FeatureRepo;
+
+  private constructor(repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
+    this.#repo = repo;
     this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared() });
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {
     const schema = options.registrySchema ?? process.env.LARDER_REGISTRY_SCHEMA;
     return new FeatureStore(await loadRepo(repoDir), schema ? { ...options, registrySchema: schema } : options);
+  }
+
+  /**
+   * The repository: its directory, config and the definitions this store serves (replaced as a
+   * whole by `replaceDefinitions`; read it once per operation).
+   */
+  get repo(): FeatureRepo {
+    return this.#repo;
+  }
+
+  /**
+   * Serves `definitions` from now on (a server reloading them after `apply`, see
+   * DefinitionsWatcher): one assignment, so an operation that already read `repo` finishes on the
+   * definitions it started with. The config stays as it was loaded.
+   */
+  replaceDefinitions(definitions: RepoDefinitions): void {
+    this.#repo = { ...this.#repo, definitions };
+    this.appliedChecks.clear();
   }
 
   get project(): string {
@@ -170,7 +208,10 @@ export class FeatureStore {
   /** Validates and stores the definitions; objects deleted from the repository are removed. */
   async apply(): Promise<{ diff: PlanDiff; checks: ColumnCheck[] }> {
     const checks = await this.checkColumns();
-    const diff = await this.withRegistry((r) => r.apply(this.project, definitionRecords(this.repo.definitions)));
+    const records = definitionRecords(this.repo.definitions);
+    const diff = await this.withRegistry((r) => r.apply(this.project, records));
+    // Tells servers on the embedded registry (which they do not poll) that the definitions changed.
+    writeAppliedMarker(this.repo.dir, definitionsFingerprint(records));
     return { diff, checks };
   }
 
@@ -370,7 +411,11 @@ export class FeatureStore {
       return this.withOnlineStore(async (online) => {
         const ctx = { project: this.project, registry, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
         const results: MaterializeResult[] = [];
-        for (const view of views) results.push(await materializeView(ctx, view, { start, end }));
+        for (const view of views) {
+          // A range from where a first run starts refills the whole view (see MaterializeRange.complete).
+          const first = await firstMaterializeStart(this.offline, view, end);
+          results.push(await materializeView(ctx, view, { start, end, complete: first !== undefined && start <= first }));
+        }
         return results;
       });
     });
@@ -380,6 +425,11 @@ export class FeatureStore {
    * Materializes each view from its watermark to `end` (default now). A view never materialized
    * starts at `end − ttl`, or without a TTL at the start of its offline data; a view with neither a
    * watermark nor offline data, or whose watermark is already at `end`, is skipped.
+   *
+   * Online data loss: a view whose marker is missing from the online store (Redis restarted empty)
+   * is refilled as a first run would fill it, one whose marker is behind its watermark from the
+   * marker's watermark; `onDataLoss` is told first, and the repair is recorded as a run of kind
+   * `online_repair` (see src/materialize/online-data-loss.ts).
    */
   async materializeIncremental(options: MaterializeIncrementalOptions = {}): Promise<(MaterializeResult | MaterializeSkip)[]> {
     const end = options.end === undefined ? Date.now() : toEpochMs(options.end, "--end");
@@ -390,16 +440,27 @@ export class FeatureStore {
         const ctx = { project: this.project, registry, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
         const results: (MaterializeResult | MaterializeSkip)[] = [];
         for (const view of views) {
-          const watermark = await registry.getWatermark(this.project, view.name, MATERIALIZE_KIND);
-          let start: number | undefined = watermark?.getTime();
-          if (start === undefined && view.ttlMs !== null) start = end - view.ttlMs;
-          if (start === undefined) start = (await this.offline.snapshot(view.name))?.segments[0]?.start;
-          if (start === undefined) {
-            results.push({ view: view.name, skipped: "no offline data and no watermark (run `larder backfill` first)" });
-          } else if (start >= end) {
-            results.push({ view: view.name, skipped: `up to date (watermark ${new Date(start).toISOString()})` });
-          } else {
-            results.push(await materializeView(ctx, view, { start, end }));
+          const plan = await planIncremental(ctx, view, end);
+          if ("skip" in plan) {
+            results.push({ view: view.name, skipped: plan.skip });
+            continue;
+          }
+          if (plan.loss === undefined) {
+            results.push(await materializeView(ctx, view, { start: plan.start, end, complete: plan.complete }));
+            continue;
+          }
+          // Recorded as a run of its own, so the loss is counted (larder_online_data_loss_total)
+          // and shown by `larder runs` whichever process noticed it.
+          const repairId = await registry.startRun(this.project, { kind: ONLINE_REPAIR_KIND, view: view.name, rangeStart: new Date(plan.start), rangeEnd: new Date(end) });
+          options.onDataLoss?.({ view: view.name, reason: plan.loss, start: plan.start, end });
+          try {
+            const result = await materializeView(ctx, view, { start: plan.start, end, complete: plan.complete });
+            await registry.finishRun(repairId, { status: "succeeded", rows: result.rows });
+            results.push({ ...result, repaired: plan.loss });
+          } catch (err) {
+            const e = toLarderError(err);
+            await registry.finishRun(repairId, { status: "failed", error: `[${e.code}] ${e.message}` }).catch(() => {});
+            throw e;
           }
         }
         return results;
@@ -422,6 +483,7 @@ export class FeatureStore {
         entities,
         fullFeatureNames: options.fullFeatureNames ?? false,
         ...(options.now !== undefined ? { now: options.now } : {}),
+        chunkRows: options.chunkRows ?? this.repo.config.server.chunkRows,
       }),
     );
   }

@@ -151,6 +151,8 @@ if (!redisBinariesAvailable()) {
             },
             read: (...args) => online.read(...args),
             deleteView: (...args) => online.deleteView(...args),
+            writeMarker: (...args) => online.writeMarker(...args),
+            readMarker: (...args) => online.readMarker(...args),
             close: () => online.close(),
           };
           await repo.store.withRegistry(async (registry) => {

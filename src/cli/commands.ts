@@ -134,7 +134,12 @@ export function registerCommands(program: Command): void {
     .action(async (o: { end?: string; view?: string[] }, cmd: Command) => {
       const store = await FeatureStore.open(repoDir(cmd));
       const progress = materializeProgress();
-      const results = await store.materializeIncremental({ ...(o.end ? { end: o.end } : {}), ...(o.view ? { views: o.view } : {}), onProgress: progress.update });
+      const results = await store.materializeIncremental({
+        ...(o.end ? { end: o.end } : {}),
+        ...(o.view ? { views: o.view } : {}),
+        onProgress: progress.update,
+        onDataLoss: (loss) => console.error(`online data loss: ${loss.reason}; refilling [${new Date(loss.start).toISOString()}, ${new Date(loss.end).toISOString()})`),
+      });
       progress.finish();
       for (const r of results) {
         if ("skipped" in r) console.log(`skipped ${r.view}: ${r.skipped}`);

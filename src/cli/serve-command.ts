@@ -19,7 +19,8 @@ export function registerServeCommand(program: Command): void {
 }
 
 /**
- * Runs the server and the scheduler until SIGINT or SIGTERM, then shuts down in order: stop
+ * Runs the server, the scheduler and the definitions watcher (reloads after `larder apply`) until
+ * SIGINT or SIGTERM, then shuts down in order: stop
  * accepting requests (in-flight ones finish), stop the scheduler (a run in progress finishes),
  * close the online store connection. A second signal exits at once.
  */
@@ -28,6 +29,7 @@ async function serve(store: FeatureStore, host: string, port: number): Promise<v
   // Loaded here: the other commands never load fastify or the scheduler.
   const { startServer } = await import("../server/app.js");
   const { startScheduler } = await import("../materialize/scheduler.js");
+  const { DefinitionsWatcher } = await import("../config/definitions-watcher.js");
   let stopping = false;
   let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const stopped = new Promise<NodeJS.Signals>((resolveStop) => {
@@ -44,13 +46,18 @@ async function serve(store: FeatureStore, host: string, port: number): Promise<v
   process.on("SIGTERM", onSignal);
   let server: Awaited<ReturnType<typeof startServer>> | undefined;
   let scheduler: ReturnType<typeof startScheduler> | undefined;
+  const interval = store.repo.config.server.definitionsPollInterval;
+  // Definitions changed by `larder apply` are reloaded for serving and for the schedules.
+  const watcher = new DefinitionsWatcher(store, { log, ...(interval !== null ? { intervalMs: interval } : {}), onReload: () => void scheduler?.reload() });
   try {
     server = await startServer(store, { host, port, log });
     scheduler = startScheduler(store, { log });
+    watcher.start();
     log(`larder serve: project ${store.project} listening on ${server.url} (OpenAPI: ${server.url}/docs)`);
     const signal = await stopped;
     log(`larder serve: ${signal}, shutting down`);
   } finally {
+    await watcher.stop();
     await server?.close();
     await scheduler?.stop();
     await store.close();

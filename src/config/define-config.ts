@@ -38,6 +38,32 @@ export interface ServerConfig {
    * under `<offline>/_prediction_logs/` (default true). See PredictionLogger.
    */
   predictionLog: boolean;
+  /**
+   * A request whose headers and body have not all arrived this long after it began is answered
+   * 408 and its connection closed (ms; default 30 s; 0: no limit). Slow or stalled bodies cannot
+   * hold connections open forever.
+   */
+  requestTimeout: number;
+  /** Time allowed to receive a request's headers (ms; default 10 s; at most `requestTimeout`). */
+  headersTimeout: number;
+  /** An idle keep-alive connection is closed after this long (ms; default 5 s). */
+  keepAliveTimeout: number;
+  /**
+   * Most entity rows one `/get-online-features`, `/v1/predict/:model` or `/v1/training-sets`
+   * request may carry (default 10,000); more is 413 ENTITY_ROWS_LIMIT.
+   */
+  maxEntityRows: number;
+  /**
+   * Entity rows a request processes before it yields to other requests (default 1,000): a large
+   * batch is read and scored in chunks, so small requests are not stalled behind it.
+   */
+  chunkRows: number;
+  /**
+   * How often the server checks whether `larder apply` changed the registry, to reload the
+   * definitions (ms; default 2000 for a Postgres registry, 500 for the embedded one, which is
+   * checked through a marker file; 0: never reload).
+   */
+  definitionsPollInterval: number | null;
 }
 
 /** An API key in `larder.config.ts`: give the SHA-256 (`keyHash`, hex) or, less safely, the `key`. */
@@ -50,10 +76,33 @@ export interface LarderConfigInput {
   online?: string;
   offline?: { path?: string };
   sources?: { postgres?: string | null | undefined };
-  server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number; predictionLog?: boolean };
+  server?: {
+    apiKeys?: ApiKeyInput[];
+    bodyLimit?: number;
+    predictionLog?: boolean;
+    requestTimeout?: number;
+    headersTimeout?: number;
+    keepAliveTimeout?: number;
+    maxEntityRows?: number;
+    chunkRows?: number;
+    definitionsPollInterval?: number | null;
+  };
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
+/** The `server` section's defaults (see ServerConfig). */
+export const SERVER_DEFAULTS = {
+  bodyLimit: DEFAULT_BODY_LIMIT,
+  predictionLog: true,
+  requestTimeout: 30_000,
+  headersTimeout: 10_000,
+  keepAliveTimeout: 5_000,
+  maxEntityRows: 10_000,
+  chunkRows: 1_000,
+} as const;
+
+const ms = (what: string) => z.number({ error: `expected ${what} in milliseconds` }).int({ error: `expected ${what} as whole milliseconds` });
 
 const apiKeySchema = z
   .object({
@@ -75,10 +124,20 @@ const configSchema = z.object({
   server: z
     .object({
       apiKeys: z.array(apiKeySchema).default([]),
-      bodyLimit: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
-      predictionLog: z.boolean({ error: "expected true or false" }).default(true),
+      bodyLimit: z.number().int().min(1024).default(SERVER_DEFAULTS.bodyLimit),
+      predictionLog: z.boolean({ error: "expected true or false" }).default(SERVER_DEFAULTS.predictionLog),
+      requestTimeout: ms("a timeout").min(0).default(SERVER_DEFAULTS.requestTimeout),
+      headersTimeout: ms("a timeout").min(1).default(SERVER_DEFAULTS.headersTimeout),
+      keepAliveTimeout: ms("a timeout").min(1).default(SERVER_DEFAULTS.keepAliveTimeout),
+      maxEntityRows: z.number().int().min(1, { error: "expected at least 1 entity row" }).default(SERVER_DEFAULTS.maxEntityRows),
+      chunkRows: z.number().int().min(1, { error: "expected at least 1 row per chunk" }).default(SERVER_DEFAULTS.chunkRows),
+      definitionsPollInterval: ms("an interval").min(0).nullable().optional(),
     })
-    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true }),
+    .refine((s) => s.requestTimeout === 0 || s.headersTimeout <= s.requestTimeout, {
+      error: "headersTimeout must not exceed requestTimeout (the headers are part of the request)",
+      path: ["headersTimeout"],
+    })
+    .default({ apiKeys: [], ...SERVER_DEFAULTS }),
 });
 
 /** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
@@ -110,6 +169,12 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),
       bodyLimit: c.server.bodyLimit,
       predictionLog: c.server.predictionLog,
+      requestTimeout: c.server.requestTimeout,
+      headersTimeout: c.server.headersTimeout,
+      keepAliveTimeout: c.server.keepAliveTimeout,
+      maxEntityRows: c.server.maxEntityRows,
+      chunkRows: c.server.chunkRows,
+      definitionsPollInterval: c.server.definitionsPollInterval ?? null,
     },
   };
 }

@@ -12,6 +12,14 @@ import { readEventBuffers, writeAggregatedRows, type SourceReadContext } from ".
 /** Run and watermark kind of materializations in the registry. */
 export const MATERIALIZE_KIND = "materialize";
 
+/**
+ * Watermark kind recording, per view, that a materialization marker was written to the online
+ * store (its value: the marker's watermark). A view with this record but no marker online lost
+ * its online data (see ./online-data-loss.ts); a view without it (never materialized, or
+ * materialized before markers existed) just gets its first marker.
+ */
+export const ONLINE_MARKER_KIND = "online_marker";
+
 export interface MaterializeContext {
   project: string;
   registry: RegistryStore;
@@ -29,6 +37,17 @@ export interface MaterializeContext {
   source?: SourceReadContext;
 }
 
+/** The event-time range [start, end) of a materialization. */
+export interface MaterializeRange {
+  start: number;
+  end: number;
+  /**
+   * True when the range refills the whole view (it starts where a first run starts): its marker
+   * is then written even if the online store lost the previous one.
+   */
+  complete?: boolean;
+}
+
 export interface MaterializeResult {
   view: string;
   start: number;
@@ -44,6 +63,8 @@ export interface MaterializeResult {
   /** The view's watermark after the run (`end`, or a later one it already had). */
   watermark: number;
   runId: string;
+  /** Set by `materializeIncremental` when the run refilled a view whose online data was lost: why. */
+  repaired?: string;
 }
 
 /**
@@ -59,8 +80,9 @@ export interface MaterializeResult {
  * time (an older range never replaces a newer materialization or push). A failed run leaves the watermark as it was and the store
  * holding whatever the monotonic writes stored: rerunning the range repairs it.
  */
-export async function materializeView(ctx: MaterializeContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<MaterializeResult> {
+export async function materializeView(ctx: MaterializeContext, view: FeatureViewDef, range: MaterializeRange): Promise<MaterializeResult> {
   return ctx.registry.withLock(ctx.project, `${MATERIALIZE_KIND}:${view.name}`, async () => {
+    const markerBefore = await ctx.online.readMarker(ctx.project, view.name);
     const runId = await ctx.registry.startRun(ctx.project, { kind: MATERIALIZE_KIND, view: view.name, rangeStart: new Date(range.start), rangeEnd: new Date(range.end) });
     const result: MaterializeResult = { view: view.name, start: range.start, end: range.end, rows: 0, written: 0, stale: 0, expired: 0, watermark: range.end, runId };
     try {
@@ -155,10 +177,19 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
       // The watermark never moves back: after an older range the store still holds everything up
       // to the later watermark (writes are monotonic, so the older rows replaced nothing newer).
       const current = await ctx.registry.getWatermark(ctx.project, view.name, MATERIALIZE_KIND);
+      if (current !== undefined && current.getTime() >= range.end) result.watermark = current.getTime();
+      // The marker says the store holds the view up to the watermark. A store that lost it (and
+      // was recorded to have had one) gets it back only from a run that refills the whole view,
+      // so a narrower run cannot hide the loss from the next incremental one.
+      const recorded = markerBefore === null ? await ctx.registry.getWatermark(ctx.project, view.name, ONLINE_MARKER_KIND) : undefined;
+      if (markerBefore !== null || recorded === undefined || range.complete === true) {
+        // Up to where the store now holds the view: a refill reaches only its own end.
+        const held = markerBefore !== null ? Math.max(markerBefore.watermark, range.end) : recorded === undefined ? result.watermark : range.end;
+        await ctx.online.writeMarker(ctx.project, view.name, { runId, watermark: held, writtenAt: Date.now() });
+        await ctx.registry.setWatermark(ctx.project, view.name, ONLINE_MARKER_KIND, new Date(held));
+      }
       if (current === undefined || current.getTime() < range.end) {
         await ctx.registry.setWatermark(ctx.project, view.name, MATERIALIZE_KIND, new Date(range.end));
-      } else {
-        result.watermark = current.getTime();
       }
       await ctx.registry.finishRun(runId, { status: "succeeded", rows: result.rows });
       return result;

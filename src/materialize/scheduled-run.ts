@@ -112,7 +112,11 @@ export async function runScheduledView(store: FeatureStore, view: FeatureViewDef
       backfillRows = result?.rowsWritten ?? 0;
     }
     if (view.online) {
-      const [result] = await store.materializeIncremental({ end: tickMs, views: [view.name] });
+      const [result] = await store.materializeIncremental({
+        end: tickMs,
+        views: [view.name],
+        onDataLoss: (loss) => log(`${label}: online data loss: ${loss.reason}; refilling [${new Date(loss.start).toISOString()}, ${new Date(loss.end).toISOString()})`),
+      });
       materializedRows = result !== undefined && "rows" in result ? result.rows : 0;
     }
   } catch (err) {

@@ -17,6 +17,12 @@ export interface Scheduler {
    * Throws UNKNOWN_FEATURE_VIEW for a view without a schedule, INVALID_ARGUMENT after `stop`.
    */
   runTick(view: string, at: Date): Promise<ScheduledRunResult>;
+  /**
+   * Re-reads the schedules from the store's definitions (after they were reloaded, see
+   * DefinitionsWatcher): timers of new or changed schedules start, those of removed ones stop.
+   * A run in progress finishes as it began.
+   */
+  reload(): Promise<void>;
 }
 
 export interface SchedulerOptions {
@@ -52,9 +58,11 @@ const DEFAULT_REGISTRY_WAIT_MS = 30_000;
 export function startScheduler(store: FeatureStore, options: SchedulerOptions): Scheduler {
   const log = options.log;
   const registryWaitMs = options.registryWaitMs ?? DEFAULT_REGISTRY_WAIT_MS;
-  const scheduled = [...store.repo.definitions.featureViews.values()]
-    .filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null)
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const scheduledViews = (): (FeatureViewDef & { schedule: string })[] =>
+    [...store.repo.definitions.featureViews.values()]
+      .filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  let scheduled = scheduledViews();
   const running = new Map<string, Promise<ScheduledRunResult>>();
   let stopped = false;
   // The embedded registry admits one open at a time, in this process too, and a backfill keeps it
@@ -92,26 +100,44 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
     warn: (message: string) => log(`scheduler: ${message}`),
     error: (message: string | Error) => log(`scheduler: ${message instanceof Error ? message.message : message}`),
   };
-  const tasks: ScheduledTask[] = [];
-  if (options.timers !== false) {
+  /** A timer per scheduled view, with the schedule it was made for. */
+  const tasks = new Map<string, { schedule: string; task: ScheduledTask }>();
+  const describe = (view: FeatureViewDef & { schedule: string }): void => {
+    const next = tasks.get(view.name)?.task.getNextRun();
+    log(`scheduler: ${view.name} runs on "${view.schedule}" (UTC)${next ? `, next at ${next.toISOString()}` : ""}`);
+  };
+  /** Timers for the current definitions' schedules: new ones started, changed ones replaced, removed ones stopped. */
+  const syncTimers = async (): Promise<(FeatureViewDef & { schedule: string })[]> => {
+    const started: (FeatureViewDef & { schedule: string })[] = [];
+    if (options.timers === false) return started;
+    const wanted = new Map(scheduled.map((v) => [v.name, v]));
+    for (const [name, { schedule, task }] of [...tasks]) {
+      if (wanted.get(name)?.schedule === schedule) continue;
+      tasks.delete(name);
+      await task.destroy();
+    }
     for (const view of scheduled) {
-      const task = cron.schedule(view.schedule.trim(), (ctx) => void tick(view, ctx.date), {
+      if (tasks.has(view.name)) continue;
+      // The tick runs the view's definition current at that time (definitions may be reloaded).
+      const task = cron.schedule(view.schedule.trim(), (ctx) => void tick(store.repo.definitions.featureViews.get(view.name) ?? view, ctx.date), {
         timezone: SCHEDULE_TIMEZONE,
         name: `larder:${store.project}:${view.name}`,
         logger: cronLogger,
       });
       task.on("execution:missed", (ctx) => log(`schedule ${view.name} at ${ctx.date.toISOString()}: missed (the process was busy); the next tick covers it`));
-      tasks.push(task);
+      tasks.set(view.name, { schedule: view.schedule, task });
+      started.push(view);
     }
-  }
+    return started;
+  };
+  let syncing: Promise<unknown> = syncTimers();
   if (scheduled.length === 0) log("scheduler: no feature view has a schedule");
-  for (const [i, view] of scheduled.entries()) {
-    const next = tasks[i]?.getNextRun();
-    log(`scheduler: ${view.name} runs on "${view.schedule}" (UTC)${next ? `, next at ${next.toISOString()}` : ""}`);
-  }
+  for (const view of scheduled) describe(view);
 
   return {
-    views: scheduled.map((v) => ({ view: v.name, schedule: v.schedule })),
+    get views() {
+      return scheduled.map((v) => ({ view: v.name, schedule: v.schedule }));
+    },
     runTick: async (name, at) => {
       if (stopped) throw new LarderError("INVALID_ARGUMENT", "the scheduler is stopped");
       const view = scheduled.find((v) => v.name === name);
@@ -120,10 +146,20 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
       }
       return tick(view, at);
     },
+    reload: async () => {
+      if (stopped) return;
+      const before = new Map(scheduled.map((v) => [v.name, v.schedule]));
+      scheduled = scheduledViews();
+      syncing = syncing.then(syncTimers);
+      const started = (await syncing) as (FeatureViewDef & { schedule: string })[];
+      for (const view of started) describe(view);
+      for (const [name, schedule] of before) if (!scheduled.some((v) => v.name === name)) log(`scheduler: ${name} no longer runs on "${schedule}"`);
+    },
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      for (const task of tasks) await task.destroy();
+      await syncing;
+      for (const { task } of tasks.values()) await task.destroy();
       await Promise.allSettled(running.values());
     },
   };

@@ -1,5 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { repoMarkerPath, writeRepoMarker } from "../config/repo-marker.js";
 import { definitionHash } from "../definitions/repo-definitions.js";
 import { LarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
@@ -137,18 +136,10 @@ export async function promoteModel(store: FeatureStore, name: string, version: n
 
 /** Path of the file whose content changes on every promotion made through Larder in this repository. */
 export function stageMarkerPath(repoDir: string): string {
-  return join(repoDir, ".larder", "model-stages");
+  return repoMarkerPath(repoDir, "model-stages");
 }
 
-/** Writes a fresh marker (atomically: write, then rename), unique per promotion. */
+/** Writes a fresh marker, unique per promotion. */
 export function touchStageMarker(repoDir: string, what: string): void {
-  const path = stageMarkerPath(repoDir);
-  try {
-    mkdirSync(join(repoDir, ".larder"), { recursive: true });
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${new Date().toISOString()} ${process.pid} ${process.hrtime.bigint()} ${what}\n`);
-    renameSync(tmp, path);
-  } catch {
-    // A read-only repository still promotes; servers then notice at their next registry poll.
-  }
+  writeRepoMarker(repoDir, "model-stages", `${new Date().toISOString()} ${process.pid} ${process.hrtime.bigint()} ${what}\n`);
 }

@@ -68,9 +68,43 @@ export interface OnlineStore {
    * `OnlineStateStore.update`.
    */
   update: OnlineStateStore["update"];
-  /** Removes every row (and state) of a view (when a view is removed, or its schema changes). */
+  /** Removes every row (and state, and marker) of a view (when a view is removed, or its schema changes). */
   deleteView(project: string, view: string): Promise<void>;
+  /**
+   * Stores the view's materialization marker, replacing any (materialization writes it after its
+   * rows). It lives with the view's rows, so a store that lost its data (Redis restarted empty,
+   * the embedded store's directory removed) has lost the marker too: that is how the loss is
+   * noticed (see src/materialize/online-data-loss.ts). `deleteView` removes it.
+   */
+  writeMarker(project: string, view: string, marker: MaterializationMarker): Promise<void>;
+  /** The view's marker, or null when there is none (never written, deleted, or lost). */
+  readMarker(project: string, view: string): Promise<MaterializationMarker | null>;
   close(): Promise<void>;
+}
+
+/** What a view's last recorded materialization left in the online store (see `OnlineStore.writeMarker`). */
+export interface MaterializationMarker {
+  /** The materialization run that wrote it. */
+  runId: string;
+  /** The view's online rows are complete up to this time (epoch ms): its watermark after that run. */
+  watermark: number;
+  /** When it was written, epoch ms. */
+  writtenAt: number;
+}
+
+/** The marker's key suffix within a view's keys: entity keys never start with "!" (see entity-key-codec.ts). */
+export const MARKER_KEY = "!marker";
+
+/** A stored marker back from its JSON; null for anything that is not one (treated as no marker). */
+export function parseMarker(json: string | null | undefined): MaterializationMarker | null {
+  if (json === null || json === undefined) return null;
+  try {
+    const m = JSON.parse(json) as Partial<MaterializationMarker>;
+    if (typeof m.runId === "string" && Number.isFinite(m.watermark) && Number.isFinite(m.writtenAt)) return { runId: m.runId, watermark: m.watermark!, writtenAt: m.writtenAt! };
+  } catch {
+    // unreadable: as good as missing
+  }
+  return null;
 }
 
 /** `store.readViews` when the store has it, else one `read` per view (concurrently). */

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { DEFAULT_BODY_LIMIT, type ApiKeyConfig, type LarderConfig } from "../config/define-config.js";
+import { SERVER_DEFAULTS, type ApiKeyConfig, type LarderConfig } from "../config/define-config.js";
 import { isLarderError, LarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "./auth.js";
@@ -18,6 +18,12 @@ export interface ServerOptions {
   routes?: readonly LarderRoute[];
   /** Log served predictions as Parquet (see ServerPredictionLog); default `server.predictionLog` of the config (true). */
   predictionLog?: boolean;
+  /** Request, headers and keep-alive timeouts in ms; default those of `server` in the config (30 s, 10 s, 5 s). */
+  requestTimeout?: number;
+  headersTimeout?: number;
+  keepAliveTimeout?: number;
+  /** Most entity rows per request; default `server.maxEntityRows` of the config (10,000). */
+  maxEntityRows?: number;
   /** Where server-side failures (500s, metric scrapes that cannot read the registry) are reported. */
   log?: (line: string) => void;
 }
@@ -41,15 +47,23 @@ export function configuredApiKeys(config: LarderConfig, env: NodeJS.ProcessEnv =
  */
 export function buildServer(store: FeatureStore, options: ServerOptions = {}): FastifyInstance {
   const log = options.log ?? (() => {});
-  const bodyLimit = options.bodyLimit ?? store.repo.config.server?.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const server = { ...SERVER_DEFAULTS, ...store.repo.config.server };
+  const bodyLimit = options.bodyLimit ?? server.bodyLimit;
+  const requestTimeout = options.requestTimeout ?? server.requestTimeout;
+  const headersTimeout = Math.min(options.headersTimeout ?? server.headersTimeout, requestTimeout || Number.POSITIVE_INFINITY);
+  const keepAliveTimeout = options.keepAliveTimeout ?? server.keepAliveTimeout;
+  const maxEntityRows = options.maxEntityRows ?? server.maxEntityRows;
   const keys = new ApiKeys(options.apiKeys ?? configuredApiKeys(store.repo.config));
   const routes = options.routes ?? builtinRoutes;
   const metrics = new ServerMetrics(store, { onScrapeError: (err) => log(`metrics: cannot read watermarks from the registry: ${err instanceof Error ? err.message : String(err)}`) });
 
   // One prediction log per server, flushed and closed when the server closes (after in-flight requests).
-  const predictionLog = (options.predictionLog ?? store.repo.config.server?.predictionLog ?? true) ? new ServerPredictionLog(store, log) : null;
+  const predictionLog = (options.predictionLog ?? server.predictionLog) ? new ServerPredictionLog(store, log) : null;
   predictionLog?.registerMetrics(metrics.registry);
 
+  // Node checks request and headers deadlines on a timer (default every 30 s, which would let a
+  // stalled request live up to twice its timeout): check a few times per timeout instead.
+  const shortest = Math.min(headersTimeout, requestTimeout || Number.POSITIVE_INFINITY);
   const app = Fastify({
     logger: false,
     bodyLimit,
@@ -58,6 +72,9 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
     // The router's own failures (a malformed URL, a path parameter over 100 characters) answer in
     // Larder's error shape too.
     frameworkErrors: (err, request, reply) => sendError(reply, request, new LarderError("INVALID_ARGUMENT", `${err.message.slice(0, 200)}`, { code: err.code })),
+    requestTimeout,
+    keepAliveTimeout,
+    http: { headersTimeout, requestTimeout, keepAliveTimeout, connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(shortest / 4))) },
   });
   if (predictionLog) app.addHook("onClose", () => predictionLog.close());
 
@@ -100,7 +117,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
 
   for (const route of routes) {
     const scope = route.scope;
-    if (scope === "read" || scope === "push" || route.url === "/health") metrics.declareRoute(route.url);
+    if (scope === "read" || scope === "push" || route.url === "/health" || route.url === "/ready") metrics.declareRoute(route.url);
     app.route({
       method: route.method,
       url: route.url,
@@ -120,6 +137,17 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
             const parsed = route.body.safeParse(request.body);
             if (!parsed.success) return sendError(reply, request, zodRequestError(parsed.error, "body"));
             body = parsed.data;
+          }
+        }
+        if (route.entityRows) {
+          const rows = route.entityRows(body);
+          if (rows > maxEntityRows) {
+            return sendError(
+              reply,
+              request,
+              new LarderError("ENTITY_ROWS_LIMIT", `the request has ${rows} entity rows; this server takes at most ${maxEntityRows} per request (server.maxEntityRows): split it into several requests`, { rows, limit: maxEntityRows }),
+              "entities",
+            );
           }
         }
         let params: unknown;

@@ -49,7 +49,7 @@ export function openApiDocument(routes: readonly LarderRoute[], opts: { title: s
       responses[status] = { description: r.description, ...(schema ? { content: { [r.contentType ?? "application/json"]: { schema } } } : {}) };
     }
     if (route.body || route.params) responses["400"] ??= errorResponse("invalid request (code and path of the offending field)");
-    if (route.body) responses["413"] ??= errorResponse("request body over the server's limit (PAYLOAD_TOO_LARGE)");
+    if (route.body) responses["413"] ??= errorResponse(`request body over the server's limit (PAYLOAD_TOO_LARGE)${route.entityRows ? ", or more entity rows than server.maxEntityRows (ENTITY_ROWS_LIMIT)" : ""}`);
     if (route.scope !== "public") {
       responses["401"] ??= errorResponse("no API key, or an unknown one (UNAUTHENTICATED)");
       responses["403"] ??= errorResponse(`the API key lacks the ${route.scope} scope (FORBIDDEN)`);

@@ -66,6 +66,11 @@ export interface LarderRoute<B = unknown, P = unknown> {
    */
   fastBody?: (raw: unknown) => B | undefined;
   params?: z.ZodType<P>;
+  /**
+   * The number of entity rows of a parsed body, for routes that read or score entity rows: more
+   * than `server.maxEntityRows` is answered 413 ENTITY_ROWS_LIMIT before the handler runs.
+   */
+  entityRows?: (body: B) => number;
   responses: Record<number, RouteResponse>;
   /**
    * The request field a LarderError from the handler is about (`entities.customer_id`,

@@ -31,6 +31,13 @@ export function fastColumnsLength(raw: unknown): number | undefined {
   return n;
 }
 
+/** Entity rows of columnar rows (their longest column; the schemas check they are all one length). */
+export function rowCount(...cols: (Record<string, readonly unknown[]> | Record<string, unknown> | undefined)[]): number {
+  let n = 0;
+  for (const c of cols) for (const k in c) if (Object.hasOwn(c, k) && Array.isArray(c[k])) n = Math.max(n, (c[k] as unknown[]).length);
+  return n;
+}
+
 /** A scalar the fast paths accept: string, boolean, null or a finite number. */
 export function isFastScalar(v: unknown): boolean {
   return v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));

@@ -2,7 +2,7 @@ import type { FeatureRow, FeatureViewDef } from "../definitions/definition-types
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
-import { LarderError } from "../errors.js";
+import { LarderError, isLarderError } from "../errors.js";
 import { onlineEntityKey } from "../materialize/online-entity-key.js";
 import { columnFromValues, columnGet, type Column } from "../offline/columnar.js";
 import { readViews, type OnlineStore, type OnlineValue } from "../online/online-store.js";
@@ -41,6 +41,11 @@ export interface OnlineFeaturesRequest {
   fullFeatureNames?: boolean;
   /** Read time for the TTL check, epoch ms (default now). */
   now?: number;
+  /**
+   * Rows read and computed at a time (default 1,000); between chunks the event loop runs other
+   * work, so one large request does not stall a server's other requests for its whole duration.
+   */
+  chunkRows?: number;
 }
 
 /** The event timestamp Feast reports for join keys and values without a row. */
@@ -67,13 +72,78 @@ const NO_TIMESTAMP = new Date(0).toISOString();
  *   selection: { features: ["customer_profile:plan"] }, entities: { customer_id: [1, 2] } });
  */
 export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStore, project: string, request: OnlineFeaturesRequest): Promise<OnlineFeaturesResponse> {
-  const resolved = resolveCached(repo, request.selection, request.fullFeatureNames ?? false);
-  const now = request.now ?? Date.now();
-  const entities = request.entities;
+  const chunkRows = Math.max(1, request.chunkRows ?? DEFAULT_CHUNK_ROWS);
+  const first = typeof request.entities === "object" && request.entities !== null ? Object.values(request.entities)[0] : undefined;
+  if (!Array.isArray(first) || first.length <= chunkRows) return readOnlineFeatures(repo, store, project, request);
+  // Checks on the whole request, in readOnlineFeatures' order, before it is cut into chunks.
+  resolveCached(repo, request.selection, request.fullFeatureNames ?? false);
+  const n = entityRowCount(request.entities);
+  // One read time for every chunk, so the TTL check is the same for all rows.
+  const whole = { ...request, now: request.now ?? Date.now() };
+  const parts: OnlineFeaturesResponse[] = [];
+  for (let start = 0; start < n; start += chunkRows) {
+    // Let other requests run between chunks: a 100k-row request is many short turns, not one long one.
+    if (start > 0) await yieldToEventLoop();
+    const part = sliceColumns(request.entities, start, Math.min(n, start + chunkRows));
+    let res: OnlineFeaturesResponse;
+    try {
+      res = await readOnlineFeatures(repo, store, project, { ...whole, entities: part });
+    } catch (err) {
+      throw shiftErrorRow(err, start);
+    }
+    parts.push(res);
+  }
+  return concatRows(parts);
+}
+
+/** Default of `OnlineFeaturesRequest.chunkRows` (and of `server.chunkRows`). */
+export const DEFAULT_CHUNK_ROWS = 1000;
+
+/** Resolves after pending I/O callbacks and other requests' work have had a turn. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Rows [start, end) of every column. */
+function sliceColumns(entities: Record<string, readonly unknown[]>, start: number, end: number): Record<string, readonly unknown[]> {
+  const out: Record<string, readonly unknown[]> = {};
+  for (const [name, values] of Object.entries(entities)) out[name] = values.slice(start, end);
+  return out;
+}
+
+/** The chunks' responses as one (same selection, so the same results and views, in order). */
+function concatRows(parts: readonly OnlineFeaturesResponse[]): OnlineFeaturesResponse {
+  const first = parts[0]!;
+  // Fresh arrays: a chunk's results may share one (an on-demand view's event timestamps).
+  const results = first.results.map((_, k) => ({
+    values: parts.flatMap((p) => p.results[k]!.values),
+    statuses: parts.flatMap((p) => p.results[k]!.statuses),
+    event_timestamps: parts.flatMap((p) => p.results[k]!.event_timestamps),
+  }));
+  const asOf: Record<string, (string | null)[]> = {};
+  for (const view of Object.keys(first.metadata.as_of)) asOf[view] = parts.flatMap((p) => p.metadata.as_of[view]!);
+  return { metadata: { feature_names: first.metadata.feature_names, as_of: asOf }, results };
+}
+
+/**
+ * An error about row `row` of a chunk, renumbered to the request's row (`start` + row), so a
+ * chunked request reports the same row as an unchunked one.
+ */
+export function shiftErrorRow(err: unknown, start: number): unknown {
+  if (start === 0 || !isLarderError(err) || typeof err.details.row !== "number") return err;
+  const row = err.details.row + start;
+  const message = err.message.replace(new RegExp(`\\brow ${err.details.row}\\b`), `row ${row}`);
+  return new LarderError(err.code, message, { ...err.details, row }, { cause: err.cause });
+}
+
+/**
+ * The number of entity rows: the length of the columns, checked to be arrays of one length
+ * (INVALID_ENTITIES naming the column otherwise).
+ */
+function entityRowCount(entities: Record<string, readonly unknown[]>): number {
   if (typeof entities !== "object" || entities === null || Array.isArray(entities)) {
     throw new LarderError("INVALID_ENTITIES", "entities must be an object of columns, e.g. {\"customer_id\": [1, 2]}", { field: "entities" });
   }
-  const given = Object.keys(entities);
   let n = -1;
   let first = "";
   for (const [name, values] of Object.entries(entities)) {
@@ -85,7 +155,16 @@ export async function getOnlineFeatures(repo: RepoDefinitions, store: OnlineStor
       throw new LarderError("INVALID_ENTITIES", `entity columns have unequal lengths: ${JSON.stringify(first)} has ${n} values, ${JSON.stringify(name)} has ${values.length}`, { field: name });
     }
   }
-  n = Math.max(n, 0);
+  return Math.max(n, 0);
+}
+
+/** `getOnlineFeatures` for rows read in one go. */
+async function readOnlineFeatures(repo: RepoDefinitions, store: OnlineStore, project: string, request: OnlineFeaturesRequest): Promise<OnlineFeaturesResponse> {
+  const resolved = resolveCached(repo, request.selection, request.fullFeatureNames ?? false);
+  const now = request.now ?? Date.now();
+  const entities = request.entities;
+  const n = entityRowCount(entities);
+  const given = Object.keys(entities);
   for (const key of resolved.joinKeys) {
     if (!Object.hasOwn(entities, key)) throw new LarderError("MISSING_JOIN_KEY", `entities lack the join key ${JSON.stringify(key)} (given: ${given.join(", ") || "none"})`, { field: key });
   }

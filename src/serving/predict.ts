@@ -6,7 +6,7 @@ import type { ModelSelector, ServedModel } from "../models/model-registry-cache.
 import { columnFromValues, columnGet, type ColumnarBatch } from "../offline/columnar.js";
 import { arrowTableToBatch, batchToArrowTable } from "../offline/parquet-io.js";
 import type { ModelStage } from "../registry/registry-store.js";
-import type { OnlineFeatureValue } from "./online-features.js";
+import { shiftErrorRow, yieldToEventLoop, type OnlineFeatureValue } from "./online-features.js";
 
 /**
  * Predictions: a model's production (or staging, or a given) version run on feature vectors. One
@@ -105,20 +105,34 @@ export async function predictOnline(store: FeatureStore, modelName: string, enti
     if (i === undefined) throw new LarderError("INVALID_MODEL", `model ${JSON.stringify(modelName)} reads feature ${JSON.stringify(f)}, which feature service ${JSON.stringify(served.service)} no longer has`, { feature: f });
     return online.results[i]!.values;
   });
-  const rows: Record<string, OnlineFeatureValue>[] = new Array(n);
-  for (let r = 0; r < n; r++) {
-    const row: Record<string, OnlineFeatureValue> = {};
-    features.forEach((f, k) => (row[f] = columns[k]![r] ?? null));
-    rows[r] = row;
+  const contributions = options.contributions ?? false;
+  // Scored in chunks with a yield between them, as the online read is (see getOnlineFeatures).
+  const chunkRows = Math.max(1, store.repo.config.server.chunkRows);
+  const results: PredictResult[] = new Array(n);
+  for (let start = 0; start < n; start += chunkRows) {
+    if (start > 0) await yieldToEventLoop();
+    const end = Math.min(n, start + chunkRows);
+    const rows: Record<string, OnlineFeatureValue>[] = new Array(end - start);
+    for (let r = start; r < end; r++) {
+      const row: Record<string, OnlineFeatureValue> = {};
+      features.forEach((f, k) => (row[f] = columns[k]![r] ?? null));
+      rows[r - start] = row;
+    }
+    let preds: Prediction[];
+    try {
+      preds = served.model.predict(rows, { contributions });
+    } catch (err) {
+      throw shiftErrorRow(err, start);
+    }
+    preds.forEach((p, i) => (results[start + i] = predictResult(p, rows[i]!, contributions)));
   }
-  const preds = served.model.predict(rows, { contributions: options.contributions ?? false });
   return {
     model: served.name,
     version: served.version,
     stage: served.stage,
     service: served.service,
     feature_names: [...features],
-    results: preds.map((p, r) => predictResult(p, rows[r]!, options.contributions ?? false)),
+    results,
   };
 }
 

@@ -295,6 +295,28 @@ export function runOnlineStoreConformance(name: string, open: () => Promise<Onli
       assert.deepEqual(after, [null, null, null]);
     });
 
+    test("materialization markers: none until written, the last write wins, per project and view, not an entity row; deleteView removes it", async () => {
+      const p = newProject();
+      const q = newProject();
+      assert.equal(await store.readMarker(p, "v"), null);
+      const first = { runId: "run-1", watermark: 1_700_000_000_000, writtenAt: 1_700_000_000_500 };
+      const second = { runId: "run-2", watermark: 1_700_003_600_000, writtenAt: 1_700_003_600_500 };
+      await store.writeMarker(p, "v", first);
+      assert.deepEqual(await store.readMarker(p, "v"), first);
+      await store.writeMarker(p, "v", second);
+      assert.deepEqual(await store.readMarker(p, "v"), second);
+      await store.writeMarker(p, "a:b", first);
+      assert.equal(await store.readMarker(q, "v"), null, "another project");
+      assert.equal(await store.readMarker(p, "a"), null, "another view (names with the separator)");
+      assert.deepEqual(await store.readMarker(p, "a:b"), first);
+      // Rows and the marker do not see each other.
+      await store.write(p, "v", [{ entityKey: key(1), eventTs: 5, values: [1] }], { features: ["f"], ...NO_TTL });
+      assert.deepEqual((await store.read(p, "v", [key(1), key("!marker")], ["f"])).map((r) => r?.values ?? null), [[1], null]);
+      await store.deleteView(p, "v");
+      assert.equal(await store.readMarker(p, "v"), null);
+      assert.deepEqual(await store.readMarker(p, "a:b"), first, "deleteView removes only its own view's marker");
+    });
+
     test("a row with the wrong number of values or a non-integer timestamp is INVALID_ARGUMENT and nothing is written", async () => {
       const p = newProject();
       await assert.rejects(store.write(p, "v", [{ entityKey: key(1), eventTs: 1, values: [1] }, { entityKey: key(2), eventTs: 1, values: [1, 2] }], { features: ["a"], ...NO_TTL }), { code: "INVALID_ARGUMENT" });

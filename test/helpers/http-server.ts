@@ -85,15 +85,15 @@ export interface ServedRepo {
 }
 
 /**
- * A repository applied, backfilled over RANGE and materialized. `config` replaces
- * larder.config.ts (say, to point the online store at a Redis); it is written before the
+ * A repository applied, backfilled over RANGE and materialized. `features` replaces FEATURES,
+ * `config` replaces larder.config.ts (say, to point the online store at a Redis); it is written before the
  * repository is first opened.
  */
-export async function createServedRepo(options: { seed?: number; config?: string; materialize?: boolean } = {}): Promise<ServedRepo> {
+export async function createServedRepo(options: { seed?: number; config?: string; features?: string; materialize?: boolean } = {}): Promise<ServedRepo> {
   const dir = await mkdtemp(join(fastTempDir(), "larder-server-test-"));
   const cleanupDir = () => rm(dir, { recursive: true, force: true });
   try {
-    const files: Record<string, string | Uint8Array> = { "larder.config.ts": options.config ?? configSource("test"), "features.ts": FEATURES };
+    const files: Record<string, string | Uint8Array> = { "larder.config.ts": options.config ?? configSource("test"), "features.ts": options.features ?? FEATURES };
     for (const [rel, table] of Object.entries(servedData(options.seed ?? 7))) files[rel] = parquetBytes(table);
     for (const [rel, content] of Object.entries(files)) {
       await mkdir(dirname(join(dir, rel)), { recursive: true });

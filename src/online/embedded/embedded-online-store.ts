@@ -5,7 +5,8 @@
  *
  * Layout: one entry per (project, view, entity), key `<prefix><project>:<view>:<entityKey>`, value
  * the packed row of ../packed-row.ts; the view's feature list is stored once under
- * `<prefix><project>:<view>:#<schemaId>`. The monotonic compare and the write happen inside one
+ * `<prefix><project>:<view>:#<schemaId>`, the materialization marker under
+ * `<prefix><project>:<view>:!marker`. The monotonic compare and the write happen inside one
  * LMDB write transaction, so concurrent writers (also in other processes) cannot interleave.
  *
  * `update` (rows with a state, see ../online-store.ts) keeps the state under
@@ -21,7 +22,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { LarderError, isLarderError } from "../../errors.js";
-import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
+import { MARKER_KEY, parseMarker, type MaterializationMarker, type OnlineRow, type OnlineStore, type OnlineUpdateResult, type OnlineValue, type OnlineWriteOptions, type OnlineWriteResult, type StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, packedEventTs, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
 import { packState, storedState, unpackState } from "../packed-state.js";
 
@@ -197,6 +198,16 @@ export class EmbeddedOnlineStore implements OnlineStore {
       }),
     );
     for (const k of this.schemas.keys()) if (k.startsWith(prefix)) this.schemas.delete(k);
+  }
+
+  async writeMarker(project: string, view: string, marker: MaterializationMarker): Promise<void> {
+    this.checkOpen();
+    await this.guard(this.db.put(this.viewPrefix(project, view) + MARKER_KEY, JSON.stringify(marker)));
+  }
+
+  async readMarker(project: string, view: string): Promise<MaterializationMarker | null> {
+    this.checkOpen();
+    return parseMarker(this.db.get(this.viewPrefix(project, view) + MARKER_KEY));
   }
 
   async close(): Promise<void> {

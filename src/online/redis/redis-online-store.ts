@@ -43,7 +43,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { LarderError, isLarderError } from "../../errors.js";
-import type { OnlineRow, OnlineStore, OnlineUpdateResult, OnlineValue, OnlineViewRead, OnlineWriteOptions, OnlineWriteResult, StateModify } from "../online-store.js";
+import { MARKER_KEY, parseMarker, type MaterializationMarker, type OnlineRow, type OnlineStore, type OnlineUpdateResult, type OnlineValue, type OnlineViewRead, type OnlineWriteOptions, type OnlineWriteResult, type StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
 import { newStateVersion, packState, storedState, unpackState } from "../packed-state.js";
 import { keySlot, slotTag } from "./key-slot.js";
@@ -373,6 +373,20 @@ export class RedisOnlineStore implements OnlineStore {
       );
     });
     for (const k of this.schemas.keys()) if (k.startsWith(this.viewPrefix(project, view))) this.schemas.delete(k);
+  }
+
+  async writeMarker(project: string, view: string, marker: MaterializationMarker): Promise<void> {
+    await this.run(async () => {
+      await this.client.set(this.viewPrefix(project, view) + MARKER_KEY, JSON.stringify(marker));
+    });
+  }
+
+  async readMarker(project: string, view: string): Promise<MaterializationMarker | null> {
+    let json: string | null = null;
+    await this.run(async () => {
+      json = await this.client.get(this.viewPrefix(project, view) + MARKER_KEY);
+    });
+    return parseMarker(json);
   }
 
   async close(): Promise<void> {

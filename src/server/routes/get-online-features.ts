@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { defineRoute } from "../route.js";
-import { checkEqualLengths, checkSelection, columns, fastColumnsLength, featureSelection, scalar, selectionErrorPath, selectionOptions } from "../schemas.js";
+import { checkEqualLengths, checkSelection, columns, fastColumnsLength, featureSelection, rowCount, scalar, selectionErrorPath, selectionOptions } from "../schemas.js";
 
 const body = z
   .object({
@@ -90,6 +90,7 @@ export const getOnlineFeaturesRoute = defineRoute<Body>({
     "For the same entity and time the vector equals the training-set row.",
   body,
   fastBody: fastGetOnlineFeaturesBody,
+  entityRows: (b) => rowCount(b.entities, b.request_context),
   responses: { 200: { description: "Feast's columnar response", schema: response } },
   errorPath: (err, b) => selectionErrorPath(err, b, { entities: b.entities, request_context: b.request_context }),
   handler: async ({ store, body: b }) =>

@@ -3,7 +3,7 @@ import { defineRoute } from "../route.js";
 import { errorBodySchema } from "../schemas.js";
 
 /** A view name no definition can have, so the probe reads a key that never exists. */
-const PROBE_VIEW = "~health";
+export const PROBE_VIEW = "~health";
 
 /**
  * `GET /health`: 200 when the online store answers a read (one round trip to Redis), else the

@@ -4,6 +4,7 @@ import { getOnlineFeaturesRoute } from "./get-online-features.js";
 import { healthRoute } from "./health.js";
 import { metricsRoute } from "./metrics.js";
 import { predictRoute } from "./predict.js";
+import { readyRoute } from "./ready.js";
 import { pushRoute } from "./push.js";
 import { trainingSetsRoute } from "./training-sets.js";
 
@@ -15,6 +16,7 @@ export const builtinRoutes: readonly LarderRoute[] = [
   getOnlineFeaturesRoute,
   pushRoute,
   healthRoute,
+  readyRoute,
   trainingSetsRoute,
   predictRoute,
   metricsRoute,

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { formatPath } from "../http-error.js";
 import { defineRoute } from "../route.js";
-import { checkEqualLengths, fastColumnsLength, isFastScalar } from "../schemas.js";
+import { checkEqualLengths, fastColumnsLength, isFastScalar, rowCount } from "../schemas.js";
 
 type Scalar = string | number | boolean | null;
 
@@ -174,6 +174,7 @@ export const predictRoute = defineRoute<Body, z.infer<typeof params>>({
   body,
   fastBody: fastPredictBody,
   params,
+  entityRows: (b) => rowCount(b.entities, b.request),
   responses: { 200: { description: "a prediction per entity row", schema: response } },
   errorPath: (err, b) => {
     const d = err.details;

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { ENTITY_TS } from "../../offline/training-set.js";
 import { entityTable } from "../entity-table.js";
 import { defineRoute } from "../route.js";
-import { checkEqualLengths, checkSelection, columns, featureSelection, selectionErrorPath, selectionOptions } from "../schemas.js";
+import { checkEqualLengths, checkSelection, columns, featureSelection, rowCount, selectionErrorPath, selectionOptions } from "../schemas.js";
 
 export const ARROW_STREAM = "application/vnd.apache.arrow.stream";
 
@@ -39,6 +39,7 @@ export const trainingSetsRoute = defineRoute<z.infer<typeof body>>({
     "Entity rows as columns: join keys, `event_timestamp` (ISO-8601 or epoch ms) and any other columns, which pass through. " +
     "Answers an Arrow IPC stream: the entity columns, then one column per feature.",
   body,
+  entityRows: (b) => rowCount(b.entities),
   responses: { 200: { description: "the training set", contentType: ARROW_STREAM, schema: { type: "string", format: "binary" } } },
   errorPath: (err, b) => selectionErrorPath(err, b, { entities: b.entities }),
   handler: async ({ store, body: b, reply }) => {
