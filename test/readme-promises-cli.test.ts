@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -139,4 +139,35 @@ test("LARDER_CACHE_DIR holds the embedded registry's template; the home director
     await rm(cache, { recursive: true, force: true });
     await rm(home, { recursive: true, force: true });
   }
+});
+
+test("--entities and --out are relative to the current directory, source paths in definitions to the repository", async () => {
+  // Run from a directory outside the repository (inside this checkout, where tsx resolves when the
+  // CLI runs from source): the entity file is read from there and the output written there, while
+  // the source path "data/trips.parquet" still resolves from the repository.
+  const cwd = await mkdtemp(join(ROOT, ".scratch-cwd-"));
+  try {
+    await copyFile(repo.path("data/entities.csv"), join(cwd, "entities.csv"));
+    const res = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "src/cli/main.ts"), "--repo", repo.dir, "training-set", "--entities", "entities.csv", "--features", "all_trips:fare", "--out", "relative-out.parquet"], {
+      cwd,
+      env: cliEnv(),
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    assert.equal(res.status, 0, `${res.stdout}\n${res.stderr}`);
+    assert.ok(existsSync(join(cwd, "relative-out.parquet")), "written in the current directory");
+    assert.equal(existsSync(repo.path("relative-out.parquet")), false, "not in the repository");
+  } finally {
+    await rm(cwd, { recursive: true, force: true });
+  }
+});
+
+test("LARDER_DEBUG prints the stack trace after the error line; without it stderr is the one error line", () => {
+  const args = ["backfill", "--start", "2024-02-01", "--end", "2024-01-01"];
+  assertCliError(larder(repo.dir, args), "INVALID_ARGUMENT");
+  const res = larder(repo.dir, args, { env: { LARDER_DEBUG: "1" } });
+  assert.notEqual(res.status, 0);
+  const [first, ...rest] = res.stderr.trimEnd().split("\n");
+  assert.match(first!, /^error \[INVALID_ARGUMENT\]: /);
+  assert.ok(rest.some((l) => /^\s+at /.test(l)), `a stack trace follows:\n${res.stderr}`);
 });

@@ -48,3 +48,15 @@ test("x-request-id: up to 128 printable characters are echoed; longer, blank or 
   }
   assert.equal(ids.size, replaced.length + 2, "a new UUID per request");
 });
+
+test("bodies are JSON whatever the content type says, or without one", async () => {
+  const body = JSON.stringify({ features: ["profile:plan", "spend:spend_2d"], entities: { customer_id: [1, 2, 3] } });
+  const answers = [];
+  for (const contentType of ["application/json", "text/plain", "application/x-www-form-urlencoded", null]) {
+    const res = await fetch(`${server.url}/get-online-features`, { method: "POST", body, headers: contentType === null ? {} : { "content-type": contentType } });
+    const text = await res.text();
+    assert.equal(res.status, 200, `${contentType}: ${text}`);
+    answers.push(JSON.parse(text).results);
+  }
+  for (const a of answers.slice(1)) assert.deepEqual(a, answers[0]);
+});
