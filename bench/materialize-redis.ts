@@ -10,17 +10,19 @@
  *                     pipelines in flight — Larder's own layout (the key and the packed string of
  *                     src/online/packed-row.ts, packed in the loop), from columns already decoded in
  *                     memory, with no monotonic compare: the lower bound on writing that layout.
- *   2. raw HSET       ioredis pipelines of 1,000 `HSET raw:wide:<id> f0 v0 … f19 v19`, 4 in flight:
+ *   2. raw MSET       the same keys and packed strings, one `MSET` of 1,000 keys per batch, 4 in
+ *                     flight: one command per batch, as Larder's one script call per 500 rows.
+ *   3. raw HSET       ioredis pipelines of 1,000 `HSET raw:wide:<id> f0 v0 … f19 v19`, 4 in flight:
  *                     a different layout (a 20-field hash), the usual hand-written baseline.
- *   3. store.write    Larder's OnlineStore.write (Lua compare-and-set per row, packed row) of the
+ *   4. store.write    Larder's OnlineStore.write (Lua compare-and-set per row, packed row) of the
  *                     same in-memory rows, 1,000 rows per call, 4 calls in flight (materialize's
  *                     batching).
- *   4. materialize    `FeatureStore.materialize` end to end: offline Parquet → latest row per entity
+ *   5. materialize    `FeatureStore.materialize` end to end: offline Parquet → latest row per entity
  *                     → OnlineStore.write, under the registry lock, run recorded, watermark set.
  * For each: rows/s, and Redis memory per entity (INFO memory used_memory after − before, / N).
- * The four run in turn, BENCH_MAT_ROUNDS times, in the order above in odd rounds and reversed in
+ * The five run in turn, BENCH_MAT_ROUNDS times, in the order above in odd rounds and reversed in
  * even ones (the machine is shared: one round can be hit by load the next is not); the table
- * gives medians, ranges, and the per-round ratios to raw SET.
+ * gives medians, ranges, and the per-round ratios to raw SET and raw MSET.
  *
  * Data: a generated source Parquet in bench/data/materialize-<N>x<F>/ (gitignored), backfilled once
  * into that repository's offline store (embedded registry) and reused by later runs.
@@ -157,7 +159,7 @@ async function main(): Promise<void> {
     const load = loadavg()[0]!.toFixed(2);
 
     type M = Awaited<ReturnType<typeof measure>>;
-    type Key = "set" | "hset" | "write" | "mat";
+    type Key = "set" | "mset" | "hset" | "write" | "mat";
     const runs: Record<Key, M>[] = [];
     const online = await openOnlineStore(server.url, { repoDir });
     const schemaId = schemaIdFor(features);
@@ -175,6 +177,16 @@ async function main(): Promise<void> {
             const now = Date.now();
             for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) p.set(`benchmat:wide:${cols.ids[i]}`, packRow(cols.ts[i]!, now, null, schemaId, rowValues(i)));
             return p.exec();
+          });
+        }),
+      mset: () =>
+        measure(redis, async () => {
+          await redis.set(`benchmat:wide:#${schemaId}`, JSON.stringify(features));
+          await overlapped(batches, (b) => {
+            const args: string[] = [];
+            const now = Date.now();
+            for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) args.push(`benchmat:wide:${cols.ids[i]}`, packRow(cols.ts[i]!, now, null, schemaId, rowValues(i)));
+            return redis.mset(...args);
           });
         }),
       hset: () =>
@@ -208,7 +220,7 @@ async function main(): Promise<void> {
         return m;
       },
     };
-    const order: Key[] = ["set", "hset", "write", "mat"];
+    const order: Key[] = ["set", "mset", "hset", "write", "mat"];
     const loads: string[] = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const result = {} as Record<Key, M>;
@@ -219,7 +231,7 @@ async function main(): Promise<void> {
       runs.push(result);
       loads.push(loadavg()[0]!.toFixed(2));
       const r = (m: M) => Math.round(N / (m.ms / 1000)).toLocaleString("en-US");
-      console.log(`  rows/s: raw SET ${r(result.set)}, raw HSET ${r(result.hset)}, write ${r(result.write)} (${(result.set.ms / result.write.ms).toFixed(2)}× raw SET), materialize ${r(result.mat)} (${(result.set.ms / result.mat.ms).toFixed(2)}× raw SET); load ${loads.at(-1)}`);
+      console.log(`  rows/s: raw SET ${r(result.set)}, raw MSET ${r(result.mset)}, raw HSET ${r(result.hset)}, write ${r(result.write)} (${(result.set.ms / result.write.ms).toFixed(2)}× raw SET), materialize ${r(result.mat)} (${(result.set.ms / result.mat.ms).toFixed(2)}× raw SET); load ${loads.at(-1)}`);
     }
     await online.close();
 
@@ -227,18 +239,22 @@ async function main(): Promise<void> {
     const rate = (ms: number) => Math.round(N / (ms / 1000));
     const names: Record<Key, string> = {
       set: "raw pipelined SET of the packed rows (Larder's layout, no compare)",
+      mset: "raw MSET of the packed rows, 1,000 keys per command (Larder's layout, no compare)",
       hset: "raw pipelined HSET (20-field hashes: another layout)",
       write: "Larder OnlineStore.write (in-memory rows)",
       mat: "Larder materialize (offline Parquet → Redis)",
     };
     console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load} at start, after each round: ${loads.join(", ")}`);
     console.log(`data: ${N.toLocaleString()} entities × ${F} float64 features, redis-server ${server.url}; ${ROUNDS} rounds (order reversed in even rounds), medians (ratios per round, then their median)\n`);
-    console.log("| | rows/s (median) | range | vs raw SET, same round (median; range) | Redis memory per entity | keys |\n|---|---|---|---|---|---|");
+    console.log("| | rows/s (median) | range | vs raw SET, same round (median; range) | vs raw MSET, same round (median; range) | Redis memory per entity | keys |\n|---|---|---|---|---|---|---|");
     for (const key of order) {
       const rates = runs.map((x) => rate(x[key].ms));
-      const ratios = runs.map((x) => x.set.ms / x[key].ms);
+      const vs = (peer: Key) => {
+        const ratios = runs.map((x) => x[peer].ms / x[key].ms);
+        return `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+      };
       const last = runs.at(-1)![key];
-      console.log(`| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`);
+      console.log(`| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${vs("set")} | ${vs("mset")} | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`);
     }
   } finally {
     redis.disconnect();
