@@ -136,7 +136,7 @@ export const windows = featureView({ name: "windows", entities: [customer], sour
 
   const offlineFiles = (view: string): string[] => {
     const manifest = JSON.parse(readFileSync(join(repoDir, "offline", view, "manifest.json"), "utf8")) as { segments: { files: { file: string }[] }[] };
-    return manifest.segments.flatMap((s) => s.files.map((f) => join(repoDir, "offline", view, f.file)));
+    return manifest.segments.flatMap((s) => s.files.map((f) => join(repoDir, "offline", view, "data", f.file)));
   };
   const list = (files: string[]) => `[${files.map((f) => `'${f}'`).join(", ")}]`;
   const count = async (sql: string): Promise<[number, number]> => {
