@@ -18,7 +18,7 @@ import { copyFile, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { assertCliError, assertOk, cliEnv, larder, ROOT } from "./helpers/cli.js";
+import { assertCliError, assertOk, cliEnv, larder, plainRows, readParquetTable, ROOT } from "./helpers/cli.js";
 import { arrowTable, col, createFeatureRepo, type FeatureRepo } from "./helpers/feature-repo.js";
 
 const HOUR = 3_600_000;
@@ -170,4 +170,27 @@ test("LARDER_DEBUG prints the stack trace after the error line; without it stder
   const [first, ...rest] = res.stderr.trimEnd().split("\n");
   assert.match(first!, /^error \[INVALID_ARGUMENT\]: /);
   assert.ok(rest.some((l) => /^\s+at /.test(l)), `a stack trace follows:\n${res.stderr}`);
+});
+
+test("CSV --entities: other columns pass through unchanged with the narrowest type holding all their values", async () => {
+  const at = iso(BASE + 8 * DAY);
+  await repo.writeFile("data/typed.csv", [
+    "n,rider_id,x,flag,label,event_timestamp,blank",
+    `1,1,2,true,7,${at},`,
+    `-3,2,2.5,FALSE,a,${at},`,
+    `,3,,true,,${at},`,
+    "",
+  ].join("\n"));
+  const out = join(repo.dir, "typed.parquet");
+  assertOk(larder(repo.dir, ["training-set", "--entities", repo.path("data/typed.csv"), "--features", "all_trips:fare", "--out", out]));
+  const table = readParquetTable(out);
+  const types = Object.fromEntries(table.schema.fields.map((f) => [f.name, String(f.type)]));
+  assert.deepEqual(table.schema.fields.map((f) => f.name), ["n", "rider_id", "x", "flag", "label", "event_timestamp", "blank", "fare"], "entity columns first, in order, then the features");
+  assert.deepEqual([types.n, types.x, types.flag, types.label], ["Int64", "Float64", "Bool", "Utf8"], JSON.stringify(types));
+  const rows = plainRows(table).map(({ n, x, flag, label, blank }) => ({ n, x, flag, label, blank }));
+  assert.deepEqual(rows, [
+    { n: 1, x: 2, flag: true, label: "7", blank: null },
+    { n: -3, x: 2.5, flag: false, label: "a", blank: null },
+    { n: null, x: null, flag: true, label: null, blank: null },
+  ]);
 });
