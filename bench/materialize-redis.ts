@@ -1,22 +1,28 @@
 /**
- * Materialization into Redis: Larder against raw pipelined HSETs of the same data, from the same
+ * Materialization into Redis: Larder against raw pipelined writes of the same data, from the same
  * process, in the same run, on a dedicated redis-server (a free loopback port, nothing persisted,
  * FLUSHALL SYNC between the runs so each starts from an empty server).
  *
  *   node --import tsx bench/materialize-redis.ts        (BENCH_MAT_ENTITIES=1000000, BENCH_MAT_FEATURES=20, BENCH_MAT_ROUNDS=3)
  *
  * Rows measured (1 row per entity, N entities × F float64 features):
- *   1. raw HSET       ioredis pipelines of 1,000 `HSET key f0 v0 … f19 v19`, 4 pipelines in flight,
- *                     from columns already decoded in memory (the lower bound on write work: no
- *                     Parquet read, no latest-row selection, no monotonic compare).
- *   2. store.write    Larder's OnlineStore.write (Lua compare-and-set per row, packed row) of the
+ *   1. raw SET        the peer: ioredis pipelines of 1,000 `SET benchmat:wide:<id> <packed row>`, 4
+ *                     pipelines in flight — Larder's own layout (the key and the packed string of
+ *                     src/online/packed-row.ts, packed in the loop), from columns already decoded in
+ *                     memory, with no monotonic compare: the lower bound on writing that layout.
+ *   2. raw MSET       the same keys and packed strings, one `MSET` of 1,000 keys per batch, 4 in
+ *                     flight: one command per batch, as Larder's one script call per 500 rows.
+ *   3. raw HSET       ioredis pipelines of 1,000 `HSET raw:wide:<id> f0 v0 … f19 v19`, 4 in flight:
+ *                     a different layout (a 20-field hash), the usual hand-written baseline.
+ *   4. store.write    Larder's OnlineStore.write (Lua compare-and-set per row, packed row) of the
  *                     same in-memory rows, 1,000 rows per call, 4 calls in flight (materialize's
  *                     batching).
- *   3. materialize    `FeatureStore.materialize` end to end: offline Parquet → latest row per entity
+ *   5. materialize    `FeatureStore.materialize` end to end: offline Parquet → latest row per entity
  *                     → OnlineStore.write, under the registry lock, run recorded, watermark set.
  * For each: rows/s, and Redis memory per entity (INFO memory used_memory after − before, / N).
- * The three run in turn, BENCH_MAT_ROUNDS times (the machine is shared: one round can be hit by
- * load the next is not); the table gives medians, ranges, and the per-round ratios' median.
+ * The five run in turn, BENCH_MAT_ROUNDS times, in the order above in odd rounds and reversed in
+ * even ones (the machine is shared: one round can be hit by load the next is not); the table
+ * gives medians, ranges, and the per-round ratios to raw SET and raw MSET.
  *
  * Data: a generated source Parquet in bench/data/materialize-<N>x<F>/ (gitignored), backfilled once
  * into that repository's offline store (embedded registry) and reused by later runs.
@@ -30,6 +36,7 @@ import * as pw from "parquet-wasm";
 import { FeatureStore } from "../src/feature-store.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
 import type { OnlineRow } from "../src/online/online-store.js";
+import { packRow, schemaIdFor } from "../src/online/packed-row.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { rng } from "../test/helpers/seeded-random.js";
 import { writeBenchRepo } from "./bench-repo.js";
@@ -133,60 +140,102 @@ async function main(): Promise<void> {
     const load = loadavg()[0]!.toFixed(2);
 
     type M = Awaited<ReturnType<typeof measure>>;
-    const runs: { raw: M; write: M; mat: M }[] = [];
+    type Key = "set" | "mset" | "hset" | "write" | "mat";
+    const runs: Record<Key, M>[] = [];
     const online = await openOnlineStore(server.url, { repoDir });
-    for (let round = 1; round <= ROUNDS; round++) {
-      console.log(`round ${round}/${ROUNDS}: raw pipelined HSET…`);
-      const raw = await measure(redis, () =>
-        overlapped(batches, (b) => {
-          const p = redis.pipeline();
-          for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
-            const args: (string | number)[] = [];
-            for (let k = 0; k < F; k++) args.push(features[k]!, cols.values[k]![i]!);
-            p.hset(`raw:wide:${cols.ids[i]}`, ...args);
-          }
-          return p.exec();
+    const schemaId = schemaIdFor(features);
+    const rowValues = (i: number): number[] => {
+      const values = new Array<number>(F);
+      for (let k = 0; k < F; k++) values[k] = cols.values[k]![i]!;
+      return values;
+    };
+    const measured: Record<Key, () => Promise<M>> = {
+      set: () =>
+        measure(redis, async () => {
+          await redis.set(`benchmat:wide:#${schemaId}`, JSON.stringify(features));
+          await overlapped(batches, (b) => {
+            const p = redis.pipeline();
+            const now = Date.now();
+            for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) p.set(`benchmat:wide:${cols.ids[i]}`, packRow(cols.ts[i]!, now, null, schemaId, rowValues(i)));
+            return p.exec();
+          });
         }),
-      );
-
-      console.log(`round ${round}/${ROUNDS}: OnlineStore.write…`);
-      const write = await measure(redis, () =>
-        overlapped(batches, (b) => {
-          const rows: OnlineRow[] = [];
-          for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
-            const values = new Array<number>(F);
-            for (let k = 0; k < F; k++) values[k] = cols.values[k]![i]!;
+      mset: () =>
+        measure(redis, async () => {
+          await redis.set(`benchmat:wide:#${schemaId}`, JSON.stringify(features));
+          await overlapped(batches, (b) => {
+            const args: string[] = [];
+            const now = Date.now();
+            for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) args.push(`benchmat:wide:${cols.ids[i]}`, packRow(cols.ts[i]!, now, null, schemaId, rowValues(i)));
+            return redis.mset(...args);
+          });
+        }),
+      hset: () =>
+        measure(redis, () =>
+          overlapped(batches, (b) => {
+            const p = redis.pipeline();
+            for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) {
+              const args: (string | number)[] = [];
+              for (let k = 0; k < F; k++) args.push(features[k]!, cols.values[k]![i]!);
+              p.hset(`raw:wide:${cols.ids[i]}`, ...args);
+            }
+            return p.exec();
+          }),
+        ),
+      write: () =>
+        measure(redis, () =>
+          overlapped(batches, (b) => {
+            const rows: OnlineRow[] = [];
             // The entity key materialize computes for an int64 key (entity-key-codec): the number's text.
-            rows.push({ entityKey: String(cols.ids[i]), eventTs: cols.ts[i]!, values });
-          }
-          return online.write("benchmat", "wide", rows, { features, ttlMs: null });
-        }),
-      );
-
-      console.log(`round ${round}/${ROUNDS}: FeatureStore.materialize (offline Parquet → Redis)…`);
-      let rows = 0;
-      const mat = await measure(redis, async () => {
-        const [res] = await store.materialize(range);
-        rows = res!.rows;
-      });
-      if (rows !== N) throw new Error(`materialize wrote ${rows} rows, expected ${N}`);
-      runs.push({ raw, write, mat });
+            for (let i = b * BATCH; i < Math.min(N, (b + 1) * BATCH); i++) rows.push({ entityKey: String(cols.ids[i]), eventTs: cols.ts[i]!, values: rowValues(i) });
+            return online.write("benchmat", "wide", rows, { features, ttlMs: null });
+          }),
+        ),
+      mat: async () => {
+        let rows = 0;
+        const m = await measure(redis, async () => {
+          const [res] = await store.materialize(range);
+          rows = res!.rows;
+        });
+        if (rows !== N) throw new Error(`materialize wrote ${rows} rows, expected ${N}`);
+        return m;
+      },
+    };
+    const order: Key[] = ["set", "mset", "hset", "write", "mat"];
+    const loads: string[] = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const result = {} as Record<Key, M>;
+      for (const key of round % 2 === 1 ? order : [...order].reverse()) {
+        console.log(`round ${round}/${ROUNDS}: ${key}…`);
+        result[key] = await measured[key]();
+      }
+      runs.push(result);
+      loads.push(loadavg()[0]!.toFixed(2));
       const r = (m: M) => Math.round(N / (m.ms / 1000)).toLocaleString("en-US");
-      console.log(`  rows/s: raw ${r(raw)}, write ${r(write)} (${(raw.ms / write.ms).toFixed(2)}×), materialize ${r(mat)} (${(raw.ms / mat.ms).toFixed(2)}×)`);
+      console.log(`  rows/s: raw SET ${r(result.set)}, raw MSET ${r(result.mset)}, raw HSET ${r(result.hset)}, write ${r(result.write)} (${(result.set.ms / result.write.ms).toFixed(2)}× raw SET), materialize ${r(result.mat)} (${(result.set.ms / result.mat.ms).toFixed(2)}× raw SET); load ${loads.at(-1)}`);
     }
     await online.close();
 
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const rate = (ms: number) => Math.round(N / (ms / 1000));
-    const names = { raw: "raw pipelined HSET (in-memory columns)", write: "Larder OnlineStore.write (in-memory rows)", mat: "Larder materialize (offline Parquet → Redis)" } as const;
-    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load} at start, ${loadavg()[0]!.toFixed(2)} at the end`);
-    console.log(`data: ${N.toLocaleString()} entities × ${F} float64 features, redis-server ${server.url}; ${ROUNDS} rounds, medians (ratios per round, then their median)\n`);
-    console.log("| | rows/s (median) | range | vs raw HSET, same round (median; range) | Redis memory per entity | keys |\n|---|---|---|---|---|---|");
-    for (const key of ["raw", "write", "mat"] as const) {
+    const names: Record<Key, string> = {
+      set: "raw pipelined SET of the packed rows (Larder's layout, no compare)",
+      mset: "raw MSET of the packed rows, 1,000 keys per command (Larder's layout, no compare)",
+      hset: "raw pipelined HSET (20-field hashes: another layout)",
+      write: "Larder OnlineStore.write (in-memory rows)",
+      mat: "Larder materialize (offline Parquet → Redis)",
+    };
+    console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load} at start, after each round: ${loads.join(", ")}`);
+    console.log(`data: ${N.toLocaleString()} entities × ${F} float64 features, redis-server ${server.url}; ${ROUNDS} rounds (order reversed in even rounds), medians (ratios per round, then their median)\n`);
+    console.log("| | rows/s (median) | range | vs raw SET, same round (median; range) | vs raw MSET, same round (median; range) | Redis memory per entity | keys |\n|---|---|---|---|---|---|---|");
+    for (const key of order) {
       const rates = runs.map((x) => rate(x[key].ms));
-      const ratios = runs.map((x) => x.raw.ms / x[key].ms);
+      const vs = (peer: Key) => {
+        const ratios = runs.map((x) => x[peer].ms / x[key].ms);
+        return `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
+      };
       const last = runs.at(-1)![key];
-      console.log(`| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`);
+      console.log(`| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${vs("set")} | ${vs("mset")} | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`);
     }
   } finally {
     redis.disconnect();

@@ -1,11 +1,18 @@
 /**
- * The serving benchmark's baseline: the simplest online feature server one would write by hand.
+ * The serving benchmark's peers: the simplest online feature server one would write by hand.
  * fastify, ioredis with default options, features stored as one Redis hash per (view, entity)
- * (`naive:<view>:<id>` with a field per feature and `_ts`), and per request one HMGET per view and
- * entity row, all sent at once. No validation, no TTL check, no on-demand features, no auth. It
- * answers in Feast's response shape so the load generator sends both servers the same body.
+ * (`naive:<view>:<id>` with a field per feature and `_ts`), one HMGET per view and entity row.
+ * No validation, no TTL check, no on-demand features, no auth. It answers in Feast's response
+ * shape so the load generator sends every server the same body.
  *
- *   node --import tsx bench/naive-server.ts --port 0 --redis redis://127.0.0.1:6379   (prints "listening <port>")
+ * Two modes: `naive` sends the HMGETs as separate commands (each its own socket write, as ioredis
+ * does by default); `--pipeline` sends all of a request's HMGETs as one ioredis pipeline, one write
+ * and one round trip per request, as Larder's one MGET is.
+ *
+ * bench/serving.ts compiles this file to plain JavaScript (TypeScript's transpileModule, as tsc
+ * does for dist/) and runs it with node, so it pays no tsx loader cost, like Larder from dist/:
+ *
+ *   node bench/out/naive-server.mjs --port 0 --redis redis://127.0.0.1:6379 [--pipeline]   (prints "listening <port>")
  *
  * `writeNaiveHashes` (used by bench/serving.ts) stores the data in this layout.
  */
@@ -43,9 +50,25 @@ export async function writeNaiveHashes(
 }
 
 async function main(): Promise<void> {
-  const { values: args } = parseArgs({ options: { port: { type: "string", default: "0" }, redis: { type: "string", default: "redis://127.0.0.1:6379" } } });
+  const { values: args } = parseArgs({
+    options: { port: { type: "string", default: "0" }, redis: { type: "string", default: "redis://127.0.0.1:6379" }, pipeline: { type: "boolean", default: false } },
+  });
   const redis = new Redis(args.redis);
   const app = Fastify({ logger: false });
+
+  /** Every view's HMGETs in one pipeline: one write, one round trip. Replies per view, per entity. */
+  async function pipelined(viewList: [string, string[]][], ids: (number | string)[]): Promise<(string | null)[][][]> {
+    const p = redis.pipeline();
+    for (const [view, fs] of viewList) for (const id of ids) p.hmget(naiveKey(view, id), "_ts", ...fs);
+    const answers = (await p.exec()) ?? [];
+    return viewList.map((_, v) =>
+      ids.map((_id, i) => {
+        const [err, reply] = answers[v * ids.length + i] ?? [new Error("no reply"), null];
+        if (err) throw err;
+        return reply as (string | null)[];
+      }),
+    );
+  }
 
   app.post<{ Body: Body }>("/get-online-features", async (req) => {
     const { features, entities } = req.body;
@@ -59,7 +82,7 @@ async function main(): Promise<void> {
       else views.set(view, [feature]);
     }
     const viewList = [...views];
-    const replies = await Promise.all(viewList.map(([view, fs]) => Promise.all(ids.map((id) => redis.hmget(naiveKey(view, id), "_ts", ...fs)))));
+    const replies = args.pipeline ? await pipelined(viewList, ids) : await Promise.all(viewList.map(([view, fs]) => Promise.all(ids.map((id) => redis.hmget(naiveKey(view, id), "_ts", ...fs)))));
     const results: { values: unknown[]; statuses: string[]; event_timestamps: string[] }[] = [
       { values: ids, statuses: ids.map(() => "PRESENT"), event_timestamps: ids.map(() => "1970-01-01T00:00:00.000Z") },
     ];

@@ -1,22 +1,26 @@
 /**
- * Online serving: Larder's `/get-online-features` (`larder serve`, from dist/) against a naive
- * server (bench/naive-server.ts: fastify + one ioredis HMGET per view and entity, no validation)
+ * Online serving: Larder's `/get-online-features` (`larder serve`, from dist/) against two peers
  * over the same Redis data, in the same run, with autocannon in this process and each server in
- * its own process.
+ * its own process: the naive server (bench/naive-server.ts: fastify + one ioredis HMGET per view
+ * and entity, no validation) and the same server with all of a request's HMGETs in one pipeline
+ * (one round trip per request, as Larder's one MGET). Both peers are compiled to plain JavaScript
+ * first (bench/out/naive-server.mjs), as Larder runs compiled from dist/.
  *
  *   npm run build && node --import tsx bench/serving.ts
  *
  * Setup: 100k entities (BENCH_SERVE_ENTITIES) × 5 views × 10 float64 features, generated into
  * bench/data/serving-<N>/ (gitignored), backfilled and materialized by Larder into a dedicated
- * redis-server (free loopback port, nothing persisted) and written there as hashes for the naive
- * server. Each request asks for all 50 features of 1, 10 or 100 random entities (request bodies
- * are made up front and cycled). Per server and batch size: 2 s warm-up, then BENCH_SERVE_SECONDS
- * (10) with 50 connections; req/s, p50 and p99 latency. The two servers alternate per batch size
- * so machine load drifts hit both alike. Also each server process's CPU time per request (from
- * /proc): on a shared, loaded machine req/s and latency move with the load, CPU per request much less.
+ * redis-server (free loopback port, nothing persisted) and written there as hashes for the peers.
+ * Each request asks for all 50 features of 1, 10 or 100 random entities (request bodies are made
+ * up front and cycled). Per server and batch size: 2 s warm-up, then BENCH_SERVE_SECONDS (10) with
+ * 50 connections; req/s, p50 and p99 latency. Per batch size the servers run twice, in one order
+ * and then in the reverse (Larder first, then last), and each figure is the mean of its two runs,
+ * so machine load drifting during a batch hits every server alike. Also each server process's CPU
+ * time per request (from /proc): on a shared, loaded machine req/s and latency move with the load,
+ * CPU per request much less.
  *
  * BENCH_SERVE_CONNECTIONS=1 measures latency without queueing (the issue's 50 is the default).
- * BENCH_CPU_PROF=1 starts both servers with --cpu-prof (profiles in bench/out/serving-<server>/;
+ * BENCH_CPU_PROF=1 starts the servers with --cpu-prof (profiles in bench/out/serving-<server>/;
  * bench/profile-buckets.ts sums one by component).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -30,6 +34,7 @@ import { Redis } from "ioredis";
 import * as pw from "parquet-wasm";
 import { FeatureStore } from "../src/feature-store.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
+import ts from "typescript";
 import { writeNaiveHashes } from "./naive-server.js";
 import { rng } from "../test/helpers/seeded-random.js";
 import { writeBenchRepo } from "./bench-repo.js";
@@ -65,6 +70,16 @@ function writeRepo(): void {
   writeBenchRepo(repoDir, { project: "benchserve", views: Object.fromEntries(viewNames.map((name, v) => [name, featuresOf(v)])) });
 }
 
+
+/** bench/naive-server.ts as plain JavaScript in bench/out/ (types stripped, as tsc emits dist/). */
+function compileNaiveServer(): string {
+  const source = readFileSync(join(root, "bench", "naive-server.ts"), "utf8");
+  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
+  const out = join(root, "bench", "out", "naive-server.mjs");
+  mkdirSync(join(root, "bench", "out"), { recursive: true });
+  writeFileSync(out, outputText);
+  return out;
+}
 
 interface Server {
   name: string;
@@ -139,17 +154,26 @@ async function load(url: string, batch: number, seconds: number, pid?: number): 
   return { rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx, cpuUsPerReq };
 }
 
-/** Both servers answer the same request with the same values (the benchmark compares equal work). */
-async function checkSameAnswers(larder: Server, naive: Server): Promise<void> {
+/** Every server answers the same request with the same values (the benchmark compares equal work). */
+async function checkSameAnswers(servers: readonly Server[]): Promise<void> {
   const body = bodies(7, 1)[0]!;
   const get = async (s: Server) => {
     const res = await fetch(`${s.url}/get-online-features`, { method: "POST", headers: { "content-type": "application/json" }, body });
     if (!res.ok) throw new Error(`${s.name}: ${res.status} ${await res.text()}`);
     return (await res.json()) as { metadata: { feature_names: string[] }; results: { values: unknown[] }[] };
   };
-  const [a, b] = await Promise.all([get(larder), get(naive)]);
-  if (JSON.stringify(a.metadata.feature_names) !== JSON.stringify(b.metadata.feature_names)) throw new Error("the servers answer different feature names");
-  if (JSON.stringify(a.results.map((r) => r.values)) !== JSON.stringify(b.results.map((r) => r.values))) throw new Error("the servers answer different values");
+  const [first, ...rest] = await Promise.all(servers.map(get));
+  for (const [k, other] of rest.entries()) {
+    const name = servers[k + 1]!.name;
+    if (JSON.stringify(first!.metadata.feature_names) !== JSON.stringify(other.metadata.feature_names)) throw new Error(`${servers[0]!.name} and ${name} answer different feature names`);
+    if (JSON.stringify(first!.results.map((r) => r.values)) !== JSON.stringify(other.results.map((r) => r.values))) throw new Error(`${servers[0]!.name} and ${name} answer different values`);
+  }
+}
+
+/** The mean of two runs of one server (req/s, latency and CPU per request). */
+function mean(a: Result, b: Result): Result {
+  const avg = (x: number, y: number) => (x + y) / 2;
+  return { rps: avg(a.rps, b.rps), p50: avg(a.p50, b.p50), p99: avg(a.p99, b.p99), errors: a.errors + b.errors, non2xx: a.non2xx + b.non2xx, cpuUsPerReq: avg(a.cpuUsPerReq, b.cpuUsPerReq) };
 }
 
 async function main(): Promise<void> {
@@ -189,30 +213,37 @@ async function main(): Promise<void> {
     const larderPort = await freePort();
     const larder = await startServer("larder", [...profile("larder"), cli, "--repo", repoDir, "serve", "--host", "127.0.0.1", "--port", String(larderPort)], larderPort, env);
     servers.push(larder);
-    const naivePort = await freePort();
-    const naive = await startServer("naive", [...profile("naive"), "--import", "tsx", join(root, "bench", "naive-server.ts"), "--port", String(naivePort), "--redis", redisServer.url], naivePort, env);
-    servers.push(naive);
-    await checkSameAnswers(larder, naive);
+    const naiveJs = compileNaiveServer();
+    for (const [name, extra] of [["naive", []], ["pipelined", ["--pipeline"]]] as const) {
+      const port = await freePort();
+      servers.push(await startServer(name, [...profile(name), naiveJs, "--port", String(port), "--redis", redisServer.url, ...extra], port, env));
+    }
+    await checkSameAnswers(servers);
 
     const load1 = loadavg().map((x) => x.toFixed(2)).join(" ");
     const rows: string[] = [];
     for (const batch of BATCHES) {
-      const results = new Map<string, Result>();
-      for (const s of batch % 2 === 0 ? [naive, larder] : [larder, naive]) {
-        await load(s.url, batch, 2);
-        console.log(`${s.name}, batch ${batch}: ${SECONDS} s…`);
-        results.set(s.name, await load(s.url, batch, SECONDS, s.child.pid));
+      const runs = new Map<string, Result[]>();
+      // One order, then the reverse: Larder runs first, then last.
+      for (const order of [servers, [...servers].reverse()]) {
+        for (const s of order) {
+          await load(s.url, batch, 2);
+          console.log(`${s.name}, batch ${batch}: ${SECONDS} s…`);
+          const r = await load(s.url, batch, SECONDS, s.child.pid);
+          runs.set(s.name, [...(runs.get(s.name) ?? []), r]);
+        }
       }
-      const l = results.get("larder")!;
-      const n = results.get("naive")!;
-      const fmt = (r: Result) => `${Math.round(r.rps).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${Math.round(r.cpuUsPerReq)}${r.errors + r.non2xx > 0 ? ` (${r.errors} errors, ${r.non2xx} non-2xx)` : ""}`;
-      rows.push(`| ${batch} | ${fmt(l)} | ${fmt(n)} | ${(l.rps / n.rps).toFixed(2)}× | ${(l.p99 / n.p99).toFixed(2)}× | ${(l.cpuUsPerReq / n.cpuUsPerReq).toFixed(2)}× |`);
+      const [l, n, p] = ["larder", "naive", "pipelined"].map((name) => mean(runs.get(name)![0]!, runs.get(name)![1]!)) as [Result, Result, Result];
+      const fmt = (r: Result) => `${Math.round(r.rps).toLocaleString("en-US")} | ${r.p99} | ${Math.round(r.cpuUsPerReq)}${r.errors + r.non2xx > 0 ? ` (${r.errors} errors, ${r.non2xx} non-2xx)` : ""}`;
+      const ratios = (peer: Result) => `${(l.rps / peer.rps).toFixed(2)}× | ${(l.p99 / peer.p99).toFixed(2)}× | ${(l.cpuUsPerReq / peer.cpuUsPerReq).toFixed(2)}×`;
+      rows.push(`| ${batch} | ${fmt(l)} | ${fmt(n)} | ${fmt(p)} | ${ratios(n)} | ${ratios(p)} |`);
+      console.log(rows.at(-1));
     }
     const load2 = loadavg().map((x) => x.toFixed(2)).join(" ");
     console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load1} before, ${load2} after`);
-    console.log(`data: ${N.toLocaleString()} entities, ${VIEWS} views × ${PER_VIEW} float64 features; ${CONNECTIONS} connections, ${SECONDS} s per run\n`);
-    console.log("| batch | Larder req/s | p50 ms | p99 ms | CPU µs/req | naive req/s | p50 ms | p99 ms | CPU µs/req | req/s Larder/naive | p99 Larder/naive | CPU/req Larder/naive |");
-    console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    console.log(`data: ${N.toLocaleString()} entities, ${VIEWS} views × ${PER_VIEW} float64 features; ${CONNECTIONS} connections, ${SECONDS} s per run, two runs per server and batch (orders reversed), means\n`);
+    console.log("| batch | Larder req/s | p99 ms | CPU µs/req | naive req/s | p99 ms | CPU µs/req | pipelined naive req/s | p99 ms | CPU µs/req | req/s Larder/naive | p99 | CPU/req | req/s Larder/pipelined | p99 | CPU/req |");
+    console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (const r of rows) console.log(r);
   } finally {
     for (const s of servers) await stopServer(s);
