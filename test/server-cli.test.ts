@@ -4,9 +4,8 @@
  * non-loopback host without keys, and exits 0 on SIGTERM or SIGINT after closing everything.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { after, before, test } from "node:test";
-import { assertCliError, cliEnv, larder, ROOT } from "./helpers/cli.js";
+import { assertCliError, larder, larderServe, type ServedCli } from "./helpers/cli.js";
 import { createServedRepo, get, post, type ServedRepo } from "./helpers/http-server.js";
 
 let repo: ServedRepo;
@@ -20,43 +19,8 @@ after(async () => {
   await repo?.cleanup();
 });
 
-interface Served {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `larder serve --port 0 …` and waits for its address line. */
-async function serve(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<Served> {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "--repo", repo.dir, "serve", "--port", "0", ...args], {
-    cwd: ROOT,
-    env: cliEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address line within 60 s:\n${stdout}\n${stderr}`)), 60_000);
-    const check = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on("data", check);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`larder serve exited early:\n${stdout}\n${stderr}`));
-    });
-  });
-  return { child, url, stdout: () => stdout, stderr: () => stderr, exit };
-}
+/** `larder serve --port 0 …` over the served repository. */
+const serve = (args: string[] = [], env: Record<string, string | undefined> = {}): Promise<ServedCli> => larderServe(repo.dir, args, { env });
 
 test("larder serve answers /health and features, and exits 0 on SIGTERM", async () => {
   const s = await serve();
