@@ -101,7 +101,8 @@ function expectFailureWritingNothing(t: TestContext, args: string[], code: strin
   const before = snapshot();
   assert.ok(Object.keys(before).some((p) => p.endsWith("manifest.json")), "the offline store should have data before the case");
   const message = assertCliError(cli(...args), code, ...patterns);
-  t.diagnostic(`error [${code}]: ${message}`);
+  // Shown without the CLI's `error [CODE]` prefix, so a passing run prints no error lines.
+  t.diagnostic(`refused as expected, ${code}: ${message}`);
   assert.deepEqual(snapshot(), before, `larder ${args.join(" ")} changed files in the repository`);
   return message;
 }
@@ -218,7 +219,7 @@ test("an unreachable Postgres registry is POSTGRES_UNAVAILABLE, without the pass
   );
   assert.match(readFileSync(join(other, "larder.config.ts"), "utf8"), /secret@127\.0\.0\.1:1/);
   const res = larder(other, ["apply"]);
-  t.diagnostic(`error [POSTGRES_UNAVAILABLE]: ${assertCliError(res, "POSTGRES_UNAVAILABLE", /127\.0\.0\.1:1/)}`);
+  t.diagnostic(`refused as expected, POSTGRES_UNAVAILABLE: ${assertCliError(res, "POSTGRES_UNAVAILABLE", /127\.0\.0\.1:1/)}`);
   assert.doesNotMatch(res.stderr + res.stdout, /secret/, "larder apply printed the registry password");
 });
 

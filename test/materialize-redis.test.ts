@@ -2,7 +2,8 @@
  * Materialization parity on Redis: after a backfill and a materialization, online vectors read
  * from Redis equal the training-set rows for the same entities and time (plain, aggregated and
  * on-demand views, never-seen entities). Keys live under a per-run prefix and are removed after.
- * Skips when Redis is down at 127.0.0.1:6379, unless LARDER_REQUIRE_SERVICES=1.
+ * Skips when Redis (LARDER_TEST_REDIS_URL, default 127.0.0.1:6379) is down, unless
+ * LARDER_REQUIRE_SERVICES=1.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -13,10 +14,10 @@ import { getOnlineFeatures } from "../src/serving/online-features.js";
 import type { OnlineStore } from "../src/online/online-store.js";
 import { arrowTable, col, expectLarderError, tableRows, withFeatureRepo, type FeatureRepo } from "./helpers/feature-repo.js";
 import { redisBinariesAvailable, startRedisServer } from "./helpers/redis-cluster.js";
-import { redisAvailable, requireServices } from "./helpers/services.js";
+import { redisUrlAvailable, requireServices, testRedisUrl } from "./helpers/services.js";
 import { rng } from "./helpers/seeded-random.js";
 
-const URL = "redis://127.0.0.1:6379";
+const URL = testRedisUrl();
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const BASE = Math.floor(Date.now() / HOUR) * HOUR - 10 * DAY;
@@ -37,7 +38,7 @@ export const headroom = onDemandFeatureView({
 });
 `;
 
-const available = await redisAvailable();
+const available = await redisUrlAvailable(URL);
 if (!available && requireServices()) throw new Error(`Redis is unavailable at ${URL} (LARDER_REQUIRE_SERVICES=1)`);
 
 type Account = [bank: string, id: number];

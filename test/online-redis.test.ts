@@ -14,10 +14,9 @@ import { RedisOnlineStore } from "../src/online/redis/redis-online-store.js";
 import type { OnlineStore } from "../src/online/online-store.js";
 import { runOnlineStoreConformance } from "./conformance/online-store.js";
 import { redisBinariesAvailable, startRedisServer } from "./helpers/redis-cluster.js";
-import { redisAvailable, requireServices } from "./helpers/services.js";
+import { redisUrlAvailable, requireServices, testRedisUrl } from "./helpers/services.js";
 
-const url = process.env.LARDER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
-const { hostname, port } = new URL(url);
+const url = testRedisUrl();
 const keyPrefix = `larder-test:${process.pid}-${randomBytes(3).toString("hex")}:`;
 const opts = { repoDir: "/unused-by-redis", keyPrefix };
 
@@ -50,7 +49,7 @@ describe("openOnlineStore URLs", () => {
   });
 });
 
-if (!(await redisAvailable(hostname, Number(port || 6379)))) {
+if (!(await redisUrlAvailable(url))) {
   if (requireServices()) throw new Error(`Redis is unavailable at ${url}`);
   test("Redis online store", { skip: `Redis is unavailable at ${url}` }, () => {});
 } else {

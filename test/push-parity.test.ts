@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { arrowTable, col, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
 import { createPushRepo, eventsTable, removePushRepo, type PushEvent as Event } from "./helpers/push-repo.js";
-import { redisAvailable, requireServices } from "./helpers/services.js";
+import { redisUrlAvailable, requireServices, testRedisUrl } from "./helpers/services.js";
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -127,8 +127,8 @@ function parityTests(name: string, onlineUrl: string | null, runs: number): void
 
 parityTests("embedded", null, 6);
 
-const REDIS = "redis://127.0.0.1:6379";
-if (await redisAvailable()) {
+const REDIS = testRedisUrl();
+if (await redisUrlAvailable(REDIS)) {
   parityTests("Redis", REDIS, 4);
 } else {
   if (requireServices()) throw new Error(`Redis is unavailable at ${REDIS}`);

@@ -8,7 +8,7 @@ import { readdir } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import { FeatureStore } from "../src/feature-store.js";
 import { arrowTable, col, expectLarderError, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
-import { redisAvailable, requireServices } from "./helpers/services.js";
+import { redisUrlAvailable, requireServices, testRedisUrl } from "./helpers/services.js";
 import { createPushRepo, eventsTable, removePushRepo } from "./helpers/push-repo.js";
 
 const MIN = 60_000;
@@ -131,8 +131,8 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
 
 semanticsTests("embedded", null);
 
-const REDIS = "redis://127.0.0.1:6379";
-if (await redisAvailable()) {
+const REDIS = testRedisUrl();
+if (await redisUrlAvailable(REDIS)) {
   semanticsTests("Redis", REDIS);
 } else {
   if (requireServices()) throw new Error(`Redis is unavailable at ${REDIS}`);

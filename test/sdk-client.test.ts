@@ -11,9 +11,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Table } from "apache-arrow";
-import { LarderClient, LarderClientError, OnlineFeatures } from "../sdk/src/index.js";
+import { LarderClient, LarderClientError, OnlineFeatures, type PredictResponse } from "../sdk/src/index.js";
 import { hashApiKey } from "../src/config/define-config.js";
 import { FeatureStore } from "../src/feature-store.js";
+import { promoteModel, registerModel } from "../src/models/model-registry.js";
 import { startServer, type RunningServer } from "../src/server/app.js";
 import { arrowTable, col, fastTempDir, tableRows, writeParquet } from "./helpers/feature-repo.js";
 import { redisBinariesAvailable, startRedisServer, type RedisServer } from "./helpers/redis-cluster.js";
@@ -67,6 +68,19 @@ function files() {
   };
 }
 
+/** A logistic model on the service's fee (numeric), plan (categorical) and cart_vs_last (on demand). */
+const FEE_MODEL = {
+  format: "larder.linear.v1",
+  objective: "logistic",
+  inputs: [
+    { feature: "fee", kind: "numeric", mean: 20, std: 8, fill: 20, weight: 0.7 },
+    { feature: "plan", kind: "categorical", categories: ["basic", "pro", "plus"], weights: [-0.4, 0.9, 0.2], fill: null },
+    { feature: "cart_vs_last", kind: "numeric", mean: 1, std: 2, fill: 1, weight: -0.3 },
+  ],
+  intercept: 0.25,
+  missing: "fill",
+};
+
 function configSource(redisUrl: string): string {
   return `export default { project: "sdktest", definitions: ["./features.ts"], registry: "embedded", online: ${JSON.stringify(redisUrl)}, offline: { path: "./data/offline" } };\n`;
 }
@@ -115,6 +129,8 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
     await store.apply();
     await store.backfill(RANGE);
     await store.materialize(RANGE);
+    await registerModel(store, { name: "fee_model", service: "svc", model: FEE_MODEL });
+    await promoteModel(store, "fee_model", 1);
     serverStore = await FeatureStore.open(dir, { holdOnlineStore: true });
     server = await startServer(serverStore, {
       port: 0,
@@ -196,6 +212,48 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
     for await (const b of client.getTrainingSetBatches(entities, { features: ["profile:fee"], fullFeatureNames: true })) batches.push(b);
     assert.equal(batches.reduce((n, b) => n + b.numRows, 0), ids.length);
     assert.ok(batches[0]!.schema.fields.some((f) => f.name === "profile__fee"));
+  });
+
+  test("predict returns exactly the server's answer to POST /v1/predict/:model, typed; errors keep their codes", async () => {
+    const request = { entities: { customer_id: [1, 2, 99] }, request: { cart: [10, 20, 30] }, contributions: true };
+    const raw = await fetch(`${server.url}/v1/predict/fee_model`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${READ_KEY}`, "content-type": "application/json", "x-request-id": "sdk-predict-1" },
+      body: JSON.stringify(request),
+    });
+    assert.equal(raw.status, 200);
+    const want = (await raw.json()) as PredictResponse;
+    const { client: counted, calls } = countingClient(server.url);
+    const res = await counted.predict("fee_model", { ...request, requestId: "sdk-predict-1" });
+    assert.equal(calls(), 1);
+    assert.deepEqual(res, want);
+    assert.equal(res.request_id, "sdk-predict-1");
+    assert.deepEqual([res.model, res.version, res.stage, res.service], ["fee_model", 1, "production", "svc"]);
+    assert.deepEqual(res.feature_names, ["fee", "plan", "cart_vs_last"]);
+
+    // The same numbers as the in-process predict over the same online store.
+    const local = await store.predict("fee_model", request.entities, { request: request.request, contributions: true });
+    assert.deepEqual(res.results, local.results);
+    const first = res.results[0]!;
+    assert.equal(typeof first.prediction, "number");
+    const contributions = first.contributions as Record<string, number>;
+    const sum = Object.values(contributions).reduce((a, b) => a + b, first.bias as number);
+    assert.ok(Math.abs(sum - (first.margin as number)) < 1e-9, "bias + Σ contributions = margin");
+
+    // By version, one request value for every row; a fresh request id each call when none is given.
+    const byVersion = await client.predict("fee_model", { entities: { customer_id: [3] }, request: { cart: 5 }, version: 1 });
+    assert.equal(byVersion.stage, null);
+    assert.equal(byVersion.results.length, 1);
+    assert.equal(byVersion.results[0]!.contributions, undefined);
+    assert.match(byVersion.request_id, /^[0-9a-f-]{36}$/);
+
+    const unknown = await expectClientError(client.predict("no_such_model", { entities: { customer_id: [1] } }), "UNKNOWN_MODEL");
+    assert.equal(unknown.status, 404);
+    const noStage = await expectClientError(client.predict("fee_model", { entities: { customer_id: [1] }, request: { cart: 1 }, stage: "staging" }), "UNKNOWN_MODEL");
+    assert.equal(noStage.path, "stage");
+    const missingKey = await expectClientError(client.predict("fee_model", { entities: { cust: [1] }, request: { cart: 1 } }), "MISSING_JOIN_KEY");
+    assert.equal(missingKey.status, 400);
+    await expectClientError(client.predict("", { entities: { customer_id: [1] } }), "INVALID_ARGUMENT");
   });
 
   test("health", async () => {

@@ -6,7 +6,7 @@
 import {
   entity, parquetSource, postgresSource, pushSource, requestSource,
   featureView, onDemandFeatureView, featureService, agg, types as t,
-} from "larder";
+} from "larder-feature-store";
 
 export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
 

@@ -1,4 +1,4 @@
-import { defineConfig } from "larder";
+import { defineConfig } from "larder-feature-store";
 
 /**
  * The churn example's feature repository. With no environment set it runs on embedded backends

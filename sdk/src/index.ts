@@ -1,13 +1,13 @@
 /**
- * The Larder client: online feature vectors, pushes, training sets and health checks over the
- * HTTP API of `larder serve`. It needs only `fetch` (Node ≥ 20, browsers, Deno, Bun) and
+ * The Larder client: online feature vectors, predictions, pushes, training sets and health checks
+ * over the HTTP API of `larder serve`. It needs only `fetch` (Node ≥ 20, browsers, Deno, Bun) and
  * apache-arrow (training sets arrive as an Arrow IPC stream).
  *
  * Failure handling, in one place:
  * - Every call has a timeout (`timeoutMs`, per attempt, default 10 s) through AbortSignal.timeout.
- * - Idempotent calls (online reads, training sets, health) are retried with exponential backoff
- *   and jitter on network errors and on 503 (the server says its online store or registry is
- *   unavailable; it recovers by itself), at most `retries` times (default 2). `push` is never
+ * - Idempotent calls (online reads, predictions, training sets, health) are retried with
+ *   exponential backoff and jitter on network errors and on 503 (the server says its online store
+ *   or registry is unavailable; it recovers by itself), at most `retries` times (default 2). `push` is never
  *   retried: a push whose answer was lost may have been applied, and pushing again would count its
  *   rows twice in aggregations. Timeouts are not retried either: a slow server is not helped by
  *   more load, and the caller's latency budget is already spent.
@@ -71,6 +71,57 @@ export interface HealthResponse {
   status: string;
   project?: string;
   [key: string]: unknown;
+}
+
+/** A model's output for one row: a probability or value, per-class values, or null. */
+export type PredictionValue = number | number[] | null;
+
+/** What `predict` sends (`POST /v1/predict/:model`). */
+export interface PredictRequest {
+  /** Join key columns, one value per entity row (Feast style). */
+  entities: EntityColumns;
+  /** Request-source fields the service's on-demand features need: a column, or one value for every row. */
+  request?: Record<string, unknown>;
+  /** A model version; default the production version. Not together with `stage`. */
+  version?: number;
+  /** "production" (default) or "staging". */
+  stage?: "production" | "staging";
+  /** Also return each feature's share of the margin, and the bias (default false). */
+  contributions?: boolean;
+  /** Sent as `x-request-id` (up to 128 printable characters); the server makes a UUID otherwise. */
+  requestId?: string;
+}
+
+/** One entity row's prediction. */
+export interface PredictionResult {
+  /** A probability (logistic, binary xgboost), a value (linear, regression), per-class probabilities, or null (missing inputs under the model's "null" policy). */
+  prediction: PredictionValue;
+  /** The score before the link function (log-odds for logistic models). */
+  margin: PredictionValue;
+  /** The value of each model input, as the online read returned it. */
+  features: Record<string, FeatureValue>;
+  /** With `contributions: true`: each feature's share of the margin; bias + Σ contributions = margin. */
+  contributions?: Record<string, number> | Record<string, number[]> | null;
+  bias?: PredictionValue;
+  /** The inputs that were missing when the "null" policy made the prediction null. */
+  missing?: string[];
+}
+
+/** The body of `POST /v1/predict/:model`. */
+export interface PredictResponse {
+  /** The `x-request-id` sent, or the server's UUID; also in the server's prediction log. */
+  request_id: string;
+  model: string;
+  /** The model version that answered. */
+  version: number;
+  /** The stage the version was chosen by; null when a version was asked for. */
+  stage: "production" | "staging" | null;
+  /** The feature service the features came from. */
+  service: string;
+  /** The model's input features, in the model's order. */
+  feature_names: string[];
+  /** One per entity row, in order. */
+  results: PredictionResult[];
 }
 
 /** Feast's `to`: the online store, the offline store, or both. */
@@ -200,6 +251,8 @@ interface CallOptions {
   accept?: string;
   /** Idempotent calls are retried on network errors and 503. */
   idempotent: boolean;
+  /** Headers of this call only. */
+  headers?: Record<string, string>;
 }
 
 const MAX_BACKOFF_MS = 2000;
@@ -268,6 +321,36 @@ export class LarderClient {
   }
 
   /**
+   * Predictions of an embedded model on the online features of entity rows
+   * (`POST /v1/predict/:model`): per row the prediction, the margin, the feature values used and,
+   * with `contributions`, each feature's share of the margin. A read: retried on network errors
+   * and 503. An unknown model, version or empty stage is UNKNOWN_MODEL (404).
+   * @example
+   * const res = await client.predict("churn", { entities: { customer_id: [1, 2] }, request: { cart_value: [20, 35] } });
+   * res.results.map((r) => r.prediction); // [0.27, 0.64]
+   */
+  async predict(model: string, request: PredictRequest): Promise<PredictResponse> {
+    if (typeof model !== "string" || model === "") throw new LarderClientError("INVALID_ARGUMENT", "model must be a non-empty model name", undefined, "model");
+    const body: Record<string, unknown> = { entities: request.entities };
+    if (request.request !== undefined) body.request = request.request;
+    if (request.version !== undefined) body.version = request.version;
+    if (request.stage !== undefined) body.stage = request.stage;
+    if (request.contributions !== undefined) body.contributions = request.contributions;
+    const headers = request.requestId === undefined ? undefined : { "x-request-id": request.requestId };
+    const res = await this.call({
+      method: "POST",
+      path: `/v1/predict/${encodeURIComponent(model)}`,
+      body: JSON.stringify(body, jsonReplacer),
+      contentType: "application/json",
+      idempotent: true,
+      ...(headers ? { headers } : {}),
+    });
+    const json = await readJson(res);
+    if (!isPredictResponse(json)) throw new LarderClientError("INVALID_RESPONSE", "the server's /v1/predict answer has no results", res.status, undefined);
+    return json;
+  }
+
+  /**
    * A point-in-time-correct training set (`POST /v1/training-sets`) as an Arrow Table: entity rows
    * (join keys, `event_timestamp`, any other columns pass through) with their features. Entities are
    * columns (`event_timestamp` as Dates, ISO-8601 strings or epoch ms) or an Arrow Table (sent as
@@ -325,7 +408,7 @@ export class LarderClient {
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
-        const headers: Record<string, string> = { ...this.headers, accept: opts.accept ?? "application/json" };
+        const headers: Record<string, string> = { ...this.headers, ...opts.headers, accept: opts.accept ?? "application/json" };
         if (opts.contentType) headers["content-type"] = opts.contentType;
         res = await this.fetchImpl(this.baseUrl + opts.path, {
           method: opts.method,
@@ -462,6 +545,12 @@ function isOnlineFeaturesResponse(v: unknown): v is OnlineFeaturesResponse {
   const r = v as OnlineFeaturesResponse | null;
   return typeof r === "object" && r !== null && Array.isArray(r.metadata?.feature_names) && Array.isArray(r.results)
     && r.results.every((x) => Array.isArray(x?.values) && Array.isArray(x.statuses));
+}
+
+function isPredictResponse(v: unknown): v is PredictResponse {
+  const r = v as PredictResponse | null;
+  return typeof r === "object" && r !== null && typeof r.model === "string" && typeof r.version === "number" && Array.isArray(r.results)
+    && r.results.every((x) => typeof x === "object" && x !== null && "prediction" in x);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,7 +8,7 @@ import type { PlanDiff } from "../registry/registry-store.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
-import { initRepo } from "./init-repo.js";
+import { initRepo, nextSteps } from "./init-repo.js";
 import { registerModelCommands } from "./model-commands.js";
 import { Progress } from "./progress.js";
 import { registerServeCommand } from "./serve-command.js";
@@ -42,7 +42,7 @@ export function registerCommands(program: Command): void {
     .action(async (dir: string) => {
       const target = resolve(dir);
       await initRepo(target);
-      console.log(`Created a feature repository in ${target}. Next:\n  cd ${dir}\n  larder apply\n  larder backfill --start 2024-01-01 --end 2024-03-01\n  larder training-set --entities data/entities.csv --service driver_activity --out training.parquet`);
+      process.stdout.write(nextSteps(target, dir, target === process.cwd()));
     });
 
   program

@@ -5,35 +5,51 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { register as registerTsxCjs } from "tsx/cjs/api";
 import { register as registerTsx } from "tsx/esm/api";
 
-// Feature files `import … from "larder"`; this resolve hook points that at this very package (dist/
-// when built, src/ under tsx), so definitions and the code reading them share one module instance.
+/** The package name users install and import; `larder` is the command, and an old import name. */
+export const PACKAGE_NAME = "larder-feature-store";
+
+// Feature files `import … from "larder-feature-store"` (or the older "larder"); this resolve hook
+// points those at this very package (dist/ when built, src/ under tsx), so definitions and the code
+// reading them share one module instance, whether or not the package is installed where they live.
 const HOOK = `
-let target;
-export async function initialize(data) { target = data.target; }
+let targets;
+export async function initialize(data) { targets = data.targets; }
 export async function resolve(specifier, context, next) {
-  if (specifier === "larder") return { url: target, shortCircuit: true };
+  const url = Object.hasOwn(targets, specifier) ? targets[specifier] : undefined;
+  if (url !== undefined) return { url, shortCircuit: true };
   return next(specifier, context);
 }`;
 
 let installed = false;
 
-function larderEntryPath(): string {
+/** Import specifiers of this package → its files: the main entry and `/server`, under both names. */
+function packageEntries(): Record<string, string> {
   const here = dirname(fileURLToPath(import.meta.url));
-  const js = resolve(here, "../index.js");
-  return existsSync(js) ? js : resolve(here, "../index.ts");
+  const file = (rel: string): string => {
+    const js = resolve(here, `${rel}.js`);
+    return existsSync(js) ? js : resolve(here, `${rel}.ts`);
+  };
+  const main = file("../index");
+  const server = file("../server/index");
+  const entries: Record<string, string> = {};
+  for (const name of [PACKAGE_NAME, "larder"]) {
+    entries[name] = main;
+    entries[`${name}/server`] = server;
+  }
+  return entries;
 }
 
 // A feature repository without `"type": "module"` has its .ts files compiled to CommonJS, whose
-// require("larder") bypasses ESM hooks: point the CommonJS resolver at the same entry (Node 20.19+
-// loads ESM through require, into the same module instance).
+// require("larder-feature-store") bypasses ESM hooks: point the CommonJS resolver at the same files
+// (Node 20.19+ loads ESM through require, into the same module instance).
 interface CjsResolver {
   _resolveFilename(request: string, ...rest: unknown[]): string;
 }
-function patchCommonJsResolution(entry: string): void {
+function patchCommonJsResolution(entries: Record<string, string>): void {
   const loader = Module as unknown as CjsResolver;
   const original = loader._resolveFilename;
   loader._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]): string {
-    return request === "larder" ? entry : original.call(this, request, ...rest);
+    return Object.hasOwn(entries, request) ? entries[request]! : original.call(this, request, ...rest);
   };
 }
 
@@ -44,9 +60,10 @@ function install(): void {
   // process already runs under tsx.
   registerTsx();
   registerTsxCjs();
-  const entry = larderEntryPath();
-  register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { target: pathToFileURL(entry).href } });
-  patchCommonJsResolution(entry);
+  const entries = packageEntries();
+  const targets = Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, pathToFileURL(file).href]));
+  register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { targets } });
+  patchCommonJsResolution(entries);
 }
 
 let generation = 0;

@@ -32,11 +32,12 @@ export class ParquetReadPool {
     if (this.worker) return this.worker;
     const here = dirname(fileURLToPath(import.meta.url));
     const js = resolve(here, "parquet-read-worker.js");
-    // Built: the .js sibling. From source (tests under tsx): the .ts file, through tsx's loader.
+    // Built: the .js sibling. From source (tests under tsx): the .ts file, through tsx's loader,
+    // resolved from here rather than from the working directory (which may be any repository).
     const worker = existsSync(js)
       ? new Worker(js)
       : new Worker(
-          `import("tsx/esm/api").then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(resolve(here, "parquet-read-worker.ts")).href)}); });`,
+          `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(pathToFileURL(resolve(here, "parquet-read-worker.ts")).href)}); });`,
           { eval: true },
         );
     worker.unref();

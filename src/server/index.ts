@@ -1,11 +1,11 @@
 /**
- * `larder/server`: the HTTP server as a library, for embedding it in your own process or adding
- * routes. A separate entry point so that `import … from "larder"` (every feature file) never
- * loads fastify.
+ * `larder-feature-store/server`: the HTTP server as a library, for embedding it in your own process
+ * or adding routes. A separate entry point so that `import … from "larder-feature-store"` (every
+ * feature file) never loads fastify.
  *
  * @example
- * import { FeatureStore } from "larder";
- * import { startServer } from "larder/server";
+ * import { FeatureStore } from "larder-feature-store";
+ * import { startServer } from "larder-feature-store/server";
  * const store = await FeatureStore.open(".", { holdOnlineStore: true });
  * const server = await startServer(store, { port: 6566 });
  */

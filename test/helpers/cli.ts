@@ -18,9 +18,11 @@ import { fileURLToPath } from "node:url";
 import * as arrow from "apache-arrow";
 import { readParquet } from "parquet-wasm";
 
-/** The repository root: the child's working directory. */
+/** The repository root: the child's working directory unless a test gives another. */
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const CLI = "src/cli/main.ts";
+const CLI = join(ROOT, "src/cli/main.ts");
+/** tsx's loader by URL, so the child finds it from any working directory. */
+const TSX = import.meta.resolve("tsx");
 
 export interface CliResult {
   status: number | null;
@@ -34,6 +36,8 @@ export interface CliOptions {
   /** Extra environment variables (undefined deletes one). */
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** The child's working directory (default ROOT): relative --entities/--out paths start there. */
+  cwd?: string;
 }
 
 /** The caller's environment without variables that would point a feature repository at services. */
@@ -48,7 +52,7 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
 }
 
 function argv(repo: string | null, args: readonly string[]): string[] {
-  return ["--import", "tsx", CLI, ...(repo === null ? [] : ["--repo", repo]), ...args];
+  return ["--import", TSX, CLI, ...(repo === null ? [] : ["--repo", repo]), ...args];
 }
 
 function describeCommand(repo: string | null, args: readonly string[]): string {
@@ -58,7 +62,7 @@ function describeCommand(repo: string | null, args: readonly string[]): string {
 /** Runs `larder [--repo repo] …args` and waits for it. `repo` null leaves --repo out. */
 export function larder(repo: string | null, args: readonly string[], options: CliOptions = {}): CliResult {
   const res = spawnSync(process.execPath, argv(repo, args), {
-    cwd: ROOT,
+    cwd: options.cwd ?? ROOT,
     env: cliEnv(options.env),
     encoding: "utf8",
     timeout: options.timeoutMs ?? 120_000,
@@ -70,7 +74,7 @@ export function larder(repo: string | null, args: readonly string[], options: Cl
 /** Like `larder`, but without blocking: for commands that must run at the same time. */
 export function larderAsync(repo: string | null, args: readonly string[], options: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, argv(repo, args), { cwd: ROOT, env: cliEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, argv(repo, args), { cwd: options.cwd ?? ROOT, env: cliEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
@@ -85,6 +89,51 @@ export function larderAsync(repo: string | null, args: readonly string[], option
       resolvePromise({ status, stdout, stderr, command: describeCommand(repo, args) });
     });
   });
+}
+
+/** A `larder serve` child process, once it printed its address. */
+export interface ServedCli {
+  child: ChildProcess;
+  /** http://host:port from its "listening on" line. */
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `larder --repo repo serve --port 0 …args` and waits (up to timeoutMs, 120 s) for its address line. */
+export async function larderServe(repo: string, args: readonly string[] = [], options: CliOptions = {}): Promise<ServedCli> {
+  const child = spawn(process.execPath, argv(repo, ["serve", "--port", "0", ...args]), {
+    cwd: options.cwd ?? ROOT,
+    env: cliEnv(options.env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (s: string) => (stdout += s));
+  child.stderr.setEncoding("utf8").on("data", (s: string) => (stderr += s));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolvePromise) => child.on("exit", (code, signal) => resolvePromise({ code, signal })));
+  const url = await new Promise<string>((resolvePromise, reject) => {
+    const limitMs = options.timeoutMs ?? 120_000;
+    // A server that never says where it listens is killed, so it cannot keep the test file alive.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no address line within ${limitMs / 1000} s:\n${stdout}\n${stderr}`));
+    }, limitMs);
+    const check = () => {
+      const m = /listening on (http:\/\/\S+)/.exec(stdout);
+      if (m) {
+        clearTimeout(timer);
+        resolvePromise(m[1]!);
+      }
+    };
+    child.stdout.on("data", check);
+    void exit.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`larder serve exited early:\n${stdout}\n${stderr}`));
+    });
+  });
+  return { child, url, stdout: () => stdout, stderr: () => stderr, exit };
 }
 
 function show(res: CliResult): string {
