@@ -16,6 +16,7 @@ import { FeatureStore } from "../src/feature-store.js";
 import { promoteModel, registerModel } from "../src/models/model-registry.js";
 import { assertOk, larderAsync } from "./helpers/cli.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
+import { waitFor } from "./helpers/wait-for.js";
 import { BACKFILL, copyWithRegistry, createChurnRepo, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
 
 const T = BACKFILL.end;
@@ -27,11 +28,16 @@ function constant(intercept: number): unknown {
 
 /**
  * Predicts in a loop until `stop` has resolved and version `until` has answered 20 more times (or
- * the deadline passes); returns every (version, prediction) seen and every error.
+ * the deadline passes). `seen` (every version and prediction) and `errors` fill as it runs, so a
+ * test can wait on them; `done` resolves when the loop ends.
  */
-async function predictLoop(store: FeatureStore, stop: Promise<unknown>, until: number, deadlineMs: number) {
+function predictLoop(store: FeatureStore, stop: Promise<unknown>, until: number, deadlineMs: number) {
   const seen: { version: number; prediction: number }[] = [];
   const errors: unknown[] = [];
+  return { seen, errors, done: runPredictLoop(store, stop, until, deadlineMs, seen, errors).then(() => ({ seen, errors })) };
+}
+
+async function runPredictLoop(store: FeatureStore, stop: Promise<unknown>, until: number, deadlineMs: number, seen: { version: number; prediction: number }[], errors: unknown[]) {
   let stopped = false;
   void stop.finally(() => (stopped = true));
   const deadline = Date.now() + deadlineMs;
@@ -47,7 +53,6 @@ async function predictLoop(store: FeatureStore, stop: Promise<unknown>, until: n
     if (afterNew >= 20) break;
     await new Promise((r) => setImmediate(r));
   }
-  return { seen, errors };
 }
 
 function assertSwapped(result: { seen: { version: number; prediction: number }[]; errors: unknown[] }, from: number, to: number): void {
@@ -81,14 +86,16 @@ describe("hot swap on the embedded registry", () => {
       let promoted!: (v: unknown) => void;
       const done = new Promise((r) => (promoted = r));
       const loop = predictLoop(server, done, 2, 120_000);
-      // Let the loop run a while, then promote from a separate process, which needs the registry the loop must not hold.
-      await new Promise((r) => setTimeout(r, 300));
+      // Let the loop serve, then promote from a separate process, which needs the registry the loop must not hold.
+      await waitFor(() => loop.seen.length >= 10 || loop.errors.length > 0, "the loop served 10 predictions");
+      const beforePromotion = loop.seen.length;
       const cli = await larderAsync(fx.repo.dir, ["models", "promote", "--name", "churn", "--version", "2"]);
+      const duringPromotion = loop.seen.length - beforePromotion;
       assertOk(cli);
       promoted(undefined);
-      const result = await loop;
+      const result = await loop.done;
       assertSwapped(result, 1, 2);
-      assert.ok(result.seen.length > 40, `the loop kept serving while the promotion ran (${result.seen.length} predictions)`);
+      assert.ok(duringPromotion > 0, "the loop kept serving while the promotion ran");
       assert.equal(server.models.lastRefreshError, null);
     } finally {
       await server.models.settled();
@@ -144,10 +151,10 @@ if (!(await postgresAvailable(url))) {
         let promoted!: (v: unknown) => void;
         const done = new Promise((r) => (promoted = r));
         const loop = predictLoop(server, done, 2, 60_000);
-        await new Promise((r) => setTimeout(r, 300));
+        await waitFor(() => loop.seen.length >= 10 || loop.errors.length > 0, "the loop served 10 predictions");
         await promoteModel(other, "churn", 2);
         promoted(undefined);
-        assertSwapped(await loop, 1, 2);
+        assertSwapped(await loop.done, 1, 2);
       } finally {
         await server.models.settled();
         await server.close();

@@ -128,6 +128,7 @@ test("errors: unknown model 404, bad bodies 400 with the field's path, missing f
   await expectError("churn", { request: { cart_value: [1] } }, 400, "INVALID_ARGUMENT", "entities");
   await expectError("churn", { entities: {} }, 400, "INVALID_ARGUMENT", "entities");
   await expectError("churn", { entities: { customer_id: 1 } }, 400, "INVALID_ARGUMENT", "entities.customer_id");
+  await expectError("churn", { entities: { customer_id: null } }, 400, "INVALID_ARGUMENT", "entities.customer_id");
   await expectError("churn", { entities: { customer_id: [1, 2], other: [1] } }, 400, "INVALID_ARGUMENT", "entities.other");
   await expectError("churn", { entities: { customer_id: [1, { id: 2 }] } }, 400, "INVALID_ARGUMENT", "entities.customer_id[1]");
   await expectError("churn", { entities: { customer_id: [1] }, request: { cart_value: { v: 1 } } }, 400, "INVALID_ARGUMENT", "request.cart_value");

@@ -43,13 +43,16 @@ export function isFastScalar(v: unknown): boolean {
   return v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v));
 }
 
-/** Adds an issue at `path.<column>` when the columns' lengths differ. */
+/**
+ * Adds an issue at `path.<column>` when the columns' lengths differ. A non-array column is skipped:
+ * the column check reports it, and refinements still run after a custom issue.
+ */
 export function checkEqualLengths(cols: Record<string, readonly unknown[]>, path: string, ctx: z.RefinementCtx): void {
   let first: [string, number] | undefined;
   // zod runs refinements also when a column already failed its own check (not an array): skip those.
   if (typeof cols !== "object" || cols === null) return;
   for (const [name, values] of Object.entries(cols)) {
-    if (!Array.isArray(values)) return;
+    if (!Array.isArray(values)) continue;
     if (first === undefined) first = [name, values.length];
     else if (values.length !== first[1]) {
       ctx.addIssue({ code: "custom", path: [path, name], message: `columns have unequal lengths: ${JSON.stringify(first[0])} has ${first[1]} values, ${JSON.stringify(name)} has ${values.length}` });

@@ -63,27 +63,38 @@ function entitiesCte(e: EntityFile): string {
   return `e AS (SELECT ${ident(e.index)} AS idx, ${ident(e.key)} AS k, epoch_ms(${ident(e.ts)}) AS t FROM read_parquet(${sqlString(e.path)}))`;
 }
 
+/** The suffix of a column listing every value a tie allows (see `pointInTimeSql`). */
+export const CANDIDATES = "__candidates";
+
 /**
  * A plain view's point-in-time join: for each entity row (k, T), the row with the greatest event
  * time ≤ T, ties broken by the greatest created time (nulls lowest); with a TTL, null unless that
- * row's event time ≥ T − ttl.
+ * row's event time ≥ T − ttl. A null key matches nothing.
  *
- * DuckDB's ASOF JOIN picks an arbitrary row among equal event times, so the features are first
- * deduplicated per (key, event time) keeping the greatest created time. The caller must make
- * (key, event time, created time) unique for this to be deterministic.
+ * Rows with equal (key, event time, created time) are an exact tie, which DESIGN.md leaves open:
+ * the rows are grouped by the three first, and each feature `f` comes with `f__candidates`, the
+ * list of the tied rows' values (any of them is right); `f` is one of them.
  */
 export function pointInTimeSql(o: { entities: EntityFile; source: SourceFile; features: readonly string[]; ttlMs: number | null }): string {
   const { source: s } = o;
-  const createdOrder = s.created ? `${ident(s.created)} DESC NULLS LAST` : "1";
-  const feats = o.features.map((f) => `${ident(f)}`).join(", ");
+  const created = s.created ? `epoch_ms(${ident(s.created)})` : "NULL::BIGINT";
   const alive = o.ttlMs === null ? "f.t IS NOT NULL" : `f.t IS NOT NULL AND f.t >= e.t - ${o.ttlMs}`;
-  const outs = o.features.map((f) => `CASE WHEN ${alive} THEN f.${ident(f)} ELSE NULL END AS ${ident(f)}`).join(",\n  ");
+  const lists = o.features.map((f) => `list(${ident(f)}) AS ${ident(f + CANDIDATES)}`).join(", ");
+  const outs = o.features
+    .flatMap((f) => [`CASE WHEN ${alive} THEN f.${ident(f + CANDIDATES)}[1] ELSE NULL END AS ${ident(f)}`, `CASE WHEN ${alive} THEN f.${ident(f + CANDIDATES)} ELSE NULL END AS ${ident(f + CANDIDATES)}`])
+    .join(",\n  ");
   return `
 WITH ${entitiesCte(o.entities)},
-f AS (
-  SELECT ${ident(s.key)} AS k, epoch_ms(${ident(s.ts)}) AS t, ${feats}
+g AS (
+  SELECT ${ident(s.key)} AS k, epoch_ms(${ident(s.ts)}) AS t, ${created} AS c, ${lists}
   FROM read_parquet(${sqlString(s.path)})
-  QUALIFY row_number() OVER (PARTITION BY ${ident(s.key)}, ${ident(s.ts)} ORDER BY ${createdOrder}) = 1
+  GROUP BY ALL
+),
+-- The greatest created time per (key, event time), nulls lowest. (Not QUALIFY row_number() over g:
+-- DuckDB 1.5 returned a second-ranked group with it here.)
+best AS (SELECT k, t, max(c) AS c FROM g GROUP BY k, t),
+f AS (
+  SELECT g.* FROM g JOIN best ON g.k = best.k AND g.t = best.t AND g.c IS NOT DISTINCT FROM best.c
 )
 SELECT e.idx,
   ${outs}
@@ -106,7 +117,9 @@ export interface AggSpec {
  * Windowed aggregations as of each entity row's T, over events with time in (T − w, T]:
  * count(*), coalesce(sum(x), 0), avg(x), min(x), max(x) (nulls ignored, an empty window is null
  * except count and sum), and last = x of the event with the greatest (time, created), nulls
- * lowest, a null x included. The caller must make (key, time, created) unique for `last`.
+ * lowest, a null x included. A null key matches nothing. Events with equal (key, time, created)
+ * are an exact tie: `last` then comes with `<name>__candidates`, the tied events' values (any of
+ * them is right), as in `pointInTimeSql`.
  */
 export function windowAggregationSql(o: { entities: EntityFile; source: SourceFile; aggregations: readonly AggSpec[] }): string {
   const { source: s } = o;
@@ -140,15 +153,38 @@ export function windowAggregationSql(o: { entities: EntityFile; source: SourceFi
     }
     return `${expr} AS ${ident(a.name)}`;
   });
+  // For `last`: the events grouped by (key, time, created), each group's values listed; the latest
+  // group in the window is then unique, and its list holds the candidates.
+  const lasts = o.aggregations.filter((a) => a.fn === "last");
+  const candidates = lasts.map((a) => {
+    const inWindow = a.windowMs === null ? "g.t IS NOT NULL" : `g.t > e.t - ${a.windowMs}`;
+    return `first(g.${ident(`${a.column}${CANDIDATES}`)} ORDER BY g.t DESC, g.c DESC NULLS LAST) FILTER (WHERE ${inWindow}) AS ${ident(a.name + CANDIDATES)}`;
+  });
+  const lastCols = [...new Set(lasts.map((a) => a.column!))];
   return `
 WITH ${entitiesCte(o.entities)},
 f AS (
   SELECT ${ident(s.key)} AS k, epoch_ms(${ident(s.ts)}) AS t, epoch_ms(${created}) AS c${cols.map((c) => `, ${ident(c)}`).join("")}
   FROM read_parquet(${sqlString(s.path)})
-)
-SELECT e.idx,
-  ${outs.join(",\n  ")}
-FROM e LEFT JOIN f ON f.k = e.k AND f.t <= e.t
-GROUP BY e.idx
-ORDER BY e.idx`;
+),
+g AS (
+  SELECT k, t, c${lastCols.map((c) => `, list(${ident(c)}) AS ${ident(c + CANDIDATES)}`).join("")}
+  FROM f
+  GROUP BY ALL
+),
+aggs AS (
+  SELECT e.idx,
+    ${outs.join(",\n    ")}
+  FROM e LEFT JOIN f ON f.k = e.k AND f.t <= e.t
+  GROUP BY e.idx
+)${candidates.length === 0 ? "" : `,
+lasts AS (
+  SELECT e.idx,
+    ${candidates.join(",\n    ")}
+  FROM e LEFT JOIN g ON g.k = e.k AND g.t <= e.t
+  GROUP BY e.idx
+)`}
+SELECT *
+FROM aggs${candidates.length === 0 ? "" : " JOIN lasts USING (idx)"}
+ORDER BY idx`;
 }
