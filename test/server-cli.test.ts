@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { assertCliError, larder, startServe, type ServeProcess } from "./helpers/cli.js";
+import { assertCliError, larder, larderServe, type ServedCli } from "./helpers/cli.js";
 import { createServedRepo, get, post, type ServedRepo } from "./helpers/http-server.js";
 
 let repo: ServedRepo;
@@ -20,8 +20,8 @@ after(async () => {
 });
 
 /** Starts `larder serve --port 0 …` on the test repository and waits for its address line. */
-function serve(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<ServeProcess> {
-  return startServe(repo.dir, args, env);
+function serve(args: string[] = [], env: Record<string, string | undefined> = {}): Promise<ServedCli> {
+  return larderServe(repo.dir, args, { env });
 }
 
 test("larder serve answers /health and features, and exits 0 on SIGTERM", async () => {

@@ -14,7 +14,7 @@ import pg from "pg";
 import { DefinitionsWatcher } from "../src/config/definitions-watcher.js";
 import { FeatureStore } from "../src/feature-store.js";
 import { startScheduler } from "../src/materialize/scheduler.js";
-import { assertOk, larderAsync, startServe } from "./helpers/cli.js";
+import { assertOk, larderAsync, larderServe } from "./helpers/cli.js";
 import { configSource } from "./helpers/feature-repo.js";
 import { FEATURES, RANGE, createServedRepo, post } from "./helpers/http-server.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
@@ -40,7 +40,7 @@ async function eventually<T>(what: string, fn: () => Promise<T | string>): Promi
 test("larder serve reloads definitions applied by the CLI: a new view is served and its schedule runs", async () => {
   const repo = await createServedRepo({ seed: 9 });
   await repo.served.close();
-  const s = await startServe(repo.dir);
+  const s = await larderServe(repo.dir);
   try {
     const fees = { features: ["fees:monthly_fee"], entities: { customer_id: [1, 2, 3, 4, 5] } };
     const before = await post(s.url, "/get-online-features", fees);

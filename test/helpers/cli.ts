@@ -207,37 +207,3 @@ export function plainRows(table: arrow.Table): Record<string, unknown>[] {
   });
 }
 
-/** A `larder serve` child process (see `startServe`). */
-export interface ServeProcess {
-  child: ChildProcess;
-  url: string;
-  stdout: () => string;
-  stderr: () => string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `larder --repo repo serve --port 0 …args` and waits for its address line. */
-export async function startServe(repo: string, args: readonly string[] = [], env: Record<string, string | undefined> = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, argv(repo, ["serve", "--port", "0", ...args]), { cwd: ROOT, env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (s: string) => (stdout += s));
-  child.stderr!.setEncoding("utf8").on("data", (s: string) => (stderr += s));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no address line within 60 s:\n${stdout}\n${stderr}`)), 60_000);
-    const check = () => {
-      const m = /listening on (http:\/\/\S+)/.exec(stdout);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on("data", check);
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`larder serve exited early:\n${stdout}\n${stderr}`));
-    });
-  });
-  return { child, url, stdout: () => stdout, stderr: () => stderr, exit };
-}
