@@ -9,7 +9,9 @@ import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
+import { httpStatusFor, type ErrorCode } from "../src/errors.js";
 import type { FeatureStore } from "../src/feature-store.js";
+import { buildServer } from "../src/server/app.js";
 import { arrowTable, col, createFeatureRepo, expectLarderError, tableRows, withFeatureRepo } from "./helpers/feature-repo.js";
 import { eventsTable, PUSH_FEATURES } from "./helpers/push-repo.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
@@ -127,6 +129,61 @@ if (!(await postgresAvailable(PG_URL))) {
         // Postgres refuses the insert (a column the table lacks): nothing is inserted.
         await expectLarderError(store.push("txn_push", { cust: [3, 4], ts: [BASE, BASE], created: [null, null], amount_cents: [1, 2], note: ["ok", "bad"], nope: [1, 2] }, { to: "offline" }), "INVALID_ENTITIES");
         assert.equal((await client.query(`select count(*)::int as n from ${schema}.txns`)).rows[0].n, 3);
+      } finally {
+        await repo.cleanup();
+      }
+    });
+
+    test("data Postgres refuses (NUL, a check constraint, a range bound beyond the column) is a 400 INVALID_DATA / TYPE_MISMATCH naming column and row; nothing is inserted", async () => {
+      await client.query(`create table ${schema}.checked (cust bigint, ts timestamptz not null, created timestamptz, amount_cents bigint check (amount_cents >= 0), note varchar(5))`);
+      const features = PUSH_FEATURES.replace(
+        `parquetSource({ name: "txns", path: "data/txns",`,
+        `postgresSource({ name: "txns", table: "${schema}.checked", connection: ${JSON.stringify(PG_URL)},`,
+      ).replace("import { entity, parquetSource,", "import { entity, postgresSource,");
+      const repo = await createFeatureRepo({ features });
+      try {
+        const store = repo.store;
+        const df = (note: (string | null)[], amount: number[]) => ({ cust: note.map((_, i) => i + 1), ts: note.map(() => BASE), created: note.map(() => null), amount_cents: amount, note });
+        const server = buildServer(store);
+        try {
+          const res = await server.inject({ method: "POST", url: "/push", payload: { push_source_name: "txn_push", df: df(["ok", "a\u0000b"], [1, 2]), to: "online_and_offline" } });
+          assert.equal(res.statusCode, 400, res.body);
+          const body = (res.json() as { error: { code: string; message: string; path: string } }).error;
+          assert.equal(body.code, "INVALID_DATA", res.body);
+          assert.match(body.message, /column "note" row 2/);
+          assert.equal(body.path, "df.note[1]");
+        } finally {
+          await server.close();
+        }
+        const check = await expectLarderError(store.push("txn_push", df(["a", "b", "c"], [1, 2, -3]), { to: "offline" }), "INVALID_DATA");
+        assert.match(check.message, /row 3/);
+        assert.match(check.message, /constraint "checked_amount_cents_check"/);
+        const tooLong = await expectLarderError(store.push("txn_push", df(["a", "toolong"], [1, 2]), { to: "offline" }), "INVALID_DATA");
+        assert.match(tooLong.message, /row 2/);
+        assert.match(tooLong.message, /22001/);
+        assert.equal((await client.query(`select count(*)::int as n from ${schema}.checked`)).rows[0].n, 0);
+        // Online pushes were not made either: the offline half failed first.
+        const online = await store.getOnlineFeatures({ customer_id: [1] }, { features: ["latest_txn:note"] });
+        assert.deepEqual(online.results[1]!.statuses, ["NOT_FOUND"]);
+      } finally {
+        await repo.cleanup();
+      }
+    });
+
+    test("a backfill range bound Postgres cannot compare with the event column is a 400, not a 502", async () => {
+      await client.query(`create table ${schema}.small_ts (customer_id bigint, ts int2, x float8); insert into ${schema}.small_ts values (1, 5, 1.5)`);
+      const features = `
+import { entity, postgresSource, featureView, types as t } from "larder";
+export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
+const src = postgresSource({ name: "small", table: "${schema}.small_ts", timestampField: "ts", connection: ${JSON.stringify(PG_URL)} });
+export const v = featureView({ name: "small_view", entities: [customer], source: src, schema: { x: t.float64 } });
+`;
+      const repo = await createFeatureRepo({ features });
+      try {
+        const err = await expectLarderError(repo.store.backfill(RANGE), "TYPE_MISMATCH");
+        assert.equal(httpStatusFor(err.code as ErrorCode), 400);
+        assert.match(err.message, /source "small"/);
+        assert.match(err.message, /22003/);
       } finally {
         await repo.cleanup();
       }
