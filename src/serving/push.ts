@@ -13,8 +13,9 @@
  * make) — each naming the column and the 1-based row. One bad row and nothing is written.
  *
  * Plain views. Per entity the latest pushed row (greatest event time, then created time, then
- * position) is written with the store's monotonic write: a row older than the stored one is
- * ignored and counted `stale` (rows superseded inside the push count as stale too).
+ * position) is written with the store's monotonic write: a row older than the stored one (by event
+ * time, then created time) is ignored and counted `stale` (rows superseded inside the push count as
+ * stale too).
  *
  * Aggregated views. A late event is an event, not a stale value: it is counted in every window it
  * belongs to. The online store keeps per (entity, view) an event buffer next to the aggregates
@@ -295,7 +296,8 @@ async function pushPlain(ctx: PushContext, store: OnlineStore, view: FeatureView
     const prev = latest.get(r.entityKey);
     if (prev === undefined || later(r, prev)) latest.set(r.entityKey, r);
   }
-  const online: OnlineRow[] = [...latest.values()].map((r) => ({ entityKey: r.entityKey, eventTs: r.ts, values: r.values }));
+  // The created time goes along: among equal event times the store keeps the greatest (as training sets do).
+  const online: OnlineRow[] = [...latest.values()].map((r) => ({ entityKey: r.entityKey, eventTs: r.ts, createdTs: Number.isFinite(r.created) ? r.created : null, values: r.values }));
   const res = await store.write(ctx.project, view.name, online, { features: Object.keys(view.schema), ttlMs: view.ttlMs });
   return { view: view.name, written: res.written, stale: res.stale + (rows.length - latest.size), expired: res.expired ?? 0 };
 }
