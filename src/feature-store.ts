@@ -41,6 +41,12 @@ export type PushTarget = "online" | "offline" | "online_and_offline";
 export interface PushOptions {
   /** Default "online". */
   to?: PushTarget;
+  /**
+   * Makes the push idempotent: the same key within the retention (`server.idempotencyRetention`,
+   * default 24 h) answers as the first push did and writes nothing again; after a partial failure
+   * it writes only what is missing. See src/serving/push-idempotency.ts.
+   */
+  idempotencyKey?: string;
 }
 
 /**
@@ -331,12 +337,13 @@ export class FeatureStore {
     const { pushRows, resolvePushSource, viewsOfPushSource } = await import("./serving/push.js");
     const source = resolvePushSource(this.repo.definitions, pushSource);
     await this.assertAppliedCached([source.name, ...viewsOfPushSource(this.repo.definitions, source).map((v) => v.name)]);
-    return pushRows(
-      { project: this.project, repoDir: this.repo.dir, definitions: this.repo.definitions, postgresUrl: this.sourcePostgresUrl, withOnlineStore: (fn) => this.withOnlineStore(fn) },
-      pushSource,
-      df,
-      options.to ?? "online",
-    );
+    const ctx = { project: this.project, repoDir: this.repo.dir, definitions: this.repo.definitions, postgresUrl: this.sourcePostgresUrl, withOnlineStore: <T>(fn: (store: OnlineStore) => Promise<T>) => this.withOnlineStore(fn) };
+    if (options.idempotencyKey !== undefined) {
+      const { pushIdempotent } = await import("./serving/push-idempotency.js");
+      const idempotent = { ...ctx, withRegistry: <T>(fn: (r: RegistryStore) => Promise<T>) => this.withRegistry(fn), retentionMs: this.repo.config.server.idempotencyRetentionMs };
+      return pushIdempotent(idempotent, options.idempotencyKey, pushSource, df, options.to ?? "online");
+    }
+    return pushRows(ctx, pushSource, df, options.to ?? "online");
   }
 
   /**

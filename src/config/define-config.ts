@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { LarderError } from "../errors.js";
+import { parseDurationMs } from "../time.js";
 
 export interface LarderConfig {
   /** The project's name; registry objects are stored under it. */
@@ -38,6 +39,8 @@ export interface ServerConfig {
    * under `<offline>/_prediction_logs/` (default true). See PredictionLogger.
    */
   predictionLog: boolean;
+  /** How long POST /push keeps an Idempotency-Key (and its answer), ms (default 24 h; `idempotencyRetention: "24h"`). */
+  idempotencyRetentionMs: number;
 }
 
 /** An API key in `larder.config.ts`: give the SHA-256 (`keyHash`, hex) or, less safely, the `key`. */
@@ -50,7 +53,7 @@ export interface LarderConfigInput {
   online?: string;
   offline?: { path?: string };
   sources?: { postgres?: string | null | undefined };
-  server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number; predictionLog?: boolean };
+  server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number; predictionLog?: boolean; idempotencyRetention?: string };
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -77,8 +80,12 @@ const configSchema = z.object({
       apiKeys: z.array(apiKeySchema).default([]),
       bodyLimit: z.number().int().min(1024).default(DEFAULT_BODY_LIMIT),
       predictionLog: z.boolean({ error: "expected true or false" }).default(true),
+      idempotencyRetention: z
+        .string()
+        .refine((d) => parseDurationMs(d) > 0, { error: 'expected a duration such as "24h", "30m" or "7d"' })
+        .default("24h"),
     })
-    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true }),
+    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true, idempotencyRetention: "24h" }),
 });
 
 /** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
@@ -110,6 +117,7 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),
       bodyLimit: c.server.bodyLimit,
       predictionLog: c.server.predictionLog,
+      idempotencyRetentionMs: parseDurationMs(c.server.idempotencyRetention),
     },
   };
 }

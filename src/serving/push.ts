@@ -48,7 +48,7 @@ import { onlineEntityKey } from "../materialize/online-entity-key.js";
 import { columnFromValues, columnGet } from "../offline/columnar.js";
 import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
 import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
-import { appendRows, checkAppendable } from "../sources/append-rows.js";
+import { appendRows, checkAppendable, type AppendHooks } from "../sources/append-rows.js";
 import { runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
@@ -90,18 +90,37 @@ interface ViewRow {
   index: number;
 }
 
+/** How one attempt of an idempotent push runs (./push-idempotency.ts); a plain push uses none. */
+export interface PushAttempt {
+  /** Leave out the offline append (it committed in an earlier attempt). */
+  skipOffline?: boolean;
+  /** Leave out the online writes (they completed in an earlier attempt). */
+  skipOnline?: boolean;
+  /** Passed to the append (its commit token is recorded before the rows commit). */
+  appendHooks?: AppendHooks;
+  /** Runs once the offline append committed, before any online write. */
+  afterOffline?: () => Promise<void>;
+  /**
+   * Aggregated views: the push's id, marked in each entity's event buffer as its events are
+   * merged; an entity already marked is left as it is, so a retry never counts an event twice.
+   */
+  pushId?: string;
+  /** How long marks are kept (the idempotency retention). */
+  pushMarkRetentionMs?: number;
+}
+
 /**
  * Pushes `df` (see the module comment) and reports, per view, the entities written, the stale rows
  * and the rows already past the view's TTL.
  */
-export async function pushRows(ctx: PushContext, pushSourceName: string, df: Record<string, readonly unknown[]>, to: PushTarget = "online"): Promise<PushResult> {
+export async function pushRows(ctx: PushContext, pushSourceName: string, df: Record<string, readonly unknown[]>, to: PushTarget = "online", attempt: PushAttempt = {}): Promise<PushResult> {
   if (!TARGETS.includes(to)) throw new LarderError("INVALID_ARGUMENT", `to must be one of ${TARGETS.join(", ")}, got ${JSON.stringify(to)}`, { field: "to" });
   const pushSource = resolvePushSource(ctx.definitions, pushSourceName);
   const source = pushSource.batchSource;
   const parsed = parseDf(pushSource, df);
   const views = viewsOfPushSource(ctx.definitions, pushSource);
-  const online = to !== "offline";
-  const offline = to !== "online";
+  const online = to !== "offline" && attempt.skipOnline !== true;
+  const offline = to !== "online" && attempt.skipOffline !== true;
 
   // Validate everything (transforms included) before writing anything.
   const prepared = views.map((view) => ({ view, rows: transformRows(pushSource, view, parsed) }));
@@ -111,13 +130,14 @@ export async function pushRows(ctx: PushContext, pushSourceName: string, df: Rec
   if (offline && parsed.n > 0) {
     const timeColumns = new Set([source.timestampField, ...(source.createdTimestampField ? [source.createdTimestampField] : [])]);
     const values = parsed.columns.map((c) => (c === source.timestampField ? parsed.ts : c === source.createdTimestampField ? parsed.created.map((t) => (Number.isFinite(t) ? t : null)) : [...df[c]!]));
-    await appendRows(source, { columns: parsed.columns, values, timeColumns, rows: parsed.n }, ctx);
+    await appendRows(source, { columns: parsed.columns, values, timeColumns, rows: parsed.n }, ctx, attempt.appendHooks);
   }
+  if (offline) await attempt.afterOffline?.();
   const onlineViews = online ? prepared.filter((p) => p.view.online) : [];
   if (onlineViews.length > 0 && parsed.n > 0) {
     await ctx.withOnlineStore(async (store) => {
       for (const { view, rows } of onlineViews) {
-        result.views.push(aggregationsOf(view).length > 0 ? await pushAggregated(ctx, store, view, rows) : await pushPlain(ctx, store, view, rows));
+        result.views.push(aggregationsOf(view).length > 0 ? await pushAggregated(ctx, store, view, rows, attempt) : await pushPlain(ctx, store, view, rows));
       }
     });
   } else {
@@ -302,7 +322,7 @@ async function pushPlain(ctx: PushContext, store: OnlineStore, view: FeatureView
   return { view: view.name, written: res.written, stale: res.stale + (rows.length - latest.size), expired: res.expired ?? 0 };
 }
 
-async function pushAggregated(ctx: PushContext, store: OnlineStore, view: FeatureViewDef, rows: ViewRow[]): Promise<PushResult["views"][number]> {
+async function pushAggregated(ctx: PushContext, store: OnlineStore, view: FeatureViewDef, rows: ViewRow[], attempt: PushAttempt): Promise<PushResult["views"][number]> {
   const aggs = aggregationsOf(view);
   const columns = bufferColumns(aggs);
   const features = Object.keys(view.schema);
@@ -313,10 +333,16 @@ async function pushAggregated(ctx: PushContext, store: OnlineStore, view: Featur
     e.events.push({ ts: r.ts, created: r.created, values: r.values });
     e.newest = Math.max(e.newest, r.ts);
   }
+  const { pushId } = attempt;
+  const now = Date.now();
+  const keepMarksAfter = now - (attempt.pushMarkRetentionMs ?? 0);
   const modify: StateModify = (key, cur) => {
     const pushed = byEntity.get(key)!;
     const stored = cur === null ? null : decodeBuffer(cur.state, columns);
-    const merged = mergeEvents(stored ?? { columns, events: [] }, pushed.events);
+    if (pushId !== undefined && stored?.pushes?.some((m) => m[0] === pushId)) return null;
+    const marks = (stored?.pushes ?? []).filter((m) => m[1] > keepMarksAfter);
+    if (pushId !== undefined) marks.push([pushId, now]);
+    const merged = mergeEvents({ ...(stored ?? { columns, events: [] }), pushes: marks }, pushed.events);
     const asOf = cur === null ? pushed.newest : Math.max(cur.asOf, pushed.newest);
     const { values, lastChange } = aggregateAsOf(merged, aggs, asOf);
     const byName = new Map(aggs.map((a, k) => [a.name, values[k]]));

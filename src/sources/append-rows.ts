@@ -64,8 +64,6 @@ export interface AppendHooks {
    * the append (nothing is committed).
    */
   beforeCommit?: (token: string) => Promise<void>;
-  /** Parquet: the new file's stem (`push-<stem>`), so a retry of the same push writes the same name. */
-  stem?: string;
 }
 
 /** Appends the rows to the batch source (see the module comment). */
@@ -275,7 +273,7 @@ async function appendParquet(source: ParquetSourceDef, rows: AppendRows, ctx: Ap
     for (const c of rows.columns) vectors[c] = vectorOf(source, c, inferType(given.get(c)!, rows.timeColumns.has(c)), given.get(c)!);
   }
   const table = new arrow.Table(vectors);
-  const stem = `push-${hooks.stem ?? `${new Date().toISOString().replace(/[-:.]/g, "")}-${randomBytes(4).toString("hex")}`}`;
+  const stem = `push-${new Date().toISOString().replace(/[-:.]/g, "")}-${randomBytes(4).toString("hex")}`;
   const name = pattern.replace("*", stem);
   const file = join(dir, name);
   if (hooks.beforeCommit === undefined) {
