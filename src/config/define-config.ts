@@ -58,6 +58,9 @@ export interface LarderConfigInput {
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
+/** How long POST /push keeps an Idempotency-Key by default: 24 h. */
+export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
+
 const apiKeySchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a key name of letters, digits, _, . and -" }),
@@ -83,9 +86,11 @@ const configSchema = z.object({
       idempotencyRetention: z
         .string()
         .refine((d) => parseDurationMs(d) > 0, { error: 'expected a duration such as "24h", "30m" or "7d"' })
-        .default("24h"),
+        .optional(),
+      /** As defineConfig returns it (a config made by defineConfig is validated again on load). */
+      idempotencyRetentionMs: z.number().positive().optional(),
     })
-    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true, idempotencyRetention: "24h" }),
+    .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true }),
 });
 
 /** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
@@ -117,7 +122,7 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),
       bodyLimit: c.server.bodyLimit,
       predictionLog: c.server.predictionLog,
-      idempotencyRetentionMs: parseDurationMs(c.server.idempotencyRetention),
+      idempotencyRetentionMs: c.server.idempotencyRetention !== undefined ? parseDurationMs(c.server.idempotencyRetention) : (c.server.idempotencyRetentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS),
     },
   };
 }

@@ -45,8 +45,6 @@ export interface IdempotentPushContext extends PushContext {
 /** How long an attempt owns its key before a retry may take over (a crashed server's attempt). */
 export const LEASE_MS = 120_000;
 
-export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
-
 /** Printable ASCII without spaces, 1–255 characters (as IETF's Idempotency-Key draft suggests keys be). */
 const KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
