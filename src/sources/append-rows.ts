@@ -235,7 +235,7 @@ function pgError(source: PostgresSourceDef, err: unknown, row: number | null = n
 // ───────────────────────────── Parquet ─────────────────────────────
 
 /** The directory a push writes into and the new file's name pattern (`*` → a fresh stem). */
-async function parquetTarget(source: ParquetSourceDef, ctx: AppendContext): Promise<{ dir: string; pattern: string }> {
+export async function parquetTarget(source: ParquetSourceDef, ctx: AppendContext): Promise<{ dir: string; pattern: string }> {
   const path = source.path;
   if (isGlob(path)) {
     const slash = path.lastIndexOf("/");
@@ -293,17 +293,26 @@ async function appendParquet(source: ParquetSourceDef, rows: AppendRows, ctx: Ap
   return { target: file };
 }
 
-async function existingSchema(source: ParquetSourceDef, ctx: AppendContext): Promise<arrow.Schema | null> {
-  let files: string[];
-  try {
-    files = await resolveSourceFiles(source.name, source.path, ctx.repoDir, ".parquet");
-  } catch (err) {
-    if (isLarderError(err) && err.code === "SOURCE_NOT_FOUND") return null;
-    throw err;
+/** The column types of the source's first file (null: no file yet), as pushes and compaction write them. */
+export async function existingSchema(source: ParquetSourceDef, ctx: AppendContext): Promise<arrow.Schema | null> {
+  // A compaction may remove the first file between the listing and the read: list again then.
+  for (let attempt = 0; ; attempt++) {
+    let files: string[];
+    try {
+      files = await resolveSourceFiles(source.name, source.path, ctx.repoDir, ".parquet");
+    } catch (err) {
+      if (isLarderError(err) && err.code === "SOURCE_NOT_FOUND") return null;
+      throw err;
+    }
+    const first = files[0];
+    if (first === undefined) return null;
+    try {
+      return (await readParquetFile(first, { rowGroups: [0] })).schema;
+    } catch (err) {
+      if (attempt < 3 && (await stat(first).catch(() => null)) === null) continue;
+      throw err;
+    }
   }
-  const first = files[0];
-  if (first === undefined) return null;
-  return (await readParquetFile(first, { rowGroups: [0] })).schema;
 }
 
 function inferType(values: readonly unknown[], isTime: boolean): arrow.DataType {
@@ -321,7 +330,7 @@ function inferType(values: readonly unknown[], isTime: boolean): arrow.DataType 
  * except dictionaries (their value type) and timestamps and dates (timestamp[ms] in the same zone);
  * source readers convert each file's types on their own, so files may differ in these.
  */
-function writableType(type: arrow.DataType): arrow.DataType {
+export function writableType(type: arrow.DataType): arrow.DataType {
   if (type.typeId === arrow.Type.Dictionary) return writableType((type as arrow.Dictionary).dictionary);
   if (type.typeId === arrow.Type.Timestamp) return new arrow.TimestampMillisecond((type as arrow.Timestamp).timezone);
   if (type.typeId === arrow.Type.Date) return new arrow.TimestampMillisecond("UTC");
@@ -329,7 +338,7 @@ function writableType(type: arrow.DataType): arrow.DataType {
 }
 
 /** An Arrow vector of `type` from pushed values; a value that does not fit is TYPE_MISMATCH naming column and row. */
-function vectorOf(source: ParquetSourceDef, column: string, type: arrow.DataType, values: readonly unknown[]): arrow.Vector {
+export function vectorOf(source: ParquetSourceDef, column: string, type: arrow.DataType, values: readonly unknown[]): arrow.Vector {
   const bad = (i: number, v: unknown): LarderError =>
     new LarderError("TYPE_MISMATCH", `offline push to source ${JSON.stringify(source.name)}: column ${JSON.stringify(column)} row ${i + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, but its files hold ${String(type)}`, { source: source.name, column, row: i + 1 });
   const out = values.map((v, i): unknown => {
