@@ -12,7 +12,7 @@ import pg from "pg";
 import { FeatureStore } from "../src/feature-store.js";
 import { buildServer } from "../src/server/app.js";
 import { createFeatureRepo, type FeatureRepo } from "./helpers/feature-repo.js";
-import { PUSH_FEATURES } from "./helpers/push-repo.js";
+import { postgresPushFeatures } from "./helpers/push-repo.js";
 import { redisBinariesAvailable, startRedisServer, type RedisServer } from "./helpers/redis-cluster.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 
@@ -78,10 +78,7 @@ export default defineConfig({ project: "idem", definitions: ["./features.ts"], r
       await client.connect();
       await client.query(`create schema ${schema}; create table ${schema}.txns (cust bigint, ts timestamptz not null, created timestamptz, amount_cents bigint, note text)`);
       redis = await startRedisServer();
-      const features = PUSH_FEATURES.replace(
-        `parquetSource({ name: "txns", path: "data/txns",`,
-        `postgresSource({ name: "txns", table: "${schema}.txns", connection: ${JSON.stringify(PG_URL)},`,
-      ).replace("import { entity, parquetSource,", "import { entity, postgresSource,");
+      const features = postgresPushFeatures(`${schema}.txns`, PG_URL);
       repo = await createFeatureRepo({ features, apply: false });
       await open("1h");
       await store.apply();

@@ -13,7 +13,7 @@ import { httpStatusFor, type ErrorCode } from "../src/errors.js";
 import type { FeatureStore } from "../src/feature-store.js";
 import { buildServer } from "../src/server/app.js";
 import { arrowTable, col, createFeatureRepo, expectLarderError, tableRows, withFeatureRepo } from "./helpers/feature-repo.js";
-import { eventsTable, PUSH_FEATURES } from "./helpers/push-repo.js";
+import { eventsTable, PUSH_FEATURES, postgresPushFeatures } from "./helpers/push-repo.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 
 const MIN = 60_000;
@@ -112,10 +112,7 @@ if (!(await postgresAvailable(PG_URL))) {
     });
 
     test("rows are inserted in one transaction and the next backfill reads them; a refused insert leaves the table as it was", async () => {
-      const features = PUSH_FEATURES.replace(
-        `parquetSource({ name: "txns", path: "data/txns",`,
-        `postgresSource({ name: "txns", table: "${schema}.txns", connection: ${JSON.stringify(PG_URL)},`,
-      ).replace("import { entity, parquetSource,", "import { entity, postgresSource,");
+      const features = postgresPushFeatures(`${schema}.txns`, PG_URL);
       const repo = await createFeatureRepo({ features });
       try {
         const store = repo.store;
@@ -136,10 +133,7 @@ if (!(await postgresAvailable(PG_URL))) {
 
     test("data Postgres refuses (NUL, a check constraint, a range bound beyond the column) is a 400 INVALID_DATA / TYPE_MISMATCH naming column and row; nothing is inserted", async () => {
       await client.query(`create table ${schema}.checked (cust bigint, ts timestamptz not null, created timestamptz, amount_cents bigint check (amount_cents >= 0), note varchar(5))`);
-      const features = PUSH_FEATURES.replace(
-        `parquetSource({ name: "txns", path: "data/txns",`,
-        `postgresSource({ name: "txns", table: "${schema}.checked", connection: ${JSON.stringify(PG_URL)},`,
-      ).replace("import { entity, parquetSource,", "import { entity, postgresSource,");
+      const features = postgresPushFeatures(`${schema}.checked`, PG_URL);
       const repo = await createFeatureRepo({ features });
       try {
         const store = repo.store;
