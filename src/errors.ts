@@ -17,6 +17,7 @@ export const ERROR_CATALOGUE = {
   TYPE_MISMATCH: { status: 400, summary: "a value does not have the declared type" },
   VALUE_OUT_OF_RANGE: { status: 400, summary: "an int64 value is beyond ±2^53 and cannot be a JavaScript number" },
   INVALID_TIMESTAMP: { status: 400, summary: "a timestamp could not be parsed" },
+  INVALID_DATA: { status: 400, summary: "Postgres refused a value as data (SQLSTATE class 22 or 23: bad characters, too long, out of range, a constraint)" },
   SOURCE_NOT_FOUND: { status: 404, summary: "a source file or table does not exist" },
   SOURCE_READ_ERROR: { status: 502, summary: "a source could not be read" },
   CORRUPT_PARQUET: { status: 422, summary: "a Parquet file is corrupt or not Parquet" },
@@ -38,6 +39,8 @@ export const ERROR_CATALOGUE = {
   OFFLINE_STORE_ERROR: { status: 500, summary: "the offline store could not be read or written" },
   UNKNOWN_PUSH_SOURCE: { status: 404, summary: "no push source of that name" },
   PUSH_OFFLINE_UNSUPPORTED: { status: 400, summary: "the push source's batch source cannot take offline pushes (single Parquet file, CSV or query)" },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, summary: "an Idempotency-Key was used before with a different request body" },
+  IDEMPOTENCY_KEY_IN_USE: { status: 409, summary: "a request with the same Idempotency-Key is still in progress; retry later" },
   WRITE_CONFLICT: { status: 503, summary: "an online write kept conflicting with concurrent writers; retry" },
   INTERNAL: { status: 500, summary: "an unexpected internal error" },
 } as const satisfies Record<string, { status: number; summary: string }>;

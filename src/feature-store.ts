@@ -1,6 +1,7 @@
 import type { Table } from "apache-arrow";
 import { loadRepo, type FeatureRepo } from "./config/load-repo.js";
-import type { AnyDefinition, FeatureViewDef } from "./definitions/definition-types.js";
+import type { AnyDefinition, FeatureViewDef, ParquetSourceDef } from "./definitions/definition-types.js";
+import type { CompactResult } from "./sources/compact-push-files.js";
 import { definitionRecords } from "./definitions/definition-records.js";
 import { definitionHash, type RepoDefinitions } from "./definitions/repo-definitions.js";
 import { definitionsFingerprint, writeAppliedMarker } from "./config/definitions-watcher.js";
@@ -43,6 +44,12 @@ export type PushTarget = "online" | "offline" | "online_and_offline";
 export interface PushOptions {
   /** Default "online". */
   to?: PushTarget;
+  /**
+   * Makes the push idempotent: the same key within the retention (`server.idempotencyRetention`,
+   * default 24 h) answers as the first push did and writes nothing again; after a partial failure
+   * it writes only what is missing. See src/serving/push-idempotency.ts.
+   */
+  idempotencyKey?: string;
 }
 
 /**
@@ -67,6 +74,11 @@ export interface BackfillOptions {
    */
   memoryRows?: number;
   onProgress?: (p: { view: string; sourceRows: number }) => void;
+  /**
+   * Compact the files offline pushes added to the Parquet sources the views read, before reading
+   * them (default true; see `compact`).
+   */
+  compact?: boolean;
 }
 
 export interface TrainingSetOptions {
@@ -275,6 +287,8 @@ export class FeatureStore {
     const views = this.viewsNamed(options.views);
     return this.withRegistry(async (registry) => {
       await this.assertApplied(registry, views.map((v) => v.name));
+      // Push files first, so the pipelines read one file instead of one per push.
+      if (options.compact !== false) await this.compactSources(registry, this.pushedSourcesOf(views));
       const results: BackfillResult[] = [];
       for (const view of views) {
         const runId = await registry.startRun(this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) });
@@ -300,6 +314,52 @@ export class FeatureStore {
       }
       return results;
     });
+  }
+
+  /**
+   * Merges the files offline pushes added to Parquet directory or glob sources into one per source
+   * (all push-fed Parquet sources, or those named), crash-safely; see src/sources/compact-push-files.ts.
+   * Backfills do this for the sources they read.
+   * @example
+   * const [r] = await store.compact({ sources: ["transactions"] });  // r.merged files → r.file
+   */
+  async compact(options: { sources?: string[] } = {}): Promise<CompactResult[]> {
+    const pushed: ParquetSourceDef[] = [];
+    for (const ps of this.repo.definitions.sources.values()) if (ps.type === "push" && ps.batchSource.type === "parquet" && !pushed.includes(ps.batchSource)) pushed.push(ps.batchSource);
+    let sources = pushed;
+    if (options.sources !== undefined && options.sources.length > 0) {
+      sources = options.sources.map((name) => {
+        const found = pushed.find((s) => s.name === name);
+        if (found !== undefined) return found;
+        const def = this.repo.definitions.sources.get(name);
+        if (def === undefined) throw new LarderError("SOURCE_NOT_FOUND", `unknown source ${JSON.stringify(name)} (known: ${[...this.repo.definitions.sources.keys()].join(", ") || "none"})`, { source: name });
+        throw new LarderError("INVALID_ARGUMENT", `source ${JSON.stringify(name)} takes no offline pushes to Parquet, so it has nothing to compact (compactable: ${pushed.map((p) => p.name).join(", ") || "none"})`, { source: name });
+      });
+    }
+    return this.withRegistry((registry) => this.compactSources(registry, sources));
+  }
+
+  /** The Parquet batch sources of push sources that feed `views` (each once). */
+  private pushedSourcesOf(views: readonly FeatureViewDef[]): ParquetSourceDef[] {
+    const out: ParquetSourceDef[] = [];
+    for (const v of views) {
+      const src = v.source.type === "push" ? v.source.batchSource : v.source;
+      const pushed = src.type === "parquet" && [...this.repo.definitions.sources.values()].some((s) => s.type === "push" && s.batchSource.name === src.name);
+      if (pushed && src.type === "parquet" && !out.includes(src)) out.push(src);
+    }
+    return out;
+  }
+
+  private async compactSources(registry: RegistryStore, sources: readonly ParquetSourceDef[]): Promise<CompactResult[]> {
+    if (sources.length === 0) return [];
+    const { compactPushFiles } = await import("./sources/compact-push-files.js");
+    const results: CompactResult[] = [];
+    for (const source of sources) {
+      // A single Parquet file takes no pushes: nothing to compact.
+      if (!(await isPushTarget(source, this.repo.dir))) continue;
+      results.push(await registry.withLock(this.project, `compact:${source.name}`, () => compactPushFiles(source, { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl })));
+    }
+    return results;
   }
 
   /**
@@ -372,12 +432,13 @@ export class FeatureStore {
     const { pushRows, resolvePushSource, viewsOfPushSource } = await import("./serving/push.js");
     const source = resolvePushSource(this.repo.definitions, pushSource);
     await this.assertAppliedCached([source.name, ...viewsOfPushSource(this.repo.definitions, source).map((v) => v.name)]);
-    return pushRows(
-      { project: this.project, repoDir: this.repo.dir, definitions: this.repo.definitions, postgresUrl: this.sourcePostgresUrl, withOnlineStore: (fn) => this.withOnlineStore(fn) },
-      pushSource,
-      df,
-      options.to ?? "online",
-    );
+    const ctx = { project: this.project, repoDir: this.repo.dir, definitions: this.repo.definitions, postgresUrl: this.sourcePostgresUrl, withOnlineStore: <T>(fn: (store: OnlineStore) => Promise<T>) => this.withOnlineStore(fn) };
+    if (options.idempotencyKey !== undefined) {
+      const { pushIdempotent } = await import("./serving/push-idempotency.js");
+      const idempotent = { ...ctx, withRegistry: <T>(fn: (r: RegistryStore) => Promise<T>) => this.withRegistry(fn), retentionMs: this.repo.config.server.idempotencyRetentionMs };
+      return pushIdempotent(idempotent, options.idempotencyKey, pushSource, df, options.to ?? "online");
+    }
+    return pushRows(ctx, pushSource, df, options.to ?? "online");
   }
 
   /**
@@ -530,3 +591,14 @@ export function selectionOf(options: { features?: readonly string[] | undefined;
   throw new LarderError("INVALID_ARGUMENT", "give features (view:feature, …) or a feature service");
 }
 
+
+/** True when offline pushes to `source` add files (a directory or a glob; not a single file). */
+async function isPushTarget(source: ParquetSourceDef, repoDir: string): Promise<boolean> {
+  const { checkAppendable } = await import("./sources/append-rows.js");
+  try {
+    await checkAppendable(source, { repoDir, postgresUrl: undefined });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -9,9 +9,11 @@ import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
+import { httpStatusFor, type ErrorCode } from "../src/errors.js";
 import type { FeatureStore } from "../src/feature-store.js";
+import { buildServer } from "../src/server/app.js";
 import { arrowTable, col, createFeatureRepo, expectLarderError, tableRows, withFeatureRepo } from "./helpers/feature-repo.js";
-import { eventsTable, PUSH_FEATURES } from "./helpers/push-repo.js";
+import { eventsTable, PUSH_FEATURES, postgresPushFeatures } from "./helpers/push-repo.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 
 const MIN = 60_000;
@@ -47,9 +49,11 @@ test("Parquet directory: offline push writes one new file the next backfill read
     assert.deepEqual((await featuresAt(store, [2], BASE + 5 * MIN))[0], { customer_id: 2, event_timestamp: BASE + 5 * MIN, n_1h: 2, sum_1h: 0.2, amount_cents: 13, note: "both" });
     const read = await store.getOnlineFeatures({ customer_id: [2] }, { features: ["latest_txn:note"] });
     assert.deepEqual(read.results[1]!.values, ["both"]);
+    // The second backfill merged the two push files into one (compaction).
+    assert.equal((await readdir(repo.path("data/txns"))).length, 2);
     // A column the source files do not have is refused before anything is written.
     await expectLarderError(store.push("txn_push", { cust: [3], ts: [BASE], created: [null], amount_cents: [1], note: [null], extra: [1] }, { to: "offline" }), "INVALID_ENTITIES");
-    assert.equal((await readdir(repo.path("data/txns"))).length, 3);
+    assert.equal((await readdir(repo.path("data/txns"))).length, 2);
   });
 });
 
@@ -110,10 +114,7 @@ if (!(await postgresAvailable(PG_URL))) {
     });
 
     test("rows are inserted in one transaction and the next backfill reads them; a refused insert leaves the table as it was", async () => {
-      const features = PUSH_FEATURES.replace(
-        `parquetSource({ name: "txns", path: "data/txns",`,
-        `postgresSource({ name: "txns", table: "${schema}.txns", connection: ${JSON.stringify(PG_URL)},`,
-      ).replace("import { entity, parquetSource,", "import { entity, postgresSource,");
+      const features = postgresPushFeatures(`${schema}.txns`, PG_URL);
       const repo = await createFeatureRepo({ features });
       try {
         const store = repo.store;
@@ -127,6 +128,58 @@ if (!(await postgresAvailable(PG_URL))) {
         // Postgres refuses the insert (a column the table lacks): nothing is inserted.
         await expectLarderError(store.push("txn_push", { cust: [3, 4], ts: [BASE, BASE], created: [null, null], amount_cents: [1, 2], note: ["ok", "bad"], nope: [1, 2] }, { to: "offline" }), "INVALID_ENTITIES");
         assert.equal((await client.query(`select count(*)::int as n from ${schema}.txns`)).rows[0].n, 3);
+      } finally {
+        await repo.cleanup();
+      }
+    });
+
+    test("data Postgres refuses (NUL, a check constraint, a range bound beyond the column) is a 400 INVALID_DATA / TYPE_MISMATCH naming column and row; nothing is inserted", async () => {
+      await client.query(`create table ${schema}.checked (cust bigint, ts timestamptz not null, created timestamptz, amount_cents bigint check (amount_cents >= 0), note varchar(5))`);
+      const features = postgresPushFeatures(`${schema}.checked`, PG_URL);
+      const repo = await createFeatureRepo({ features });
+      try {
+        const store = repo.store;
+        const df = (note: (string | null)[], amount: number[]) => ({ cust: note.map((_, i) => i + 1), ts: note.map(() => BASE), created: note.map(() => null), amount_cents: amount, note });
+        const server = buildServer(store);
+        try {
+          const res = await server.inject({ method: "POST", url: "/push", payload: { push_source_name: "txn_push", df: df(["ok", "a\u0000b"], [1, 2]), to: "online_and_offline" } });
+          assert.equal(res.statusCode, 400, res.body);
+          const body = (res.json() as { error: { code: string; message: string; path: string } }).error;
+          assert.equal(body.code, "INVALID_DATA", res.body);
+          assert.match(body.message, /column "note" row 2/);
+          assert.equal(body.path, "df.note[1]");
+        } finally {
+          await server.close();
+        }
+        const check = await expectLarderError(store.push("txn_push", df(["a", "b", "c"], [1, 2, -3]), { to: "offline" }), "INVALID_DATA");
+        assert.match(check.message, /row 3/);
+        assert.match(check.message, /constraint "checked_amount_cents_check"/);
+        const tooLong = await expectLarderError(store.push("txn_push", df(["a", "toolong"], [1, 2]), { to: "offline" }), "INVALID_DATA");
+        assert.match(tooLong.message, /row 2/);
+        assert.match(tooLong.message, /22001/);
+        assert.equal((await client.query(`select count(*)::int as n from ${schema}.checked`)).rows[0].n, 0);
+        // Online pushes were not made either: the offline half failed first.
+        const online = await store.getOnlineFeatures({ customer_id: [1] }, { features: ["latest_txn:note"] });
+        assert.deepEqual(online.results[1]!.statuses, ["NOT_FOUND"]);
+      } finally {
+        await repo.cleanup();
+      }
+    });
+
+    test("a backfill range bound Postgres cannot compare with the event column is a 400, not a 502", async () => {
+      await client.query(`create table ${schema}.small_ts (customer_id bigint, ts int2, x float8); insert into ${schema}.small_ts values (1, 5, 1.5)`);
+      const features = `
+import { entity, postgresSource, featureView, types as t } from "larder";
+export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
+const src = postgresSource({ name: "small", table: "${schema}.small_ts", timestampField: "ts", connection: ${JSON.stringify(PG_URL)} });
+export const v = featureView({ name: "small_view", entities: [customer], source: src, schema: { x: t.float64 } });
+`;
+      const repo = await createFeatureRepo({ features });
+      try {
+        const err = await expectLarderError(repo.store.backfill(RANGE), "TYPE_MISMATCH");
+        assert.equal(httpStatusFor(err.code as ErrorCode), 400);
+        assert.match(err.message, /source "small"/);
+        assert.match(err.message, /22003/);
       } finally {
         await repo.cleanup();
       }

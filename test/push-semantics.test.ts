@@ -126,6 +126,31 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
         await held.close();
       }
     });
+
+    test("plain view, equal event times: the greatest created time wins across pushes and materializations, as in training sets", async () => {
+      const t = (m: number) => BASE + m * MIN;
+      const note = async () => valuesOf(await store.getOnlineFeatures({ customer_id: [5] }, { features: ["latest_txn:note"] })).note;
+      const push = (created: number, text: string, to: "online" | "offline" = "online") => store.push("txn_push", { cust: [5], ts: [t(20)], created: [created], amount_cents: [1], note: [text] }, { to });
+      await push(t(30), "c30");
+      const res = await push(t(25), "c25");
+      assert.deepEqual(res.views.find((v) => v.view === "latest_txn"), { view: "latest_txn", written: 0, stale: 1, expired: 0 });
+      assert.equal(await note(), "c30");
+      await push(t(40), "c40");
+      assert.equal(await note(), "c40");
+      // An offline row created earlier, materialized: it does not replace the later-created one.
+      const range = { start: t(0), end: t(60), views: ["latest_txn"] };
+      await push(t(35), "c35", "offline");
+      await store.backfill(range);
+      await store.materialize(range);
+      assert.equal(await note(), "c40");
+      // One created later wins, and online equals the training set at that time.
+      await push(t(50), "c50", "offline");
+      await store.backfill(range);
+      await store.materialize(range);
+      assert.equal(await note(), "c50");
+      const training = tableRows(await store.getTrainingSet(arrowTable({ customer_id: col.int64([5]), event_timestamp: col.timestamp([t(21)]) }), { features: ["latest_txn:note"] }));
+      assert.equal(training[0]!.note, "c50");
+    });
   });
 }
 

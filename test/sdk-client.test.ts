@@ -342,6 +342,33 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
     }
   });
 
+  test("a push with an idempotencyKey sends the Idempotency-Key header, is retried on 503 until Redis is back, and answers the same again", async () => {
+    await redis.kill();
+    const sent: (string | null)[] = [];
+    const recording: typeof fetch = (input, init) => {
+      sent.push(new Headers(init?.headers).get("idempotency-key"));
+      return fetch(input, init);
+    };
+    const pusher = new LarderClient({ url: server.url, apiKey: PUSH_KEY, fetch: recording, retries: 30, retryDelayMs: 100 });
+    const key = `sdk-${Date.now()}`;
+    const df = { customer_id: [8], ts: [new Date(BASE + 9 * DAY - HOUR)], cents: [4321] };
+    const restarted = new Promise<void>((resolve, reject) => setTimeout(() => redis.restart().then(resolve, reject), 300));
+    try {
+      const res = await pusher.push("txns_push", df, { to: "online", idempotencyKey: key });
+      await restarted;
+      assert.ok(sent.length > 1, `retried (${sent.length} attempts)`);
+      assert.ok(sent.every((k) => k === key));
+      assert.deepEqual(await pusher.push("txns_push", df, { to: "online", idempotencyKey: key }), res);
+      const reused = await expectClientError(pusher.push("txns_push", { ...df, cents: [1] }, { to: "online", idempotencyKey: key }), "IDEMPOTENCY_KEY_REUSED");
+      assert.equal(reused.status, 422);
+      const after = await client.getOnlineFeatures({ features: ["spend:last_usd"], entities: { customer_id: [8] } });
+      assert.equal(after.column("last_usd")[0], 43.21);
+    } finally {
+      await restarted;
+      await store.materialize(RANGE);
+    }
+  });
+
   test("503 (Redis down): reads are retried with backoff, and recover when Redis is back", async () => {
     await redis.kill();
     try {

@@ -7,9 +7,10 @@
  * - Every call has a timeout (`timeoutMs`, per attempt, default 10 s) through AbortSignal.timeout.
  * - Idempotent calls (online reads, predictions, training sets, health) are retried with
  *   exponential backoff and jitter on network errors and on 503 (the server says its online store
- *   or registry is unavailable; it recovers by itself), at most `retries` times (default 2). `push` is never
- *   retried: a push whose answer was lost may have been applied, and pushing again would count its
- *   rows twice in aggregations. Timeouts are not retried either: a slow server is not helped by
+ *   or registry is unavailable; it recovers by itself), at most `retries` times (default 2). `push`
+ *   is retried only with an `idempotencyKey` (the server then applies it once): without one a push
+ *   whose answer was lost may have been applied, and pushing again would count its rows twice.
+ *   Timeouts are not retried either: a slow server is not helped by
  *   more load, and the caller's latency budget is already spent.
  * - Every failure is a LarderClientError with the server's stable error `code`, the HTTP `status`,
  *   and the `path` of the offending request field when the server names one.
@@ -309,14 +310,29 @@ export class LarderClient {
   /**
    * Pushes rows, columnar in the push source's batch-source shape (`POST /push`); the server runs
    * each fed view's row transform and updates the online store, the offline store, or both
-   * (`to`, default "online"). Never retried (see the module comment): on a NETWORK_ERROR or
-   * TIMEOUT the push may or may not have been applied.
+   * (`to`, default "online"). Without `idempotencyKey` never retried (see the module comment): on
+   * a NETWORK_ERROR or TIMEOUT the push may or may not have been applied. With one (sent as the
+   * `Idempotency-Key` header) the server applies the push once whatever the number of attempts
+   * within its retention (default 24 h), so the client retries it like a read, and so may you with
+   * the same key: a retry after a partial failure writes only what is missing, and one after
+   * success answers as the first did. Use a new key for each new push (a key reused with another
+   * body is refused: IDEMPOTENCY_KEY_REUSED, 422; IDEMPOTENCY_KEY_IN_USE, 409, while an attempt
+   * with the key is still running).
    * @example
    * await client.push("transactions_push", { customer_id: [7], ts: [new Date()], amount_cents: [1250], merchant: ["acme"] });
+   * await client.push("transactions_push", df, { to: "online_and_offline", idempotencyKey: crypto.randomUUID() });
    */
-  async push(pushSourceName: string, df: EntityColumns, options: { to?: PushTarget } = {}): Promise<PushResponse> {
+  async push(pushSourceName: string, df: EntityColumns, options: { to?: PushTarget; idempotencyKey?: string } = {}): Promise<PushResponse> {
     const body = { push_source_name: pushSourceName, df, to: options.to ?? "online" };
-    const res = await this.call({ method: "POST", path: "/push", body: JSON.stringify(body, jsonReplacer), contentType: "application/json", idempotent: false });
+    const key = options.idempotencyKey;
+    const res = await this.call({
+      method: "POST",
+      path: "/push",
+      body: JSON.stringify(body, jsonReplacer),
+      contentType: "application/json",
+      idempotent: key !== undefined,
+      ...(key !== undefined ? { headers: { "idempotency-key": key } } : {}),
+    });
     return (await readJson(res)) as PushResponse;
   }
 

@@ -30,16 +30,38 @@ export interface EventBuffer {
   /** The columns aggregations read, in a fixed order. */
   columns: readonly string[];
   events: BufferedEvent[];
+  /**
+   * Idempotent pushes already merged into this buffer: [push id, when merged (epoch ms)]. A retry
+   * of the same push finds its id and merges nothing again (src/serving/push-idempotency.ts).
+   */
+  pushes?: readonly PushMark[];
 }
+
+/** [push id, epoch ms it was merged]. */
+export type PushMark = readonly [string, number];
 
 /** The columns a view's aggregations read, in a stable order (the buffer's layout). */
 export function bufferColumns(aggs: readonly AggregationSpec[]): string[] {
   return [...new Set(aggs.map((a) => a.def.column).filter((c): c is string => c !== null))].sort();
 }
 
-/** JSON: `{"c":[columns],"e":[[ts, created|null, v…], …]}` (no raw newlines, as the store needs); Dates as epoch ms. */
+/**
+ * JSON: `{"c":[columns],"e":[[ts, created|null, v…], …]}`, plus `"p":[[id, ms], …]` when pushes are
+ * marked (no raw newlines, as the store needs); Dates as epoch ms.
+ */
 export function encodeBuffer(buffer: EventBuffer): string {
-  return JSON.stringify({ c: buffer.columns, e: buffer.events.map((e) => [e.ts, Number.isFinite(e.created) ? e.created : null, ...e.values.map(jsonSafe)]) });
+  const e = buffer.events.map((ev) => [ev.ts, Number.isFinite(ev.created) ? ev.created : null, ...ev.values.map(jsonSafe)]);
+  return JSON.stringify(buffer.pushes !== undefined && buffer.pushes.length > 0 ? { c: buffer.columns, e, p: buffer.pushes } : { c: buffer.columns, e });
+}
+
+/** The push marks of a stored buffer (whatever its columns); empty when it has none or is unreadable. */
+export function pushMarksOf(stored: string): PushMark[] {
+  try {
+    const p = (JSON.parse(stored) as { p?: unknown }).p;
+    return Array.isArray(p) ? p.filter((m): m is PushMark => Array.isArray(m) && typeof m[0] === "string" && typeof m[1] === "number") : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -58,7 +80,8 @@ export function decodeBuffer(stored: string, columns: readonly string[]): EventB
     // An event time no Date can hold (stored before pushes were range-checked) is dropped, not aggregated.
     .filter((row) => typeof row[0] === "number" && isEpochMs(row[0]))
     .map((row) => ({ ts: row[0] as number, created: typeof row[1] === "number" && isEpochMs(row[1]) ? row[1] : Number.NEGATIVE_INFINITY, values: row.slice(2).map(fromJson) }));
-  return { columns, events };
+  const pushes = pushMarksOf(stored);
+  return pushes.length > 0 ? { columns, events, pushes } : { columns, events };
 }
 
 function compareEvents(a: BufferedEvent, b: BufferedEvent): number {
@@ -76,7 +99,7 @@ export function mergeEvents(buffer: EventBuffer, added: readonly BufferedEvent[]
     if (j >= sortedAdded.length || (i < stored.length && compareEvents(stored[i]!, sortedAdded[j]!) <= 0)) out.push(stored[i++]!);
     else out.push(sortedAdded[j++]!);
   }
-  return { columns: buffer.columns, events: out };
+  return { ...buffer, events: out };
 }
 
 export interface AggregateAsOf {
@@ -138,7 +161,7 @@ export function pruneBuffer(buffer: EventBuffer, aggs: readonly AggregationSpec[
   while (first < events.length && events[first]!.ts <= edge) first++;
   const unboundedLast = defs.some((d) => d.windowMs === null && d.fn === "last");
   if (unboundedLast && first === events.length && events.length > 0) first = events.length - 1;
-  return first === 0 ? buffer : { columns: buffer.columns, events: events.slice(first) };
+  return first === 0 ? buffer : { ...buffer, events: events.slice(first) };
 }
 
 /**

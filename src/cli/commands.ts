@@ -163,6 +163,7 @@ export function registerCommands(program: Command): void {
     });
 
   registerRunsCommand(program);
+  registerCompactCommand(program);
   registerServeCommand(program);
   registerModelCommands(program);
 }
@@ -186,6 +187,22 @@ export function registerRunsCommand(program: Command): void {
       if (o.json) console.log(JSON.stringify(runs.map(runToJson), null, 2));
       else if (runs.length === 0) console.log(`No runs${o.view ? ` of feature view ${o.view}` : ""}${o.kind ? ` of kind ${o.kind}` : ""}.`);
       else console.log(formatRunsTable(runs));
+    });
+}
+
+/** Registers `larder compact`: merges the files offline pushes added to Parquet sources. */
+export function registerCompactCommand(program: Command): void {
+  program
+    .command("compact")
+    .description("merge the small files offline pushes added to Parquet directory sources into one per source")
+    .option("--source <name>", "a batch source of a push source (repeatable; default all)", collect)
+    .action(async (o: { source?: string[] }, cmd: Command) => {
+      const store = await FeatureStore.open(repoDir(cmd));
+      const results = await store.compact(o.source ? { sources: o.source } : {});
+      if (results.length === 0) console.log("No Parquet directory takes offline pushes: nothing to compact.");
+      for (const r of results) {
+        console.log(r.merged === 0 ? `${r.source}: fewer than two push files, nothing to compact` : `${r.source}: merged ${r.merged} push files (${r.rows.toLocaleString("en-US")} rows) into ${r.file}`);
+      }
     });
 }
 

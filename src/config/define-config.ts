@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { LarderError } from "../errors.js";
+import { parseDurationMs } from "../time.js";
 
 export interface LarderConfig {
   /** The project's name; registry objects are stored under it. */
@@ -64,6 +65,8 @@ export interface ServerConfig {
    * checked through a marker file; 0: never reload).
    */
   definitionsPollInterval: number | null;
+  /** How long POST /push keeps an Idempotency-Key (and its answer), ms (default 24 h; `idempotencyRetention: "24h"`). */
+  idempotencyRetentionMs: number;
 }
 
 /** An API key in `larder.config.ts`: give the SHA-256 (`keyHash`, hex) or, less safely, the `key`. */
@@ -86,6 +89,8 @@ export interface LarderConfigInput {
     maxEntityRows?: number;
     chunkRows?: number;
     definitionsPollInterval?: number | null;
+    /** A duration such as "24h" (default), "30m" or "7d". */
+    idempotencyRetention?: string;
   };
 }
 
@@ -103,6 +108,8 @@ export const SERVER_DEFAULTS = {
 } as const;
 
 const ms = (what: string) => z.number({ error: `expected ${what} in milliseconds` }).int({ error: `expected ${what} as whole milliseconds` });
+/** How long POST /push keeps an Idempotency-Key by default: 24 h. */
+export const DEFAULT_IDEMPOTENCY_RETENTION_MS = 24 * 3_600_000;
 
 const apiKeySchema = z
   .object({
@@ -132,6 +139,12 @@ const configSchema = z.object({
       maxEntityRows: z.number().int().min(1, { error: "expected at least 1 entity row" }).default(SERVER_DEFAULTS.maxEntityRows),
       chunkRows: z.number().int().min(1, { error: "expected at least 1 row per chunk" }).default(SERVER_DEFAULTS.chunkRows),
       definitionsPollInterval: ms("an interval").min(0).nullable().optional(),
+      idempotencyRetention: z
+        .string()
+        .refine((d) => parseDurationMs(d) > 0, { error: 'expected a duration such as "24h", "30m" or "7d"' })
+        .optional(),
+      /** As defineConfig returns it (a config made by defineConfig is validated again on load). */
+      idempotencyRetentionMs: z.number().positive().optional(),
     })
     .refine((s) => s.requestTimeout === 0 || s.headersTimeout <= s.requestTimeout, {
       error: "headersTimeout must not exceed requestTimeout (the headers are part of the request)",
@@ -175,6 +188,7 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       maxEntityRows: c.server.maxEntityRows,
       chunkRows: c.server.chunkRows,
       definitionsPollInterval: c.server.definitionsPollInterval ?? null,
+      idempotencyRetentionMs: c.server.idempotencyRetention !== undefined ? parseDurationMs(c.server.idempotencyRetention) : (c.server.idempotencyRetentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS),
     },
   };
 }

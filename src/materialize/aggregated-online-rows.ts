@@ -8,7 +8,7 @@
  */
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
-import { bufferColumns, bufferExpiresAt, encodeBuffer, longestWindow, mergeEvents, pruneBuffer, type BufferedEvent, type EventBuffer } from "../aggregate/event-buffer.js";
+import { bufferColumns, pushMarksOf, bufferExpiresAt, encodeBuffer, longestWindow, mergeEvents, pruneBuffer, type BufferedEvent, type EventBuffer } from "../aggregate/event-buffer.js";
 import type { OnlineStore, StateModify } from "../online/online-store.js";
 import { aggregationsOf, forEachTransformedRow, viewValueColumns } from "../pipeline/view-pipeline.js";
 import type { LatestRow } from "./latest-rows.js";
@@ -74,7 +74,10 @@ export async function writeAggregatedRows(
   const modify: StateModify = (key, cur) => {
     if (cur !== null && cur.asOf > asOf) return null;
     const row = latest.get(key)!;
-    const buffer = buffers.get(key) ?? { columns, events: [] };
+    const fromSource = buffers.get(key) ?? { columns, events: [] };
+    // Marks of idempotent pushes stay: a retry of one must not merge its events a second time.
+    const pushes = cur === null ? [] : pushMarksOf(cur.state);
+    const buffer = pushes.length > 0 ? { ...fromSource, pushes } : fromSource;
     return { eventTs: row.eventTs, values: row.values, asOf, state: encodeBuffer(buffer), stateExpiresAt: bufferExpiresAt(buffer, aggs, row.eventTs, view.ttlMs) };
   };
   const keys = [...latest.keys()];

@@ -10,6 +10,8 @@ export interface LatestRow {
   /** Normalised key (as the point-in-time join compares them). */
   key: EntityKey;
   eventTs: number;
+  /** The row's created timestamp, epoch ms; null when the view stores none (or the row has none). */
+  createdTs: number | null;
   /** Feature values in `features` order: numbers (timestamps as epoch ms), strings, booleans or null. */
   values: (number | string | boolean | null)[];
 }
@@ -39,7 +41,8 @@ export async function* latestRowsByFile(spec: LatestRowsSpec): AsyncGenerator<La
   if (!snap) return;
   const { start, end } = spec.range;
   const tsCol = snap.columns.find((c) => c.role === "event_ts")!.name;
-  const wanted = [...spec.joinKeys, tsCol, ...spec.features];
+  const createdCol = snap.columns.find((c) => c.role === "created_ts")?.name;
+  const wanted = [...spec.joinKeys, tsCol, ...(createdCol !== undefined ? [createdCol] : []), ...spec.features];
   const files = snap.segments.flatMap((s) => s.files).filter((f) => f.rows > 0 && f.maxTs >= start && f.minTs < end);
   let next: Promise<ColumnarBatch> | null = files.length > 0 ? spec.readFile(files[0]!, wanted) : null;
   next?.catch(() => {});
@@ -48,16 +51,17 @@ export async function* latestRowsByFile(spec: LatestRowsSpec): AsyncGenerator<La
     // Read one file ahead: with a worker-backed reader it decodes while this one is scanned.
     next = fi + 1 < files.length ? spec.readFile(files[fi + 1]!, wanted) : null;
     next?.catch(() => {});
-    yield bestRowsOfFile(batch, spec, tsCol);
+    yield bestRowsOfFile(batch, spec, tsCol, createdCol);
   }
 }
 
-function bestRowsOfFile(batch: ColumnarBatch, spec: LatestRowsSpec, tsCol: string): LatestRow[] {
+function bestRowsOfFile(batch: ColumnarBatch, spec: LatestRowsSpec, tsCol: string, createdCol: string | undefined): LatestRow[] {
   const { start, end } = spec.range;
   const rows = batch.numRows;
   const keyCols = spec.joinKeys.map((k) => batch.columns.get(k)!);
   const keys = encodeKeys(keyCols.map((c) => c.values as ArrayLike<unknown>), spec.keyTypes, spec.joinKeys, rows);
   const ts = batch.columns.get(tsCol)!.values as Float64Array;
+  const created = createdCol === undefined ? undefined : batch.columns.get(createdCol);
   const featureCols: Column[] = spec.features.map((f) => batch.columns.get(f)!);
   const out: LatestRow[] = [];
   let s = 0;
@@ -81,6 +85,7 @@ function bestRowsOfFile(batch: ColumnarBatch, spec: LatestRowsSpec, tsCol: strin
           key: k,
           keyParts: keyCols.map((c) => columnGet(c, j)),
           eventTs: ts[j]!,
+          createdTs: created === undefined ? null : (columnGet(created, j) as number | null),
           values: featureCols.map((c) => columnGet(c, j)),
         });
       }

@@ -163,7 +163,7 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
             for (const row of rows) {
               const entityKey = onlineEntityKey(row.keyParts, keyTypes, joinKeys);
               if (entityKey === null) continue; // a null key part (backfills drop such rows anyway)
-              pending.push({ entityKey, eventTs: row.eventTs, values: row.values });
+              pending.push({ entityKey, eventTs: row.eventTs, createdTs: row.createdTs, values: row.values });
               if (pending.length >= batchSize) await flush();
             }
           }

@@ -4,14 +4,20 @@
  * processes share). One conformance suite (test/conformance/online-store.ts) runs against each.
  *
  * Writes are monotonic per (entity, view): a row whose event timestamp is older than the stored
- * row's never replaces it, also under concurrent writers (the compare and the write are one atomic
- * step). An equal timestamp replaces, so re-running a materialization is idempotent.
+ * row's never replaces it, nor one with an equal event timestamp and an older created timestamp
+ * (none counts as older than any), also under concurrent writers (the compare and the write are
+ * one atomic step). The same timestamps replace, so re-running a materialization is idempotent.
  */
 export interface OnlineRow {
   /** The entity's normalised key, encoded by `encodeEntityKey` (src/online/entity-key-codec.ts). */
   entityKey: string;
   /** Event timestamp of the values, epoch ms. */
   eventTs: number;
+  /**
+   * Created timestamp, epoch ms, for views whose source has one: among equal event timestamps the
+   * greatest wins, as in training sets. Absent or null: none (loses to any created timestamp).
+   */
+  createdTs?: number | null;
   /** Feature values in the order of the view's feature list given to `write`. */
   values: readonly unknown[];
 }
@@ -26,7 +32,7 @@ export interface OnlineWriteOptions {
 export interface OnlineWriteResult {
   /** Rows stored (new, newer or equal event timestamp). */
   written: number;
-  /** Rows ignored because the store held a newer event timestamp. */
+  /** Rows ignored because the store held a newer event timestamp (or an equal one created later). */
   stale: number;
   /**
    * Rows not stored because their TTL had already passed (event timestamp + ttl < now). Optional

@@ -4,10 +4,18 @@
  *
  *     eventTs,writtenAt,expiresAt|null,"schemaId",v1,v2,…
  *
+ * or, for a row with a created timestamp (views whose source has one),
+ *
+ *     eventTs,createdTs,writtenAt,expiresAt|null,"schemaId",v1,v2,…
+ *
+ * The two are told apart by the position of the first string (the schema id is the 4th element,
+ * or the 5th). Rows without a created timestamp keep the first form, so data written before
+ * created timestamps were stored reads as it did, with no created timestamp.
+ *
  * Feature names are not repeated per entity: `schemaId` is a short content hash of the view's
  * feature list, stored once per view under its own key (`schemaIdFor`). Rows written with
- * different feature lists (before a deleteView) therefore stay readable. The event timestamp comes
- * first so the Redis write script can compare it without decoding the rest.
+ * different feature lists (before a deleteView) therefore stay readable. The timestamps come
+ * first so the Redis write script can compare them without decoding the rest.
  *
  * Values are JSON values: numbers, strings, booleans, null. NaN and ±Infinity have no JSON form and
  * are stored as null.
@@ -17,6 +25,8 @@ import { isEpochMs } from "../time.js";
 
 export interface PackedRow {
   eventTs: number;
+  /** The created timestamp, epoch ms; null when the row has none. */
+  createdTs: number | null;
   writtenAt: number;
   expiresAt: number | null;
   schemaId: string;
@@ -29,26 +39,49 @@ export function schemaIdFor(features: readonly string[]): string {
   return createHash("sha1").update(JSON.stringify(features)).digest("base64url").slice(0, 12);
 }
 
-export function packRow(eventTs: number, writtenAt: number, expiresAt: number | null, schemaId: string, values: readonly unknown[]): string {
+/** `createdTs` null or undefined: the row has none (written in the form without it). */
+export function packRow(eventTs: number, writtenAt: number, expiresAt: number | null, schemaId: string, values: readonly unknown[], createdTs?: number | null): string {
   const body = JSON.stringify(values);
-  const head = `${eventTs},${writtenAt},${expiresAt === null ? "null" : expiresAt},"${schemaId}"`;
+  const created = createdTs === null || createdTs === undefined ? "" : `${createdTs},`;
+  const head = `${eventTs},${created}${writtenAt},${expiresAt === null ? "null" : expiresAt},"${schemaId}"`;
   return body.length > 2 ? `${head},${body.slice(1, -1)}` : head;
 }
 
 export function unpackRow(packed: string): PackedRow {
   const arr = JSON.parse(`[${packed}]`) as unknown[];
+  const withCreated = typeof arr[3] !== "string";
+  const at = withCreated ? 1 : 0;
   return {
     eventTs: arr[0] as number,
-    writtenAt: arr[1] as number,
-    expiresAt: arr[2] as number | null,
-    schemaId: arr[3] as string,
-    values: arr.slice(4),
+    createdTs: withCreated ? (arr[1] as number) : null,
+    writtenAt: arr[1 + at] as number,
+    expiresAt: arr[2 + at] as number | null,
+    schemaId: arr[3 + at] as string,
+    values: arr.slice(4 + at),
   };
 }
 
-/** The event timestamp of a packed row, without decoding the values. */
-export function packedEventTs(packed: string): number {
-  return Number(packed.slice(0, packed.indexOf(",")));
+/**
+ * The (event, created) timestamps of a packed row without decoding the values; created is
+ * −Infinity when the row has none (as the point-in-time join orders rows).
+ */
+export function packedVersion(packed: string): { eventTs: number; createdTs: number } {
+  const a = packed.indexOf(",");
+  const b = packed.indexOf(",", a + 1);
+  const c = packed.indexOf(",", b + 1);
+  // The 4th element starts with a quote in the form without a created timestamp.
+  const withCreated = packed[c + 1] !== '"';
+  return { eventTs: Number(packed.slice(0, a)), createdTs: withCreated ? Number(packed.slice(a + 1, b)) : Number.NEGATIVE_INFINITY };
+}
+
+/**
+ * True when a row (eventTs, createdTs) must not replace the stored one: the stored row's event
+ * timestamp is greater, or equal with a greater created timestamp (none = −Infinity). Equal pairs
+ * replace, so rewriting the same row is idempotent.
+ */
+export function isOlderThanStored(stored: { eventTs: number; createdTs: number }, eventTs: number, createdTs: number | null | undefined): boolean {
+  const created = createdTs ?? Number.NEGATIVE_INFINITY;
+  return stored.eventTs > eventTs || (stored.eventTs === eventTs && stored.createdTs > created);
 }
 
 /**

@@ -101,6 +101,32 @@ export interface ModelVersionRecord extends ModelVersionSummary {
   model: unknown;
 }
 
+/** What the registry holds for a push's idempotency key (see src/serving/push-idempotency.ts). */
+export interface PushKeyRecord {
+  fingerprint: string;
+  /** The request working on the key, or null. */
+  owner: string | null;
+  /** True while `owner`'s lease has not run out. */
+  leaseActive: boolean;
+  offlineToken: string | null;
+  offlineDone: boolean;
+  onlineDone: boolean;
+  /** The answer, once the push completed (then `response` is its body). */
+  status: number | null;
+  response: unknown;
+}
+
+/** A change to a key record, made only while the caller owns it. */
+export interface PushKeyPatch {
+  offlineToken?: string;
+  offlineDone?: boolean;
+  onlineDone?: boolean;
+  /** The final answer: stored, and the key released (owner cleared). */
+  result?: { status: number; response: unknown };
+  /** Clears the owner (a failed attempt: a retry may resume at once). */
+  release?: boolean;
+}
+
 export interface RegistryStore {
   /** What `apply` would do with this full set of the project's definitions; compares hashes. Writes nothing. */
   plan(project: string, defs: DefinitionRecord[]): Promise<PlanDiff>;
@@ -161,6 +187,17 @@ export interface RegistryStore {
    * taking the same lock again inside `fn` waits for itself and times out.
    */
   withLock<T>(project: string, lockName: string, fn: () => Promise<T>, opts?: { timeoutMs?: number }): Promise<T>;
+  /**
+   * Idempotent pushes: first removes every expired key record, then claims (project, key) for
+   * `owner`: a new record (expiring `retentionMs` from now) or, for a record with the same
+   * fingerprint, no answer yet and no active lease, a takeover; atomic, so of concurrent claims one
+   * wins. Returns whether it claimed, and the record as it now is (the caller reads a refusal from it).
+   */
+  claimPushKey(project: string, key: string, claim: { fingerprint: string; owner: string; leaseMs: number; retentionMs: number }): Promise<{ claimed: boolean; record: PushKeyRecord }>;
+  /** Applies `patch` if `owner` still owns the key; false when it no longer does (nothing changed). */
+  updatePushKey(project: string, key: string, owner: string, patch: PushKeyPatch): Promise<boolean>;
+  /** Deletes the key record if `owner` owns it (a push refused before writing anything). */
+  deletePushKey(project: string, key: string, owner: string): Promise<void>;
   /** Releases connections (and the embedded registry's file lock). Idempotent; later calls throw REGISTRY_UNAVAILABLE. */
   close(): Promise<void>;
 }

@@ -8,6 +8,7 @@ export interface RegistryTables {
   migrations: MigrationsTable;
   models: ModelsTable;
   model_versions: ModelVersionsTable;
+  push_idempotency: PushIdempotencyTable;
 }
 
 /** pg returns int8 as a string, PGlite as a number (or a bigint beyond 2^53): convert with Number(). */
@@ -75,4 +76,20 @@ export interface ModelVersionsTable {
   created_at: Date;
   stage: string | null;
   stage_changed_at: Date | null;
+}
+
+/** Added by 0004_push_idempotency.sql. */
+export interface PushIdempotencyTable {
+  project: string;
+  key: string;
+  fingerprint: string;
+  owner: string | null;
+  lease_until: Date | null;
+  offline_token: string | null;
+  offline_done: ColumnType<boolean, boolean | undefined, boolean>;
+  online_done: ColumnType<boolean, boolean | undefined, boolean>;
+  status: number | null;
+  response: ColumnType<unknown, string | null, string | null>;
+  created_at: Date;
+  expires_at: Date;
 }

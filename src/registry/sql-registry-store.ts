@@ -5,9 +5,9 @@ import { advisoryLockKey } from "./advisory-lock-key.js";
 import { compareDefinitions, diffDefinitions, isDefinitionKind, validateDefinitions } from "./plan-diff.js";
 import { MODEL_STAGES } from "./registry-store.js";
 import type {
-  AppliedDefinition, DefinitionKind, DefinitionRecord, ModelStage, ModelVersionRecord, ModelVersionSummary, NewModelVersion, PlanDiff, RegistryStore, RunRecord, RunStatus,
+  AppliedDefinition, DefinitionKind, DefinitionRecord, ModelStage, ModelVersionRecord, ModelVersionSummary, NewModelVersion, PlanDiff, PushKeyPatch, PushKeyRecord, RegistryStore, RunRecord, RunStatus,
 } from "./registry-store.js";
-import type { DefinitionsTable, ModelVersionsTable, RegistryTables, RunsTable } from "./registry-tables.js";
+import type { DefinitionsTable, ModelVersionsTable, PushIdempotencyTable, RegistryTables, RunsTable } from "./registry-tables.js";
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 60_000;
 
@@ -431,6 +431,96 @@ export abstract class SqlRegistryStore implements RegistryStore {
       }),
     );
   }
+
+  async claimPushKey(project: string, key: string, claim: { fingerprint: string; owner: string; leaseMs: number; retentionMs: number }): Promise<{ claimed: boolean; record: PushKeyRecord }> {
+    checkProject(project);
+    checkText(key, "idempotency key");
+    const leaseUntil = sql<Date>`clock_timestamp() + ${`${Math.max(1, Math.round(claim.leaseMs))} milliseconds`}::interval`;
+    const leaseActive = sql<boolean>`lease_until > clock_timestamp()`.as("lease_active");
+    return this.run(async () => {
+      await this.db.deleteFrom("push_idempotency").where("expires_at", "<", sql<Date>`clock_timestamp()`).execute();
+      // Of concurrent claims of a new key one inserts; of concurrent takeovers one updates (the
+      // row lock of UPDATE serialises them, and the loser's re-checked WHERE no longer matches).
+      const inserted = await this.db
+        .insertInto("push_idempotency")
+        .values({
+          project,
+          key,
+          fingerprint: claim.fingerprint,
+          owner: claim.owner,
+          lease_until: leaseUntil,
+          offline_token: null,
+          status: null,
+          response: null,
+          created_at: sql<Date>`clock_timestamp()`,
+          expires_at: sql<Date>`clock_timestamp() + ${`${Math.max(1, Math.round(claim.retentionMs))} milliseconds`}::interval`,
+        })
+        .onConflict((oc) => oc.columns(["project", "key"]).doNothing())
+        .returning("fingerprint")
+        .executeTakeFirst();
+      if (inserted !== undefined) {
+        return { claimed: true, record: { fingerprint: claim.fingerprint, owner: claim.owner, leaseActive: true, offlineToken: null, offlineDone: false, onlineDone: false, status: null, response: null } };
+      }
+      const taken = await this.db
+        .updateTable("push_idempotency")
+        .set({ owner: claim.owner, lease_until: leaseUntil })
+        .where("project", "=", project)
+        .where("key", "=", key)
+        .where("fingerprint", "=", claim.fingerprint)
+        .where("status", "is", null)
+        .where((eb) => eb.or([eb("owner", "is", null), eb("lease_until", "<=", sql<Date>`clock_timestamp()`)]))
+        .returningAll()
+        .returning(leaseActive)
+        .executeTakeFirst();
+      if (taken !== undefined) return { claimed: true, record: toPushKeyRecord(taken) };
+      const row = await this.db.selectFrom("push_idempotency").selectAll().select(leaseActive).where("project", "=", project).where("key", "=", key).executeTakeFirst();
+      if (row === undefined) {
+        // Deleted between our statements (expired, or its push was refused): claim it afresh.
+        return this.claimPushKey(project, key, claim);
+      }
+      return { claimed: false, record: toPushKeyRecord(row) };
+    });
+  }
+
+  async updatePushKey(project: string, key: string, owner: string, patch: PushKeyPatch): Promise<boolean> {
+    checkProject(project);
+    return this.run(async () => {
+      const set: Partial<{ offline_token: string; offline_done: boolean; online_done: boolean; status: number; response: string; owner: null; lease_until: null }> = {};
+      if (patch.offlineToken !== undefined) set.offline_token = patch.offlineToken;
+      if (patch.offlineDone !== undefined) set.offline_done = patch.offlineDone;
+      if (patch.onlineDone !== undefined) set.online_done = patch.onlineDone;
+      if (patch.result !== undefined) {
+        set.status = patch.result.status;
+        set.response = JSON.stringify(patch.result.response);
+      }
+      if (patch.result !== undefined || patch.release === true) {
+        set.owner = null;
+        set.lease_until = null;
+      }
+      const res = await this.db.updateTable("push_idempotency").set(set).where("project", "=", project).where("key", "=", key).where("owner", "=", owner).executeTakeFirst();
+      return Number(res.numUpdatedRows) > 0;
+    });
+  }
+
+  async deletePushKey(project: string, key: string, owner: string): Promise<void> {
+    checkProject(project);
+    await this.run(async () => {
+      await this.db.deleteFrom("push_idempotency").where("project", "=", project).where("key", "=", key).where("owner", "=", owner).execute();
+    });
+  }
+}
+
+function toPushKeyRecord(row: Selectable<PushIdempotencyTable> & { lease_active: boolean | null }): PushKeyRecord {
+  return {
+    fingerprint: row.fingerprint,
+    owner: row.owner,
+    leaseActive: row.owner !== null && row.lease_active === true,
+    offlineToken: row.offline_token,
+    offlineDone: row.offline_done,
+    onlineDone: row.online_done,
+    status: row.status === null ? null : Number(row.status),
+    response: row.response,
+  };
 }
 
 function toModelVersionSummary(row: Pick<Selectable<ModelVersionsTable>, "name" | "version" | "format" | "service" | "lineage" | "metrics" | "created_at" | "stage" | "stage_changed_at">): ModelVersionSummary {

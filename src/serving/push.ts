@@ -13,8 +13,9 @@
  * make) — each naming the column and the 1-based row. One bad row and nothing is written.
  *
  * Plain views. Per entity the latest pushed row (greatest event time, then created time, then
- * position) is written with the store's monotonic write: a row older than the stored one is
- * ignored and counted `stale` (rows superseded inside the push count as stale too).
+ * position) is written with the store's monotonic write: a row older than the stored one (by event
+ * time, then created time) is ignored and counted `stale` (rows superseded inside the push count as
+ * stale too).
  *
  * Aggregated views. A late event is an event, not a stale value: it is counted in every window it
  * belongs to. The online store keeps per (entity, view) an event buffer next to the aggregates
@@ -47,7 +48,7 @@ import { onlineEntityKey } from "../materialize/online-entity-key.js";
 import { columnFromValues, columnGet } from "../offline/columnar.js";
 import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
 import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
-import { appendRows, checkAppendable, type AppendRows } from "../sources/append-rows.js";
+import { appendRows, checkAppendable, type AppendHooks, type AppendRows } from "../sources/append-rows.js";
 import type { SourceColumnType } from "../sources/source-column-type.js";
 import { runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
@@ -91,30 +92,50 @@ interface ViewRow {
   index: number;
 }
 
+/** How one attempt of an idempotent push runs (./push-idempotency.ts); a plain push uses none. */
+export interface PushAttempt {
+  /** Leave out the offline append (it committed in an earlier attempt). */
+  skipOffline?: boolean;
+  /** Leave out the online writes (they completed in an earlier attempt). */
+  skipOnline?: boolean;
+  /** Passed to the append (its commit token is recorded before the rows commit). */
+  appendHooks?: AppendHooks;
+  /** Runs once the offline append committed, before any online write. */
+  afterOffline?: () => Promise<void>;
+  /**
+   * Aggregated views: the push's id, marked in each entity's event buffer as its events are
+   * merged; an entity already marked is left as it is, so a retry never counts an event twice.
+   */
+  pushId?: string;
+  /** How long marks are kept (the idempotency retention). */
+  pushMarkRetentionMs?: number;
+}
+
 /**
  * Pushes `df` (see the module comment) and reports, per view, the entities written, the stale rows
  * and the rows already past the view's TTL.
  */
-export async function pushRows(ctx: PushContext, pushSourceName: string, df: Record<string, readonly unknown[]>, to: PushTarget = "online"): Promise<PushResult> {
+export async function pushRows(ctx: PushContext, pushSourceName: string, df: Record<string, readonly unknown[]>, to: PushTarget = "online", attempt: PushAttempt = {}): Promise<PushResult> {
   if (!TARGETS.includes(to)) throw new LarderError("INVALID_ARGUMENT", `to must be one of ${TARGETS.join(", ")}, got ${JSON.stringify(to)}`, { field: "to" });
   const pushSource = resolvePushSource(ctx.definitions, pushSourceName);
   const source = pushSource.batchSource;
   const views = viewsOfPushSource(ctx.definitions, pushSource);
   const parsed = parseDf(pushSource, df, await pushColumnTypes(source, ctx), new Set(views.flatMap(joinKeysOf)));
-  const online = to !== "offline";
-  const offline = to !== "online";
+  const online = to !== "offline" && attempt.skipOnline !== true;
+  const offline = to !== "online" && attempt.skipOffline !== true;
 
   // Validate everything (transforms included) before writing anything.
   const prepared = views.map((view) => ({ view, rows: transformRows(pushSource, view, parsed) }));
   if (offline) await checkAppendable(source, ctx);
 
   const result: PushResult = { pushSource: pushSource.name, rows: parsed.n, views: [] };
-  if (offline && parsed.n > 0) await appendRows(source, parsed.offline, ctx);
+  if (offline && parsed.n > 0) await appendRows(source, parsed.offline, ctx, attempt.appendHooks);
+  if (offline) await attempt.afterOffline?.();
   const onlineViews = online ? prepared.filter((p) => p.view.online) : [];
   if (onlineViews.length > 0 && parsed.n > 0) {
     await ctx.withOnlineStore(async (store) => {
       for (const { view, rows } of onlineViews) {
-        result.views.push(aggregationsOf(view).length > 0 ? await pushAggregated(ctx, store, view, rows) : await pushPlain(ctx, store, view, rows));
+        result.views.push(aggregationsOf(view).length > 0 ? await pushAggregated(ctx, store, view, rows, attempt) : await pushPlain(ctx, store, view, rows));
       }
     });
   } else {
@@ -314,12 +335,13 @@ async function pushPlain(ctx: PushContext, store: OnlineStore, view: FeatureView
     const prev = latest.get(r.entityKey);
     if (prev === undefined || later(r, prev)) latest.set(r.entityKey, r);
   }
-  const online: OnlineRow[] = [...latest.values()].map((r) => ({ entityKey: r.entityKey, eventTs: r.ts, values: r.values }));
+  // The created time goes along: among equal event times the store keeps the greatest (as training sets do).
+  const online: OnlineRow[] = [...latest.values()].map((r) => ({ entityKey: r.entityKey, eventTs: r.ts, createdTs: Number.isFinite(r.created) ? r.created : null, values: r.values }));
   const res = await store.write(ctx.project, view.name, online, { features: Object.keys(view.schema), ttlMs: view.ttlMs });
   return { view: view.name, written: res.written, stale: res.stale + (rows.length - latest.size), expired: res.expired ?? 0 };
 }
 
-async function pushAggregated(ctx: PushContext, store: OnlineStore, view: FeatureViewDef, rows: ViewRow[]): Promise<PushResult["views"][number]> {
+async function pushAggregated(ctx: PushContext, store: OnlineStore, view: FeatureViewDef, rows: ViewRow[], attempt: PushAttempt): Promise<PushResult["views"][number]> {
   const aggs = aggregationsOf(view);
   const columns = bufferColumns(aggs);
   const features = Object.keys(view.schema);
@@ -330,10 +352,16 @@ async function pushAggregated(ctx: PushContext, store: OnlineStore, view: Featur
     e.events.push({ ts: r.ts, created: r.created, values: r.values });
     e.newest = Math.max(e.newest, r.ts);
   }
+  const { pushId } = attempt;
+  const now = Date.now();
+  const keepMarksAfter = now - (attempt.pushMarkRetentionMs ?? 0);
   const modify: StateModify = (key, cur) => {
     const pushed = byEntity.get(key)!;
     const stored = cur === null ? null : decodeBuffer(cur.state, columns);
-    const merged = mergeEvents(stored ?? { columns, events: [] }, pushed.events);
+    if (pushId !== undefined && stored?.pushes?.some((m) => m[0] === pushId)) return null;
+    const marks = (stored?.pushes ?? []).filter((m) => m[1] > keepMarksAfter);
+    if (pushId !== undefined) marks.push([pushId, now]);
+    const merged = mergeEvents({ ...(stored ?? { columns, events: [] }), pushes: marks }, pushed.events);
     const asOf = cur === null ? pushed.newest : Math.max(cur.asOf, pushed.newest);
     const { values, lastChange } = aggregateAsOf(merged, aggs, asOf);
     const byName = new Map(aggs.map((a, k) => [a.name, values[k]]));

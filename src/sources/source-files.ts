@@ -3,8 +3,8 @@
  * Node 20 has no fs.glob, so globs are compiled to a RegExp here.
  */
 import type { Dirent } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { readdir, readFile, stat } from "node:fs/promises";
+import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { LarderError } from "../errors.js";
 
 const GLOB_CHARS = /[*?[{]/;
@@ -91,10 +91,44 @@ function notFound(sourceName: string, shown: string, what: string): LarderError 
   return new LarderError("SOURCE_NOT_FOUND", `source ${JSON.stringify(sourceName)}: ${what} ${shown}`, { source: sourceName, path: shown });
 }
 
+/** The journal of a compaction in progress in a directory (see ./compact-push-files.ts). */
+export const COMPACTION_JOURNAL = ".larder-compaction.json";
+
+export interface CompactionJournal {
+  /** The merged file under its hidden name, until renamed to `final`. */
+  merged: string;
+  final: string;
+  /** The files `final` holds the rows of, removed after the rename. */
+  replaces: string[];
+}
+
+/**
+ * `files` without those a committed compaction replaced: in a directory with a journal whose
+ * final file is listed, the files it replaces are skipped (they are about to be removed, and
+ * their rows are in the final file).
+ */
+async function withoutCompacted(files: string[]): Promise<string[]> {
+  const drop = new Set<string>();
+  for (const dir of new Set(files.map((f) => dirname(f)))) {
+    const text = await readFile(join(dir, COMPACTION_JOURNAL), "utf8").catch(() => null);
+    if (text === null) continue;
+    let journal: Partial<CompactionJournal>;
+    try {
+      journal = JSON.parse(text) as Partial<CompactionJournal>;
+    } catch {
+      continue;
+    }
+    if (typeof journal.final !== "string" || !Array.isArray(journal.replaces) || !files.includes(join(dir, journal.final))) continue;
+    for (const r of journal.replaces) drop.add(join(dir, r));
+  }
+  return drop.size === 0 ? files : files.filter((f) => !drop.has(f));
+}
+
 /**
  * The files of a file source, sorted. A directory yields every file ending in `extension` below
- * it, skipping names that start with "." or "_" (as Spark and Hive do for metadata files). No file
- * → SOURCE_NOT_FOUND naming the source and the resolved path.
+ * it, skipping names that start with "." or "_" (as Spark and Hive do for metadata files), and
+ * files a committed compaction replaced (see `withoutCompacted`). No file → SOURCE_NOT_FOUND
+ * naming the source and the resolved path.
  */
 export async function resolveSourceFiles(sourceName: string, path: string, repoDir: string, extension: string): Promise<string[]> {
   const abs = resolve(repoDir, path);
@@ -107,7 +141,7 @@ export async function resolveSourceFiles(sourceName: string, path: string, repoD
       .filter((f) => f.endsWith(extension))
       .sort(byCodeUnit);
     if (files.length === 0) throw notFound(sourceName, abs, `no *${extension} files in directory`);
-    return files.map((f) => join(abs, f));
+    return withoutCompacted(files.map((f) => join(abs, f)));
   }
   // Walk from the deepest directory without glob characters; a pattern without "**" bounds the depth.
   const pattern = abs.split(sep).join("/");
@@ -120,5 +154,5 @@ export async function resolveSourceFiles(sourceName: string, path: string, repoD
   const baseStat = await stat(base).catch(() => null);
   const files = baseStat?.isDirectory() ? (await walk(base, maxDepth, (n) => n.startsWith("."))).filter((f) => re.test(f)).sort(byCodeUnit) : [];
   if (files.length === 0) throw notFound(sourceName, abs, "no files match");
-  return files.map((f) => join(base, f));
+  return withoutCompacted(files.map((f) => join(base, f)));
 }

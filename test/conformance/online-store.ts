@@ -126,6 +126,26 @@ export function runOnlineStoreConformance(name: string, open: () => Promise<Onli
       assert.deepEqual(got.map((g) => [g?.eventTs, g?.values[0]]), [[101, "t101"], [5, "t5"]]);
     });
 
+    test("equal event timestamps: the greatest created timestamp wins (none is the least); rows of both packed forms compare", async () => {
+      const p = newProject();
+      const features = ["f"];
+      const w = (rows: OnlineRow[]) => store.write(p, "v", rows, { features, ...NO_TTL });
+      const read = async (...ids: number[]) => (await store.read(p, "v", ids.map((i) => key(i)), features)).map((g) => g?.values[0]);
+      // Key 1 starts without a created timestamp (the older packed form), key 2 with one.
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 100, values: ["none"] }, { entityKey: key(2), eventTs: 100, createdTs: 50, values: ["c50"] }])), { written: 2, stale: 0 });
+      // Same event time: a created timestamp beats none; an older created one is stale; none loses to one.
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 100, createdTs: 10, values: ["c10"] }, { entityKey: key(2), eventTs: 100, createdTs: 40, values: ["c40"] }])), { written: 1, stale: 1 });
+      assert.deepEqual(await read(1, 2), ["c10", "c50"]);
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 100, values: ["none again"] }, { entityKey: key(2), eventTs: 100, createdTs: null, values: ["null"] }])), { written: 0, stale: 2 });
+      // Equal pairs replace (idempotent reruns); a greater created or a newer event time replaces.
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 100, createdTs: 10, values: ["c10 again"] }, { entityKey: key(2), eventTs: 100, createdTs: 60, values: ["c60"] }])), { written: 2, stale: 0 });
+      assert.deepEqual(await read(1, 2), ["c10 again", "c60"]);
+      // A newer event time wins whatever the created timestamps; an older one loses whatever they are.
+      assert.deepEqual(pick(await w([{ entityKey: key(1), eventTs: 101, values: ["t101"] }, { entityKey: key(2), eventTs: 99, createdTs: 1e12, values: ["t99"] }])), { written: 1, stale: 1 });
+      const got = await store.read(p, "v", [key(1), key(2)], features);
+      assert.deepEqual(got.map((g) => [g?.eventTs, g?.values[0]]), [[101, "t101"], [100, "c60"]]);
+    });
+
     test("concurrent writers through two stores: the greatest event timestamp wins for every key", async () => {
       const p = newProject();
       const other = await open();

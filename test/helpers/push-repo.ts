@@ -28,6 +28,14 @@ export const recent = featureView({
 export const latest = featureView({ name: "latest_txn", entities: [customer], source: txnPush, schema: { amount_cents: t.int64, note: t.string } });
 `;
 
+/** PUSH_FEATURES with the batch source a Postgres table (`schema.table`) at `url` instead of the Parquet directory. */
+export function postgresPushFeatures(table: string, url: string): string {
+  return PUSH_FEATURES.replace(`parquetSource({ name: "txns", path: "data/txns",`, `postgresSource({ name: "txns", table: "${table}", connection: ${JSON.stringify(url)},`).replace(
+    "import { entity, parquetSource,",
+    "import { entity, postgresSource,",
+  );
+}
+
 export interface PushEvent {
   cust: number;
   ts: number;

@@ -23,7 +23,7 @@ import { resolve } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { LarderError, isLarderError } from "../../errors.js";
 import { MARKER_KEY, parseMarker, type MaterializationMarker, type OnlineRow, type OnlineStore, type OnlineUpdateResult, type OnlineValue, type OnlineWriteOptions, type OnlineWriteResult, type StateModify } from "../online-store.js";
-import { featureIndex, isValidEventTs, packRow, packedEventTs, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
+import { featureIndex, isOlderThanStored, isValidEventTs, packRow, packedVersion, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
 import { packState, storedState, unpackState } from "../packed-state.js";
 
 export interface EmbeddedOnlineStoreOptions {
@@ -82,15 +82,19 @@ export class EmbeddedOnlineStore implements OnlineStore {
     const prefix = this.viewPrefix(project, view);
     const schemaId = schemaIdFor(opts.features);
     const now = Date.now();
-    const packed: { key: string; ts: number; expiresAt: number | null; value: string }[] = rows.map((row) => {
+    const packed: { key: string; ts: number; created: number | null; expiresAt: number | null; value: string }[] = rows.map((row) => {
       if (!isValidEventTs(row.eventTs)) {
         throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: event timestamp must be an integer epoch ms, got ${row.eventTs}`);
+      }
+      const created = row.createdTs ?? null;
+      if (created !== null && !isValidEventTs(created)) {
+        throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: created timestamp must be an integer epoch ms, got ${created}`);
       }
       if (row.values.length !== opts.features.length) {
         throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: ${row.values.length} values for ${opts.features.length} features`);
       }
       const expiresAt = opts.ttlMs === null ? null : row.eventTs + opts.ttlMs;
-      return { key: prefix + row.entityKey, ts: row.eventTs, expiresAt, value: packRow(row.eventTs, now, expiresAt, schemaId, row.values) };
+      return { key: prefix + row.entityKey, ts: row.eventTs, created, expiresAt, value: packRow(row.eventTs, now, expiresAt, schemaId, row.values, created) };
     });
     const db = this.db;
     for (let start = 0; start < packed.length; start += TXN_ROWS) {
@@ -100,7 +104,9 @@ export class EmbeddedOnlineStore implements OnlineStore {
           db.put(`${prefix}#${schemaId}`, JSON.stringify(opts.features));
           for (const r of chunk) {
             const cur = db.get(r.key);
-            if (cur !== undefined && isValidEventTs(packedEventTs(cur)) && packedEventTs(cur) > r.ts) result.stale++;
+            // A stored event time no Date can hold counts as no row, so a valid write repairs it.
+            const stored = cur === undefined ? undefined : packedVersion(cur);
+            if (stored !== undefined && isValidEventTs(stored.eventTs) && isOlderThanStored(stored, r.ts, r.created)) result.stale++;
             else if (r.expiresAt !== null && r.expiresAt < now) result.expired++;
             else {
               db.put(r.key, r.value);

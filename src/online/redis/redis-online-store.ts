@@ -155,7 +155,8 @@ export class RedisOnlineStore implements OnlineStore {
       let g = groups.get(slot);
       if (g === undefined) groups.set(slot, (g = { keys: [], args: [] }));
       g.keys.push(key);
-      g.args.push(String(row.eventTs), expiresAt === null ? "" : String(expiresAt), packRow(row.eventTs, now, expiresAt, schemaId, row.values));
+      const created = row.createdTs ?? null;
+      g.args.push(String(row.eventTs), created === null ? "" : String(created), expiresAt === null ? "" : String(expiresAt), packRow(row.eventTs, now, expiresAt, schemaId, row.values, created));
     }
     await this.run(async () => {
       // The schema first, so no reader sees a row it cannot decode. Written on every call (one
@@ -167,7 +168,7 @@ export class RedisOnlineStore implements OnlineStore {
       for (const g of groups.values()) {
         for (let i = 0; i < g.keys.length; i += WRITE_CHUNK) {
           const keys = g.keys.slice(i, i + WRITE_CHUNK);
-          const args = g.args.slice(i * 3, (i + WRITE_CHUNK) * 3);
+          const args = g.args.slice(i * 4, (i + WRITE_CHUNK) * 4);
           calls.push(this.evalWrite(keys, [String(now), ...args]));
         }
       }
@@ -489,6 +490,9 @@ export class RedisOnlineStore implements OnlineStore {
 function checkRow(row: OnlineRow, featureCount: number): void {
   if (!isValidEventTs(row.eventTs)) {
     throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: event timestamp must be an integer epoch ms, got ${row.eventTs}`);
+  }
+  if (row.createdTs !== undefined && row.createdTs !== null && !isValidEventTs(row.createdTs)) {
+    throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: created timestamp must be an integer epoch ms, got ${row.createdTs}`);
   }
   if (row.values.length !== featureCount) {
     throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: ${row.values.length} values for ${featureCount} features`);
