@@ -74,7 +74,7 @@ describe("timeouts", () => {
 
   test("config: defaults, and headersTimeout may not exceed requestTimeout", () => {
     const s = defineConfig({ project: "p" }).server;
-    assert.deepEqual([s.requestTimeout, s.headersTimeout, s.keepAliveTimeout, s.maxEntityRows, s.chunkRows], [30_000, 10_000, 5_000, 10_000, 1_000]);
+    assert.deepEqual([s.requestTimeout, s.headersTimeout, s.keepAliveTimeout, s.maxEntityRows, s.chunkRows], [30_000, 10_000, 72_000, 10_000, 1_000]);
     assert.throws(() => defineConfig({ project: "p", server: { requestTimeout: 1000, headersTimeout: 2000 } }), { code: "INVALID_CONFIG", message: /headersTimeout/ });
     assert.throws(() => defineConfig({ project: "p", server: { maxEntityRows: 0 } }), { code: "INVALID_CONFIG", message: /maxEntityRows/ });
     assert.equal(defineConfig({ project: "p", server: { requestTimeout: 0, headersTimeout: 60_000 } }).server.requestTimeout, 0);

@@ -47,7 +47,11 @@ export interface ServerConfig {
   requestTimeout: number;
   /** Time allowed to receive a request's headers (ms; default 10 s; at most `requestTimeout`). */
   headersTimeout: number;
-  /** An idle keep-alive connection is closed after this long (ms; default 5 s). */
+  /**
+   * An idle keep-alive connection is closed after this long (ms; default 72 s, fastify's: longer
+   * than the 60 s idle timeout of common load balancers, so they never reuse a connection the
+   * server is closing).
+   */
   keepAliveTimeout: number;
   /**
    * Most entity rows one `/get-online-features`, `/v1/predict/:model` or `/v1/training-sets`
@@ -102,7 +106,7 @@ export const SERVER_DEFAULTS = {
   predictionLog: true,
   requestTimeout: 30_000,
   headersTimeout: 10_000,
-  keepAliveTimeout: 5_000,
+  keepAliveTimeout: 72_000,
   maxEntityRows: 10_000,
   chunkRows: 1_000,
 } as const;

@@ -18,7 +18,7 @@ export interface ServerOptions {
   routes?: readonly LarderRoute[];
   /** Log served predictions as Parquet (see ServerPredictionLog); default `server.predictionLog` of the config (true). */
   predictionLog?: boolean;
-  /** Request, headers and keep-alive timeouts in ms; default those of `server` in the config (30 s, 10 s, 5 s). */
+  /** Request, headers and keep-alive timeouts in ms; default those of `server` in the config (30 s, 10 s, 72 s). */
   requestTimeout?: number;
   headersTimeout?: number;
   keepAliveTimeout?: number;
