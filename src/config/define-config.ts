@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { LarderError } from "../errors.js";
+import { DEFAULT_RUN_LEASE_MS } from "../registry/registry-store.js";
 
 export interface LarderConfig {
   /** The project's name; registry objects are stored under it. */
@@ -16,6 +17,18 @@ export interface LarderConfig {
   sources: { postgres: string | null };
   /** `larder serve`: API keys (hashed) and the request body limit. */
   server: ServerConfig;
+  /** Run bookkeeping: see RunsConfig. */
+  runs: RunsConfig;
+}
+
+/** How runs (backfills, materializations, scheduled ticks) prove they are alive. */
+export interface RunsConfig {
+  /**
+   * A run's lease in ms (default 60,000, at least 500). Its process renews it every quarter of
+   * this; a run whose lease expired (kill -9, a lost machine) shows as "abandoned" in `larder runs`,
+   * and the next run of its view removes its temporary files.
+   */
+  leaseMs: number;
 }
 
 /** What an API key may do: `read` features and training sets, `push` rows, `admin` everything. */
@@ -51,9 +64,11 @@ export interface LarderConfigInput {
   offline?: { path?: string };
   sources?: { postgres?: string | null | undefined };
   server?: { apiKeys?: ApiKeyInput[]; bodyLimit?: number; predictionLog?: boolean };
+  runs?: { leaseMs?: number };
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
+
 
 const apiKeySchema = z
   .object({
@@ -79,6 +94,10 @@ const configSchema = z.object({
       predictionLog: z.boolean({ error: "expected true or false" }).default(true),
     })
     .default({ apiKeys: [], bodyLimit: DEFAULT_BODY_LIMIT, predictionLog: true }),
+  runs: z
+    .object({ leaseMs: z.number().int().min(500, { error: "expected a lease of at least 500 ms" }).default(DEFAULT_RUN_LEASE_MS) })
+    .strict()
+    .default({ leaseMs: DEFAULT_RUN_LEASE_MS }),
 });
 
 /** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
@@ -111,5 +130,6 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       bodyLimit: c.server.bodyLimit,
       predictionLog: c.server.predictionLog,
     },
+    runs: { leaseMs: c.runs.leaseMs },
   };
 }

@@ -24,7 +24,9 @@ export interface PipelineContext {
   batchSize?: number;
   /** Rows kept in memory before spilling to disk (bounded memory for huge sources). */
   memoryRows?: number;
-  onProgress?: (p: { sourceRows: number }) => void;
+  /** The registry run this backfill records; names its temporary files (see removeSpillDirs). */
+  runId?: string;
+  onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
 }
 
 export interface BackfillResult {
@@ -71,7 +73,7 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
   const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
 
-  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows);
+  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows, undefined, undefined, ctx.runId);
   try {
     const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
 
