@@ -71,7 +71,9 @@ export function registerCommands(program: Command): void {
     .requiredOption("--start <iso>", "start of the event-time range (inclusive), ISO-8601")
     .requiredOption("--end <iso>", "end of the event-time range (exclusive), ISO-8601")
     .option("--view <name>", "a feature view to backfill (repeatable; default all)", collect)
-    .action(async (o: { start: string; end: string; view?: string[] }, cmd: Command) => {
+    .option("--memory-rows <n>", "rows a view's pipeline keeps in memory before spilling to disk (default 2000000)")
+    .action(async (o: { start: string; end: string; view?: string[]; memoryRows?: string }, cmd: Command) => {
+      const memoryRows = o.memoryRows === undefined ? undefined : positiveInteger(o.memoryRows, "--memory-rows");
       const store = await FeatureStore.open(repoDir(cmd));
       let progress: Progress | null = null;
       let current = "";
@@ -79,6 +81,7 @@ export function registerCommands(program: Command): void {
         start: o.start,
         end: o.end,
         ...(o.view ? { views: o.view } : {}),
+        ...(memoryRows !== undefined ? { memoryRows } : {}),
         onProgress: (p) => {
           if (p.view !== current) {
             current = p.view;
@@ -172,16 +175,21 @@ export function registerRunsCommand(program: Command): void {
     .option("--limit <n>", "at most this many runs", "20")
     .option("--json", "print JSON (an array of runs) instead of a table", false)
     .action(async (o: { view?: string; kind?: string; limit: string; json: boolean }, cmd: Command) => {
-      const limit = Number(o.limit);
-      if (!/^\s*\d+\s*$/.test(o.limit) || !Number.isSafeInteger(limit) || limit < 1) {
-        throw new LarderError("INVALID_ARGUMENT", `--limit ${JSON.stringify(o.limit)}: expected a positive integer`);
-      }
+      const limit = positiveInteger(o.limit, "--limit");
       const store = await FeatureStore.open(repoDir(cmd));
       const runs = await store.withRegistry((r) => r.listRuns(store.project, { limit, ...(o.view ? { view: o.view } : {}), ...(o.kind ? { kind: o.kind } : {}) }));
       if (o.json) console.log(JSON.stringify(runs.map(runToJson), null, 2));
       else if (runs.length === 0) console.log(`No runs${o.view ? ` of feature view ${o.view}` : ""}${o.kind ? ` of kind ${o.kind}` : ""}.`);
       else console.log(formatRunsTable(runs));
     });
+}
+
+function positiveInteger(raw: string, option: string): number {
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new LarderError("INVALID_ARGUMENT", `${option} ${JSON.stringify(raw)}: expected a positive integer`);
+  }
+  return n;
 }
 
 function materializeProgress(): { update: (p: { view: string; rows: number }) => void; finish: () => void } {

@@ -1,6 +1,9 @@
 import type { RunRecord } from "../registry/registry-store.js";
 
-/** One run as `larder runs --json` prints it: ISO-8601 times, duration in ms (null while running). */
+/**
+ * One run as `larder runs --json` prints it: ISO-8601 times, duration in ms (null while running).
+ * Status "abandoned": its process stopped renewing the lease (killed, or hung) — see RunRecord.
+ */
 export interface RunJson {
   id: string;
   kind: string;
@@ -15,6 +18,9 @@ export interface RunJson {
   error: string | null;
   /** The scheduled tick of a run of kind "schedule"; null otherwise. */
   tick: string | null;
+  /** The run's last lease renewal, and its lease's end (a running run past it is "abandoned"). */
+  heartbeatAt: string | null;
+  leaseUntil: string | null;
 }
 
 export function runToJson(run: RunRecord): RunJson {
@@ -31,6 +37,8 @@ export function runToJson(run: RunRecord): RunJson {
     rows: run.rows,
     error: run.error,
     tick: run.slot?.toISOString() ?? null,
+    heartbeatAt: run.heartbeatAt?.toISOString() ?? null,
+    leaseUntil: run.leaseUntil?.toISOString() ?? null,
   };
 }
 
