@@ -10,7 +10,7 @@ import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
 import { registerModelCommands } from "./model-commands.js";
-import { Progress } from "./progress.js";
+import { Progress, viewProgress } from "./progress.js";
 import { registerServeCommand } from "./serve-command.js";
 import { formatRunsTable, runToJson } from "./runs-table.js";
 
@@ -75,21 +75,16 @@ export function registerCommands(program: Command): void {
     .action(async (o: { start: string; end: string; view?: string[]; memoryRows?: string }, cmd: Command) => {
       const memoryRows = o.memoryRows === undefined ? undefined : positiveInteger(o.memoryRows, "--memory-rows");
       const store = await FeatureStore.open(repoDir(cmd));
-      let progress: Progress | null = null;
-      let current = "";
-      const results = await store.backfill({
-        start: o.start,
-        end: o.end,
-        ...(o.view ? { views: o.view } : {}),
-        ...(memoryRows !== undefined ? { memoryRows } : {}),
-        onProgress: (p) => {
-          if (p.view !== current) {
-            current = p.view;
-            progress = new Progress(`backfill ${p.view}`);
-          }
-          progress?.update(p.sourceRows);
-        },
-      });
+      const progress = viewProgress("backfill");
+      const results = await progress.around(() =>
+        store.backfill({
+          start: o.start,
+          end: o.end,
+          ...(o.view ? { views: o.view } : {}),
+          ...(memoryRows !== undefined ? { memoryRows } : {}),
+          onProgress: (p) => progress.update(p.view, p.sourceRows, p.totalRows),
+        }),
+      );
       for (const r of results) {
         console.log(`backfilled ${r.view}: ${r.sourceRows.toLocaleString("en-US")} source rows → ${r.rowsWritten.toLocaleString("en-US")} offline rows in ${r.files} file(s)${r.droppedNullKeys ? ` (${r.droppedNullKeys} rows with a null join key skipped)` : ""}`);
       }
@@ -109,7 +104,10 @@ export function registerCommands(program: Command): void {
       const store = await FeatureStore.open(repoDir(cmd));
       const progress = new Progress("training-set");
       const entities = await readEntityRows(resolve(o.entities));
-      const table = await store.getTrainingSet(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
+      const table = await store.getTrainingSet(entities, { ...selection, fullFeatureNames: o.fullFeatureNames }).catch((err: unknown) => {
+        progress.abort();
+        throw err;
+      });
       await writeArrowTableToParquet(resolve(o.out), table);
       progress.update(table.numRows);
       progress.done(`→ ${o.out}`);
@@ -123,9 +121,8 @@ export function registerCommands(program: Command): void {
     .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
     .action(async (o: { start: string; end: string; view?: string[] }, cmd: Command) => {
       const store = await FeatureStore.open(repoDir(cmd));
-      const progress = materializeProgress();
-      const results = await store.materialize({ start: o.start, end: o.end, ...(o.view ? { views: o.view } : {}), onProgress: progress.update });
-      progress.finish();
+      const progress = viewProgress("materialize");
+      const results = await progress.around(() => store.materialize({ start: o.start, end: o.end, ...(o.view ? { views: o.view } : {}), onProgress: (p) => progress.update(p.view, p.rows) }));
       for (const r of results) printMaterialized(r);
     });
 
@@ -136,9 +133,8 @@ export function registerCommands(program: Command): void {
     .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
     .action(async (o: { end?: string; view?: string[] }, cmd: Command) => {
       const store = await FeatureStore.open(repoDir(cmd));
-      const progress = materializeProgress();
-      const results = await store.materializeIncremental({ ...(o.end ? { end: o.end } : {}), ...(o.view ? { views: o.view } : {}), onProgress: progress.update });
-      progress.finish();
+      const progress = viewProgress("materialize");
+      const results = await progress.around(() => store.materializeIncremental({ ...(o.end ? { end: o.end } : {}), ...(o.view ? { views: o.view } : {}), onProgress: (p) => progress.update(p.view, p.rows) }));
       for (const r of results) {
         if ("skipped" in r) console.log(`skipped ${r.view}: ${r.skipped}`);
         else printMaterialized(r);
@@ -190,22 +186,6 @@ function positiveInteger(raw: string, option: string): number {
     throw new LarderError("INVALID_ARGUMENT", `${option} ${JSON.stringify(raw)}: expected a positive integer`);
   }
   return n;
-}
-
-function materializeProgress(): { update: (p: { view: string; rows: number }) => void; finish: () => void } {
-  let progress: Progress | null = null;
-  let current = "";
-  return {
-    update: (p) => {
-      if (p.view !== current) {
-        progress?.done();
-        current = p.view;
-        progress = new Progress(`materialize ${p.view}`);
-      }
-      progress?.update(p.rows);
-    },
-    finish: () => progress?.done(),
-  };
 }
 
 function printMaterialized(r: { view: string; start: number; end: number; rows: number; stale: number; expired: number; watermark: number }): void {

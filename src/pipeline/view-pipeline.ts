@@ -7,7 +7,7 @@ import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
 import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
-import { readSource } from "../sources/read-source.js";
+import { estimateSourceRows, readSource } from "../sources/read-source.js";
 import { runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
@@ -136,7 +136,10 @@ export async function forEachTransformedRow(
   let checked = false;
   const keyParts = new Array<unknown>(keys.length);
   const values = new Array<unknown>(valueColumns.length);
-  const rows = readSource(source, { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) });
+  const readOpts = { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) };
+  // Only worth a footer read or a catalog query when someone shows progress.
+  const totalRows = ctx.onProgress ? await estimateSourceRows(source, readOpts) : undefined;
+  const rows = readSource(source, readOpts);
   for await (const batch of rows) {
     for (let r = 0; r < batch.length; r++) {
       const raw = batch[r]!;
@@ -169,7 +172,7 @@ export async function forEachTransformedRow(
       visit(keyParts, ts, created, values);
     }
     sourceRows += batch.length;
-    ctx.onProgress?.({ sourceRows });
+    ctx.onProgress?.({ sourceRows, ...(totalRows !== undefined ? { totalRows } : {}) });
   }
   return { sourceRows, droppedNullKeys: dropped };
 }
