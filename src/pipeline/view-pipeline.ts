@@ -7,8 +7,9 @@ import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
 import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
+import { checkDeclaredSchema } from "../sources/declared-schema.js";
 import { estimateSourceRows, readSource } from "../sources/read-source.js";
-import { runRowTransform } from "../transform/transform-executor.js";
+import { probeRowTransform, runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
 import { SpillingRowBuffer, type RowChunk } from "./row-buffer.js";
@@ -146,7 +147,9 @@ export async function forEachTransformedRow(
       const ts = toEpochMs(raw[tsField], `source ${JSON.stringify(source.name)} column ${JSON.stringify(tsField)}`);
       const createdRaw = createdField ? raw[createdField] : null;
       const created = createdRaw === null || createdRaw === undefined ? Number.NEGATIVE_INFINITY : toEpochMs(createdRaw, `source ${JSON.stringify(source.name)} column ${JSON.stringify(createdField)}`);
-      const row = runRowTransform(view, raw as FeatureRow);
+      // The first row runs with its reads watched (a typo'd column is UNKNOWN_COLUMN); the rest run plain.
+      if (!checked) checkDeclaredSchema(source, raw as FeatureRow);
+      const row = checked ? runRowTransform(view, raw as FeatureRow) : probeRowTransform(view, raw as FeatureRow, source.name);
       if (!checked) {
         checkColumns(view, row, [...keys, ...valueColumns], aggs.length > 0);
         checked = true;
