@@ -9,10 +9,12 @@ import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo } from "./init-repo.js";
+import { formatOnlineTable, registerInspectCommands } from "./inspect-commands.js";
 import { registerModelCommands } from "./model-commands.js";
 import { Progress, viewProgress } from "./progress.js";
 import { registerServeCommand } from "./serve-command.js";
 import { formatRunsTable, runToJson } from "./runs-table.js";
+import { specDiff } from "./spec-diff.js";
 
 function repoDir(cmd: Command): string {
   return resolve(cmd.optsWithGlobals<{ repo: string }>().repo);
@@ -24,7 +26,10 @@ const splitList = (value: string, previous: string[] = []) => [...previous, ...v
 function printDiff(diff: PlanDiff, applied: boolean): void {
   const kind = (k: string) => k.replaceAll("_", " ");
   for (const d of diff.add) console.log(`  + ${kind(d.kind)} ${d.name}`);
-  for (const c of diff.change) console.log(`  ~ ${kind(c.after.kind)} ${c.after.name} (version ${c.before.version} → ${c.before.version + 1})`);
+  for (const c of diff.change) {
+    console.log(`  ~ ${kind(c.after.kind)} ${c.after.name} (version ${c.before.version} → ${c.before.version + 1})`);
+    for (const line of specDiff(c.before.spec, c.after.spec)) console.log(`      ${line}`);
+  }
   for (const r of diff.remove) console.log(`  - ${kind(r.kind)} ${r.name}`);
   const summary = `${diff.add.length} to add, ${diff.change.length} to change, ${diff.remove.length} to remove, ${diff.unchanged.length} unchanged`;
   console.log(applied ? `Applied: ${summary.replaceAll(" to ", " ")}.` : `Plan: ${summary}.`);
@@ -148,15 +153,19 @@ export function registerCommands(program: Command): void {
     .option("--features <refs>", "view:feature references, comma-separated (repeatable)", splitList)
     .option("--service <name>", "a feature service")
     .option("--full-feature-names", "name features view__feature", false)
-    .action(async (o: { entity: string[]; features?: string[]; service?: string; fullFeatureNames: boolean }, cmd: Command) => {
+    .option("--format <format>", "json (Feast's response) or table (one row per entity)", "json")
+    .action(async (o: { entity: string[]; features?: string[]; service?: string; fullFeatureNames: boolean; format: string }, cmd: Command) => {
+      if (o.format !== "json" && o.format !== "table") throw new LarderError("INVALID_ARGUMENT", `--format ${JSON.stringify(o.format)}: expected json or table`);
       const selection = selectionOf(o);
       const store = await FeatureStore.open(repoDir(cmd));
       const entities = parseEntityArgs(store.repo.definitions, o.entity);
       const res = await store.getOnlineFeatures(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
-      console.log(JSON.stringify(res, null, 2));
+      console.log(o.format === "table" ? formatOnlineTable(res) : JSON.stringify(res, null, 2));
     });
 
   registerRunsCommand(program);
+  // list, describe, show: looking at a repository and its files.
+  registerInspectCommands(program);
   registerServeCommand(program);
   registerModelCommands(program);
 }

@@ -1,3 +1,4 @@
+import { formatTextTable } from "./text-table.js";
 import type { RunRecord } from "../registry/registry-store.js";
 
 /**
@@ -71,11 +72,5 @@ export function formatRunsTable(runs: readonly RunRecord[]): string {
     r.rows === null ? "-" : r.rows.toLocaleString("en-US"),
     r.error === null ? "" : r.error.replace(/\s*\n\s*/g, " "),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : i === 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  return formatTextTable(header, rows, { right: [6] });
 }
