@@ -22,6 +22,8 @@ export const ERROR_CATALOGUE = {
   SOURCE_READ_ERROR: { status: 502, summary: "a source could not be read" },
   CORRUPT_PARQUET: { status: 422, summary: "a Parquet file is corrupt or not Parquet" },
   TRANSFORM_ERROR: { status: 422, summary: "a user transform threw or returned a bad row" },
+  UNKNOWN_DEFINITION: { status: 404, summary: "no entity, source, view, service or model of that name" },
+  UNKNOWN_COLUMN: { status: 400, summary: "a transform reads, or a source schema declares, a column the source does not have" },
   POSTGRES_UNAVAILABLE: { status: 503, summary: "Postgres could not be reached" },
   REGISTRY_UNAVAILABLE: { status: 503, summary: "the registry could not be opened" },
   ONLINE_STORE_UNAVAILABLE: { status: 503, summary: "the online store (Redis) could not be reached" },

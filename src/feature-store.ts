@@ -10,6 +10,7 @@ import { OfflineStore } from "./offline/offline-store.js";
 import { ParquetReadPool } from "./offline/parquet-read-pool.js";
 import { buildTrainingSet } from "./offline/training-set.js";
 import { backfillView, type BackfillResult } from "./pipeline/view-pipeline.js";
+import { startViewRun } from "./pipeline/view-run.js";
 import { validateViewColumns, type ColumnCheck } from "./pipeline/validate-view-columns.js";
 import { openRegistry } from "./registry/open-registry.js";
 import type { PlanDiff, RegistryStore } from "./registry/registry-store.js";
@@ -73,7 +74,8 @@ export interface BackfillOptions {
    * 2,000,000): memory stays bounded whatever the source's size.
    */
   memoryRows?: number;
-  onProgress?: (p: { view: string; sourceRows: number }) => void;
+  /** `totalRows`: the source's row count (Parquet footers) or estimate (Postgres statistics), when known. */
+  onProgress?: (p: { view: string; sourceRows: number; totalRows?: number }) => void;
   /**
    * Compact the files offline pushes added to the Parquet sources the views read, before reading
    * them (default true; see `compact`).
@@ -187,6 +189,11 @@ export class FeatureStore {
     return this.repo.config.project;
   }
 
+  /** The lease of this store's runs (`runs.leaseMs` in larder.config.ts). */
+  get runLeaseMs(): number {
+    return this.repo.config.runs.leaseMs;
+  }
+
   /** The Postgres connection of postgres sources without their own. */
   get sourcePostgresUrl(): string | undefined {
     const c = this.repo.config;
@@ -291,22 +298,25 @@ export class FeatureStore {
       if (options.compact !== false) await this.compactSources(registry, this.pushedSourcesOf(views));
       const results: BackfillResult[] = [];
       for (const view of views) {
-        const runId = await registry.startRun(this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) });
+        const { id: runId, lease } = await startViewRun(registry, this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) }, this.runLeaseMs);
         try {
           const result = await backfillView(
             {
               repoDir: this.repo.dir,
               offline: this.offline,
               postgresUrl: this.sourcePostgresUrl,
+              runId,
               ...(options.memoryRows !== undefined ? { memoryRows: options.memoryRows } : {}),
-              onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows }),
+              onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows, ...(p.totalRows !== undefined ? { totalRows: p.totalRows } : {}) }),
             },
             view,
             { start, end },
           );
+          lease.stop();
           await registry.finishRun(runId, { status: "succeeded", rows: result.rowsWritten });
           results.push(result);
         } catch (err) {
+          lease.stop();
           const e = toLarderError(err);
           await registry.finishRun(runId, { status: "failed", error: `[${e.code}] ${e.message}` });
           throw e;
@@ -470,7 +480,7 @@ export class FeatureStore {
     return this.withRegistry(async (registry) => {
       await this.assertApplied(registry, views.map((v) => v.name));
       return this.withOnlineStore(async (online) => {
-        const ctx = { project: this.project, registry, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+        const ctx = { project: this.project, registry, leaseMs: this.runLeaseMs, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
         const results: MaterializeResult[] = [];
         for (const view of views) {
           // A range from where a first run starts refills the whole view (see MaterializeRange.complete).
@@ -498,7 +508,7 @@ export class FeatureStore {
     return this.withRegistry(async (registry) => {
       await this.assertApplied(registry, views.map((v) => v.name));
       return this.withOnlineStore(async (online) => {
-        const ctx = { project: this.project, registry, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+        const ctx = { project: this.project, registry, leaseMs: this.runLeaseMs, offline: this.offline, online, source: { repoDir: this.repo.dir, postgresUrl: this.sourcePostgresUrl }, ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
         const results: (MaterializeResult | MaterializeSkip)[] = [];
         for (const view of views) {
           const plan = await planIncremental(ctx, view, end);

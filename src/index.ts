@@ -14,7 +14,7 @@ export { featureService, type FeatureServiceOptions } from "./definitions/featur
 export { agg } from "./definitions/aggregations.js";
 export type {
   EntityDef, FeatureViewDef, OnDemandFeatureViewDef, FeatureServiceDef, SourceDef, BatchSourceDef, PushSourceDef, RequestSourceDef,
-  AggregationDef, FeatureRow, FeatureViewProjection,
+  AggregationDef, FeatureRow, FeatureViewProjection, RowOf, ValueOf,
 } from "./definitions/definition-types.js";
 export { types, type ValueType } from "./types.js";
 export {

@@ -69,7 +69,7 @@ describe("larder runs", () => {
     const runs = JSON.parse(assertOk(larder(repo.dir, ["runs", "--json"]))) as Record<string, unknown>[];
     assert.equal(runs.length, 7);
     const sched = runs.find((r) => r.kind === "schedule")!;
-    assert.deepEqual(Object.keys(sched).sort(), ["durationMs", "error", "finishedAt", "id", "kind", "rangeEnd", "rangeStart", "rows", "startedAt", "status", "tick", "view"]);
+    assert.deepEqual(Object.keys(sched).sort(), ["durationMs", "error", "finishedAt", "heartbeatAt", "id", "kind", "leaseUntil", "rangeEnd", "rangeStart", "rows", "startedAt", "status", "tick", "view"]);
     assert.equal(sched.tick, "2024-01-06T00:00:00.000Z");
     assert.equal(sched.rangeStart, "2024-01-05T00:00:00.000Z");
     assert.equal(sched.status, "succeeded");

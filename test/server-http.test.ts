@@ -276,6 +276,22 @@ test("GET /metrics while another holder keeps the registry: answers with the las
   assert.match((await get(server.url, "/metrics")).text, /larder_registry_up 1/, "up again once the registry is free");
 });
 
+test("GET /docs: a browser gets a self-contained HTML page of the document; clients get the JSON", async () => {
+  const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+  const page = await get(server.url, "/docs", { accept: browser });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  for (const route of builtinRoutes) assert.ok(page.text.includes(`<code>${route.url.replace(/:(\w+)/g, "{$1}")}</code>`), `${route.url} is on the page`);
+  assert.match(page.text, /<h4>Request body<\/h4><pre>\{/);
+  assert.doesNotMatch(page.text, /<script|<link|https?:\/\//, "no script, no stylesheet, nothing fetched from elsewhere: works offline");
+  for (const [path, headers] of [["/docs?format=json", { accept: browser }], ["/docs", { accept: "application/json" }], ["/docs", {}]] as const) {
+    const res = await get(server.url, path, headers);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /application\/json/, `${path} ${JSON.stringify(headers)}`);
+    assert.equal(res.json.openapi, "3.1.0");
+  }
+});
+
 test("GET /docs is an OpenAPI 3.1 document of every route, its schemas and refs intact", async () => {
   const res = await get(server.url, "/docs");
   assert.equal(res.status, 200);

@@ -9,10 +9,12 @@ import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
 import { initRepo, nextSteps } from "./init-repo.js";
+import { formatOnlineTable, registerInspectCommands } from "./inspect-commands.js";
 import { registerModelCommands } from "./model-commands.js";
-import { Progress } from "./progress.js";
+import { Progress, viewProgress } from "./progress.js";
 import { registerServeCommand } from "./serve-command.js";
 import { formatRunsTable, runToJson } from "./runs-table.js";
+import { specDiff } from "./spec-diff.js";
 
 function repoDir(cmd: Command): string {
   return resolve(cmd.optsWithGlobals<{ repo: string }>().repo);
@@ -24,7 +26,10 @@ const splitList = (value: string, previous: string[] = []) => [...previous, ...v
 function printDiff(diff: PlanDiff, applied: boolean): void {
   const kind = (k: string) => k.replaceAll("_", " ");
   for (const d of diff.add) console.log(`  + ${kind(d.kind)} ${d.name}`);
-  for (const c of diff.change) console.log(`  ~ ${kind(c.after.kind)} ${c.after.name} (version ${c.before.version} → ${c.before.version + 1})`);
+  for (const c of diff.change) {
+    console.log(`  ~ ${kind(c.after.kind)} ${c.after.name} (version ${c.before.version} → ${c.before.version + 1})`);
+    for (const line of specDiff(c.before.spec, c.after.spec)) console.log(`      ${line}`);
+  }
   for (const r of diff.remove) console.log(`  - ${kind(r.kind)} ${r.name}`);
   const summary = `${diff.add.length} to add, ${diff.change.length} to change, ${diff.remove.length} to remove, ${diff.unchanged.length} unchanged`;
   console.log(applied ? `Applied: ${summary.replaceAll(" to ", " ")}.` : `Plan: ${summary}.`);
@@ -71,22 +76,20 @@ export function registerCommands(program: Command): void {
     .requiredOption("--start <iso>", "start of the event-time range (inclusive), ISO-8601")
     .requiredOption("--end <iso>", "end of the event-time range (exclusive), ISO-8601")
     .option("--view <name>", "a feature view to backfill (repeatable; default all)", collect)
-    .action(async (o: { start: string; end: string; view?: string[] }, cmd: Command) => {
+    .option("--memory-rows <n>", "rows a view's pipeline keeps in memory before spilling to disk (default 2000000)")
+    .action(async (o: { start: string; end: string; view?: string[]; memoryRows?: string }, cmd: Command) => {
+      const memoryRows = o.memoryRows === undefined ? undefined : positiveInteger(o.memoryRows, "--memory-rows");
       const store = await FeatureStore.open(repoDir(cmd));
-      let progress: Progress | null = null;
-      let current = "";
-      const results = await store.backfill({
-        start: o.start,
-        end: o.end,
-        ...(o.view ? { views: o.view } : {}),
-        onProgress: (p) => {
-          if (p.view !== current) {
-            current = p.view;
-            progress = new Progress(`backfill ${p.view}`);
-          }
-          progress?.update(p.sourceRows);
-        },
-      });
+      const progress = viewProgress("backfill");
+      const results = await progress.around(() =>
+        store.backfill({
+          start: o.start,
+          end: o.end,
+          ...(o.view ? { views: o.view } : {}),
+          ...(memoryRows !== undefined ? { memoryRows } : {}),
+          onProgress: (p) => progress.update(p.view, p.sourceRows, p.totalRows),
+        }),
+      );
       for (const r of results) {
         console.log(`backfilled ${r.view}: ${r.sourceRows.toLocaleString("en-US")} source rows → ${r.rowsWritten.toLocaleString("en-US")} offline rows in ${r.files} file(s)${r.droppedNullKeys ? ` (${r.droppedNullKeys} rows with a null join key skipped)` : ""}`);
       }
@@ -106,7 +109,10 @@ export function registerCommands(program: Command): void {
       const store = await FeatureStore.open(repoDir(cmd));
       const progress = new Progress("training-set");
       const entities = await readEntityRows(resolve(o.entities));
-      const table = await store.getTrainingSet(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
+      const table = await store.getTrainingSet(entities, { ...selection, fullFeatureNames: o.fullFeatureNames }).catch((err: unknown) => {
+        progress.abort();
+        throw err;
+      });
       await writeArrowTableToParquet(resolve(o.out), table);
       progress.update(table.numRows);
       progress.done(`→ ${o.out}`);
@@ -120,9 +126,8 @@ export function registerCommands(program: Command): void {
     .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
     .action(async (o: { start: string; end: string; view?: string[] }, cmd: Command) => {
       const store = await FeatureStore.open(repoDir(cmd));
-      const progress = materializeProgress();
-      const results = await store.materialize({ start: o.start, end: o.end, ...(o.view ? { views: o.view } : {}), onProgress: progress.update });
-      progress.finish();
+      const progress = viewProgress("materialize");
+      const results = await progress.around(() => store.materialize({ start: o.start, end: o.end, ...(o.view ? { views: o.view } : {}), onProgress: (p) => progress.update(p.view, p.rows) }));
       for (const r of results) printMaterialized(r);
     });
 
@@ -133,14 +138,15 @@ export function registerCommands(program: Command): void {
     .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
     .action(async (o: { end?: string; view?: string[] }, cmd: Command) => {
       const store = await FeatureStore.open(repoDir(cmd));
-      const progress = materializeProgress();
-      const results = await store.materializeIncremental({
-        ...(o.end ? { end: o.end } : {}),
-        ...(o.view ? { views: o.view } : {}),
-        onProgress: progress.update,
-        onDataLoss: (loss) => console.error(`online data loss: ${loss.reason}; refilling [${new Date(loss.start).toISOString()}, ${new Date(loss.end).toISOString()})`),
-      });
-      progress.finish();
+      const progress = viewProgress("materialize");
+      const results = await progress.around(() =>
+        store.materializeIncremental({
+          ...(o.end ? { end: o.end } : {}),
+          ...(o.view ? { views: o.view } : {}),
+          onProgress: (p) => progress.update(p.view, p.rows),
+          onDataLoss: (loss) => console.error(`online data loss: ${loss.reason}; refilling [${new Date(loss.start).toISOString()}, ${new Date(loss.end).toISOString()})`),
+        }),
+      );
       for (const r of results) {
         if ("skipped" in r) console.log(`skipped ${r.view}: ${r.skipped}`);
         else printMaterialized(r);
@@ -154,16 +160,20 @@ export function registerCommands(program: Command): void {
     .option("--features <refs>", "view:feature references, comma-separated (repeatable)", splitList)
     .option("--service <name>", "a feature service")
     .option("--full-feature-names", "name features view__feature", false)
-    .action(async (o: { entity: string[]; features?: string[]; service?: string; fullFeatureNames: boolean }, cmd: Command) => {
+    .option("--format <format>", "json (Feast's response) or table (one row per entity)", "json")
+    .action(async (o: { entity: string[]; features?: string[]; service?: string; fullFeatureNames: boolean; format: string }, cmd: Command) => {
+      if (o.format !== "json" && o.format !== "table") throw new LarderError("INVALID_ARGUMENT", `--format ${JSON.stringify(o.format)}: expected json or table`);
       const selection = selectionOf(o);
       const store = await FeatureStore.open(repoDir(cmd));
       const entities = parseEntityArgs(store.repo.definitions, o.entity);
       const res = await store.getOnlineFeatures(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
-      console.log(JSON.stringify(res, null, 2));
+      console.log(o.format === "table" ? formatOnlineTable(res) : JSON.stringify(res, null, 2));
     });
 
   registerRunsCommand(program);
   registerCompactCommand(program);
+  // list, describe, show: looking at a repository and its files.
+  registerInspectCommands(program);
   registerServeCommand(program);
   registerModelCommands(program);
 }
@@ -178,10 +188,7 @@ export function registerRunsCommand(program: Command): void {
     .option("--limit <n>", "at most this many runs", "20")
     .option("--json", "print JSON (an array of runs) instead of a table", false)
     .action(async (o: { view?: string; kind?: string; limit: string; json: boolean }, cmd: Command) => {
-      const limit = Number(o.limit);
-      if (!/^\s*\d+\s*$/.test(o.limit) || !Number.isSafeInteger(limit) || limit < 1) {
-        throw new LarderError("INVALID_ARGUMENT", `--limit ${JSON.stringify(o.limit)}: expected a positive integer`);
-      }
+      const limit = positiveInteger(o.limit, "--limit");
       const store = await FeatureStore.open(repoDir(cmd));
       const runs = await store.withRegistry((r) => r.listRuns(store.project, { limit, ...(o.view ? { view: o.view } : {}), ...(o.kind ? { kind: o.kind } : {}) }));
       if (o.json) console.log(JSON.stringify(runs.map(runToJson), null, 2));
@@ -206,20 +213,12 @@ export function registerCompactCommand(program: Command): void {
     });
 }
 
-function materializeProgress(): { update: (p: { view: string; rows: number }) => void; finish: () => void } {
-  let progress: Progress | null = null;
-  let current = "";
-  return {
-    update: (p) => {
-      if (p.view !== current) {
-        progress?.done();
-        current = p.view;
-        progress = new Progress(`materialize ${p.view}`);
-      }
-      progress?.update(p.rows);
-    },
-    finish: () => progress?.done(),
-  };
+function positiveInteger(raw: string, option: string): number {
+  const n = Number(raw);
+  if (!/^\s*\d+\s*$/.test(raw) || !Number.isSafeInteger(n) || n < 1) {
+    throw new LarderError("INVALID_ARGUMENT", `${option} ${JSON.stringify(raw)}: expected a positive integer`);
+  }
+  return n;
 }
 
 function printMaterialized(r: { view: string; start: number; end: number; rows: number; stale: number; expired: number; watermark: number }): void {

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLarderError, toLarderError } from "../errors.js";
 import { registerCommands } from "./commands.js";
@@ -10,6 +11,7 @@ import { registerCommands } from "./commands.js";
 async function main(argv: string[]): Promise<number> {
   const program = new Command("larder")
     .description("Larder: a feature store for TypeScript")
+    .version(packageVersion(), "-V, --version", "print Larder's version")
     .option("--repo <dir>", "feature repository directory", ".")
     .showHelpAfterError()
     .exitOverride();
@@ -28,6 +30,12 @@ async function main(argv: string[]): Promise<number> {
     else if (process.env.LARDER_DEBUG) console.error(e.stack);
     return 1;
   }
+}
+
+/** The version in Larder's package.json (two levels up from src/cli/ and from dist/cli/ alike). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
+  return pkg.version ?? "unknown";
 }
 
 main(process.argv).then(

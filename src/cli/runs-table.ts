@@ -1,6 +1,10 @@
+import { formatTextTable } from "./text-table.js";
 import type { RunRecord } from "../registry/registry-store.js";
 
-/** One run as `larder runs --json` prints it: ISO-8601 times, duration in ms (null while running). */
+/**
+ * One run as `larder runs --json` prints it: ISO-8601 times, duration in ms (null while running).
+ * Status "abandoned": its process stopped renewing the lease (killed, or hung) — see RunRecord.
+ */
 export interface RunJson {
   id: string;
   kind: string;
@@ -15,6 +19,9 @@ export interface RunJson {
   error: string | null;
   /** The scheduled tick of a run of kind "schedule"; null otherwise. */
   tick: string | null;
+  /** The run's last lease renewal, and its lease's end (a running run past it is "abandoned"). */
+  heartbeatAt: string | null;
+  leaseUntil: string | null;
 }
 
 export function runToJson(run: RunRecord): RunJson {
@@ -31,6 +38,8 @@ export function runToJson(run: RunRecord): RunJson {
     rows: run.rows,
     error: run.error,
     tick: run.slot?.toISOString() ?? null,
+    heartbeatAt: run.heartbeatAt?.toISOString() ?? null,
+    leaseUntil: run.leaseUntil?.toISOString() ?? null,
   };
 }
 
@@ -63,11 +72,5 @@ export function formatRunsTable(runs: readonly RunRecord[]): string {
     r.rows === null ? "-" : r.rows.toLocaleString("en-US"),
     r.error === null ? "" : r.error.replace(/\s*\n\s*/g, " "),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : i === 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
+  return formatTextTable(header, rows, { right: [6] });
 }

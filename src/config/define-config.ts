@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { LarderError } from "../errors.js";
 import { parseDurationMs } from "../time.js";
+import { DEFAULT_RUN_LEASE_MS } from "../registry/registry-store.js";
 
 export interface LarderConfig {
   /** The project's name; registry objects are stored under it. */
@@ -17,6 +18,18 @@ export interface LarderConfig {
   sources: { postgres: string | null };
   /** `larder serve`: API keys (hashed) and the request body limit. */
   server: ServerConfig;
+  /** Run bookkeeping: see RunsConfig. */
+  runs: RunsConfig;
+}
+
+/** How runs (backfills, materializations, scheduled ticks) prove they are alive. */
+export interface RunsConfig {
+  /**
+   * A run's lease in ms (default 60,000, at least 500). Its process renews it every quarter of
+   * this; a run whose lease expired (kill -9, a lost machine) shows as "abandoned" in `larder runs`,
+   * and the next run of its view removes its temporary files.
+   */
+  leaseMs: number;
 }
 
 /** What an API key may do: `read` features and training sets, `push` rows, `admin` everything. */
@@ -96,6 +109,7 @@ export interface LarderConfigInput {
     /** A duration such as "24h" (default), "30m" or "7d". */
     idempotencyRetention?: string;
   };
+  runs?: { leaseMs?: number };
 }
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -155,6 +169,10 @@ const configSchema = z.object({
       path: ["headersTimeout"],
     })
     .default({ apiKeys: [], ...SERVER_DEFAULTS }),
+  runs: z
+    .object({ leaseMs: z.number().int().min(500, { error: "expected a lease of at least 500 ms" }).default(DEFAULT_RUN_LEASE_MS) })
+    .strict()
+    .default({ leaseMs: DEFAULT_RUN_LEASE_MS }),
 });
 
 /** Lower-case hex SHA-256 of an API key: what `keyHash` holds. */
@@ -194,5 +212,6 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       definitionsPollInterval: c.server.definitionsPollInterval ?? null,
       idempotencyRetentionMs: c.server.idempotencyRetention !== undefined ? parseDurationMs(c.server.idempotencyRetention) : (c.server.idempotencyRetentionMs ?? DEFAULT_IDEMPOTENCY_RETENTION_MS),
     },
+    runs: { leaseMs: c.runs.leaseMs },
   };
 }

@@ -10,6 +10,15 @@ export type FeatureRow = { [column: string]: any };
 
 export type Tags = Record<string, string>;
 
+/** The TypeScript type of a value of a ValueType, as transforms see it. */
+export type ValueOf<T extends ValueType> = T extends "string" ? string : T extends "bool" ? boolean : T extends "timestamp" ? Date : number;
+
+/**
+ * The row of a source that declares its schema: exactly its columns, each possibly null, so
+ * `row.distance_mm` for a declared `distance_m` is a compile error in the editor.
+ */
+export type RowOf<S extends Readonly<Record<string, ValueType>>> = { [K in keyof S]: ValueOf<S[K]> | null };
+
 export interface EntityDef {
   readonly kind: "entity";
   readonly name: string;
@@ -20,8 +29,15 @@ export interface EntityDef {
   readonly tags: Tags;
 }
 
-interface BatchSourceCommon {
+interface BatchSourceCommon<R extends FeatureRow> {
   readonly name: string;
+  /**
+   * Declared columns (after fieldMapping) and types, if any: checked against the real file or table
+   * at apply and at the first row of each backfill (UNKNOWN_COLUMN, TYPE_MISMATCH).
+   */
+  readonly schema?: Readonly<Record<string, ValueType>>;
+  /** Type-only (never set): the row type the source's transforms see. */
+  readonly __row?: R;
   /** Source column holding the event time. */
   readonly timestampField: string;
   /** Source column holding the ingestion time; breaks ties between equal event times. */
@@ -32,21 +48,21 @@ interface BatchSourceCommon {
   readonly tags: Tags;
 }
 
-export interface ParquetSourceDef extends BatchSourceCommon {
+export interface ParquetSourceDef<R extends FeatureRow = FeatureRow> extends BatchSourceCommon<R> {
   readonly kind: "source";
   readonly type: "parquet";
   /** A file, a directory of .parquet files, or a glob; relative paths resolve from the repository. */
   readonly path: string;
 }
 
-export interface CsvSourceDef extends BatchSourceCommon {
+export interface CsvSourceDef<R extends FeatureRow = FeatureRow> extends BatchSourceCommon<R> {
   readonly kind: "source";
   readonly type: "csv";
   readonly path: string;
   readonly delimiter: string;
 }
 
-export interface PostgresSourceDef extends BatchSourceCommon {
+export interface PostgresSourceDef<R extends FeatureRow = FeatureRow> extends BatchSourceCommon<R> {
   readonly kind: "source";
   readonly type: "postgres";
   readonly table: string | null;
@@ -55,13 +71,13 @@ export interface PostgresSourceDef extends BatchSourceCommon {
   readonly connection: string | null;
 }
 
-export type BatchSourceDef = ParquetSourceDef | CsvSourceDef | PostgresSourceDef;
+export type BatchSourceDef<R extends FeatureRow = FeatureRow> = ParquetSourceDef<R> | CsvSourceDef<R> | PostgresSourceDef<R>;
 
-export interface PushSourceDef {
+export interface PushSourceDef<R extends FeatureRow = FeatureRow> {
   readonly kind: "source";
   readonly type: "push";
   readonly name: string;
-  readonly batchSource: BatchSourceDef;
+  readonly batchSource: BatchSourceDef<R>;
   readonly description: string;
   readonly tags: Tags;
 }

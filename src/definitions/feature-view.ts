@@ -5,7 +5,7 @@ import { scheduleError } from "../materialize/cron-schedule.js";
 import { durationSchema, featureSchemaSchema, nameSchema, tagsSchema, textSchema } from "./common-schemas.js";
 import { definitionError, parseDefinition } from "./definition-error.js";
 import type {
-  AggregationDef, BatchSourceDef, EntityDef, FeatureViewDef, FeatureViewProjection, OnDemandFeatureViewDef, PushSourceDef, RowTransform, Tags,
+  AggregationDef, BatchSourceDef, EntityDef, FeatureRow, FeatureViewDef, FeatureViewProjection, OnDemandFeatureViewDef, PushSourceDef, RowTransform, Tags,
 } from "./definition-types.js";
 
 const entityRef = z.custom<EntityDef>((v) => (v as { kind?: unknown } | null)?.kind === "entity", { error: "expected an entity (made with entity())" });
@@ -35,16 +35,20 @@ const featureViewSchema = z.object({
   tags: tagsSchema,
 });
 
-export interface FeatureViewOptions {
+export interface FeatureViewOptions<R extends FeatureRow = FeatureRow> {
   name: string;
   entities: EntityDef[];
-  source: BatchSourceDef | PushSourceDef;
+  /** With a declared source schema, `transform`'s row is typed from it. */
+  source: BatchSourceDef<R> | PushSourceDef<R>;
   /** The features and their types. Required unless the view has aggregations. */
   schema?: Record<string, ValueType>;
   /** Values older than this at the entity row's time (training) or read time (online) are null. */
   ttl?: string;
-  /** Row-level transform, run on every source row in backfills and on every pushed row. */
-  transform?: RowTransform;
+  /**
+   * Row-level transform, run on every source row in backfills and on every pushed row. Reading a
+   * column the source does not have is UNKNOWN_COLUMN (at apply, and at a backfill's first row).
+   */
+  transform?: (row: R) => FeatureRow;
   /** Windowed aggregations of the (transformed) rows; their names are the view's features. */
   aggregations?: Record<string, AggregationDef>;
   /**
@@ -80,8 +84,9 @@ export function makeSelect<V extends FeatureViewDef | OnDemandFeatureViewDef>(ki
  * featureView({ name: "customer_profile", entities: [customer], source: profiles, ttl: "30d",
  *   schema: { plan: t.string, monthly_fee: t.float64 } })
  */
-export function featureView(options: FeatureViewOptions): FeatureViewDef {
-  const o = parseDefinition(featureViewSchema, "featureView", options);
+export function featureView<R extends FeatureRow = FeatureRow>(options: FeatureViewOptions<R>): FeatureViewDef {
+  // The row type is for the editor only; at run time every row is a FeatureRow.
+  const o = parseDefinition(featureViewSchema, "featureView", options as unknown as FeatureViewOptions);
   const fail = (path: string, msg: string) => definitionError("featureView", o.name, path, msg);
   const joinKeys = o.entities.flatMap((e) => e.joinKeys);
   if (new Set(joinKeys).size !== joinKeys.length) throw fail("entities", `join keys repeat across entities: ${joinKeys.join(", ")}`);

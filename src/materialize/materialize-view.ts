@@ -3,7 +3,8 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { LarderError, toLarderError } from "../errors.js";
 import type { OfflineStore } from "../offline/offline-store.js";
 import type { OnlineRow, OnlineStore } from "../online/online-store.js";
-import type { RegistryStore } from "../registry/registry-store.js";
+import { DEFAULT_RUN_LEASE_MS, type RegistryStore } from "../registry/registry-store.js";
+import { startViewRun } from "../pipeline/view-run.js";
 import { aggregationsOf } from "../pipeline/view-pipeline.js";
 import { latestRowsByFile, type LatestRow } from "./latest-rows.js";
 import { onlineEntityKey } from "./online-entity-key.js";
@@ -23,6 +24,8 @@ export const ONLINE_MARKER_KIND = "online_marker";
 export interface MaterializeContext {
   project: string;
   registry: RegistryStore;
+  /** The lease of the run (default DEFAULT_RUN_LEASE_MS). */
+  leaseMs?: number;
   offline: OfflineStore;
   online: OnlineStore;
   /** Rows per online write (default 1,000). */
@@ -83,7 +86,7 @@ export interface MaterializeResult {
 export async function materializeView(ctx: MaterializeContext, view: FeatureViewDef, range: MaterializeRange): Promise<MaterializeResult> {
   return ctx.registry.withLock(ctx.project, `${MATERIALIZE_KIND}:${view.name}`, async () => {
     const markerBefore = await ctx.online.readMarker(ctx.project, view.name);
-    const runId = await ctx.registry.startRun(ctx.project, { kind: MATERIALIZE_KIND, view: view.name, rangeStart: new Date(range.start), rangeEnd: new Date(range.end) });
+    const { id: runId, lease } = await startViewRun(ctx.registry, ctx.project, { kind: MATERIALIZE_KIND, view: view.name, rangeStart: new Date(range.start), rangeEnd: new Date(range.end) }, ctx.leaseMs ?? DEFAULT_RUN_LEASE_MS);
     const result: MaterializeResult = { view: view.name, start: range.start, end: range.end, rows: 0, written: 0, stale: 0, expired: 0, watermark: range.end, runId };
     try {
       const features = Object.keys(view.schema);
@@ -191,9 +194,11 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
       if (current === undefined || current.getTime() < range.end) {
         await ctx.registry.setWatermark(ctx.project, view.name, MATERIALIZE_KIND, new Date(range.end));
       }
+      lease.stop();
       await ctx.registry.finishRun(runId, { status: "succeeded", rows: result.rows });
       return result;
     } catch (err) {
+      lease.stop();
       const e = toLarderError(err);
       await ctx.registry.finishRun(runId, { status: "failed", rows: result.rows, error: `[${e.code}] ${e.message}` }).catch(() => {});
       throw e;

@@ -2,6 +2,7 @@ import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { toLarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { previousTick } from "./cron-schedule.js";
+import { RunLease } from "../registry/run-lease.js";
 
 /** Run kind of a scheduled run in the registry (its backfill and materialization are runs of their own). */
 export const SCHEDULE_KIND = "schedule";
@@ -66,7 +67,7 @@ export function firstBackfillStart(view: FeatureViewDef, tick: number): number {
  * 2. backfills [that end — or `firstBackfillStart` for a view never backfilled —, tick) into the
  *    offline store, then materializes the view incrementally up to the tick (from its watermark);
  * 3. records the run as succeeded (rows: offline rows written) or failed with its error.
- * A failed or crashed run (whose record then stays "running") blocks only its own tick: the next
+ * A failed or crashed run (a crashed one shows "abandoned" once its lease expires) blocks only its own tick: the next
  * tick starts again from the last succeeded backfill's end, so it covers what was missed, and the
  * materialization watermark only moves after a success. Never throws.
  */
@@ -83,7 +84,7 @@ export async function runScheduledView(store: FeatureStore, view: FeatureViewDef
       async (registry) => {
         const lastEnd = await registry.lastRunEnd(project, view.name, BACKFILL_KIND);
         const start = Math.min(lastEnd?.getTime() ?? firstBackfillStart(view, tickMs), tickMs);
-        const runId = await registry.claimRun(project, { kind: SCHEDULE_KIND, view: view.name, slot: tick, rangeStart: new Date(start), rangeEnd: tick });
+        const runId = await registry.claimRun(project, { kind: SCHEDULE_KIND, view: view.name, slot: tick, rangeStart: new Date(start), rangeEnd: tick, leaseMs: store.runLeaseMs });
         return { runId, start };
       },
       { lockTimeoutMs: options.registryWaitMs },
@@ -103,6 +104,10 @@ export async function runScheduledView(store: FeatureStore, view: FeatureViewDef
   const began = Date.now();
   log(`${label}: started (backfill [${start.toISOString()}, ${tick.toISOString()})${view.online ? ", then materialize" : ""})`);
 
+  // The registry is opened per beat: the embedded one admits one holder at a time, and this run's
+  // own backfill holds it meanwhile (a beat then waits at most a quarter lease and is skipped).
+  const leaseMs = store.runLeaseMs;
+  const lease = RunLease.keep((ms) => store.withRegistry((r) => r.renewRun(runId, ms), { lockTimeoutMs: Math.floor(ms / 4) }), leaseMs);
   let backfillRows = 0;
   let materializedRows: number | undefined;
   let failure: string | undefined;
@@ -123,6 +128,7 @@ export async function runScheduledView(store: FeatureStore, view: FeatureViewDef
     const e = toLarderError(err);
     failure = `[${e.code}] ${e.message}`;
   }
+  lease.stop();
 
   try {
     await store.withRegistry((registry) =>

@@ -25,7 +25,8 @@
  * invalid, so a backfill after a schema change must cover every range it needs again.
  *
  * Crashes. A writer that dies before commit leaves the manifest as it was; its files under data/
- * are orphans that readers never see, deleted by a later commit once older than one hour. Its lock
+ * are orphans that readers never see, deleted by the next writer of the view as soon as it holds the
+ * lock (only a lock holder writes under data/, so every unlisted file there is then dead). Its lock
  * is broken by the next writer when the recorded pid is dead (on the same host; a lock from another
  * host is never broken automatically — delete `.lock` by hand; nor is one whose pid was reused by
  * a live process). A write left neither committed nor aborted holds the lock until its process
@@ -91,7 +92,10 @@ export interface OfflineStoreOptions {
   lockTimeoutMs?: number;
   /** Parquet writer options for data files. */
   parquet?: WriteParquetOptions;
-  /** Files under data/ not in the manifest and older than this are deleted by commits (default 1 h). */
+  /**
+   * Files under data/ not in the manifest and older than this are deleted by commits (default 1 h);
+   * the next writer of the view deletes them regardless of age when it takes the lock.
+   */
   orphanAgeMs?: number;
   /** Decode data files on a worker thread (reads then overlap with the caller's work). */
   readPool?: ParquetReadPool;
@@ -468,6 +472,13 @@ export class OfflineStore {
       throw storeError(`cannot create ${this.dataDir(view)}: ${errMessage(err)}`, { view }, err);
     }
     const lock = await ViewLock.acquire(join(this.viewDir(view), LOCK), view, this.lockTimeoutMs);
+    try {
+      // Holding the lock, no other writer of this view is alive: what the manifest does not list
+      // under data/ belongs to a dead one (kill -9 mid-backfill). Remove it now, not an hour later.
+      await this.removeOrphans(view, (await this.readManifest(view)) ?? null, 0);
+    } catch {
+      // best effort: a later commit retries with the age rule
+    }
     const specs = columns.map((c) => ({ name: c.name, type: c.type, role: c.role }));
     return new Write(this, view, { start: range.start, end: range.end }, specs, lock);
   }
@@ -716,7 +727,7 @@ export class OfflineStore {
       swapped = true;
       // After the swap: the old files are no longer part of the view.
       await this.removeDataFiles(view, superseded);
-      await this.removeOrphans(view, manifest).catch(() => undefined);
+      await this.removeOrphans(view, manifest, this.orphanAgeMs).catch(() => undefined);
       return { rows: written.reduce((s, f) => s + f.rows, 0), files: written.length };
     } catch (err) {
       if (!swapped) await this.removeDataFiles(view, created);
@@ -745,24 +756,29 @@ export class OfflineStore {
     await fsyncDir(dir);
   }
 
-  /** Deletes files under data/ (and stray temporaries) not in the manifest and older than orphanAgeMs. */
-  private async removeOrphans(view: string, manifest: Manifest): Promise<void> {
+  /**
+   * Deletes files under data/ (and stray temporaries) not in the manifest and older than `ageMs`.
+   * Called under the view's lock. Lock breakers' files (`.lock.breaking-*`) always keep the
+   * orphan age: a live breaker of another waiter may own one.
+   */
+  private async removeOrphans(view: string, manifest: Manifest | null, ageMs: number): Promise<void> {
     const live = new Set<string>();
-    for (const s of manifest.segments) for (const f of s.files) live.add(f.file);
+    for (const s of manifest?.segments ?? []) for (const f of s.files) live.add(f.file);
     const now = Date.now();
-    const sweep = async (dir: string, isCandidate: (name: string) => boolean) => {
+    const sweep = async (dir: string, isCandidate: (name: string) => boolean, minAgeMs: number) => {
       for (const name of await readdir(dir)) {
         if (live.has(name) || !isCandidate(name)) continue;
         const p = join(dir, name);
         try {
           const st = await stat(p);
-          if (st.isFile() && now - st.mtimeMs > this.orphanAgeMs) await unlink(p);
+          if (st.isFile() && now - st.mtimeMs >= minAgeMs) await unlink(p);
         } catch {
           // raced with another cleanup
         }
       }
     };
-    await sweep(this.dataDir(view), (n) => n.endsWith(".parquet") || n.includes(".tmp-"));
-    await sweep(this.viewDir(view), (n) => n.startsWith(`${MANIFEST}.tmp-`) || n.startsWith(`${LOCK}.breaking-`));
+    await sweep(this.dataDir(view), (n) => n.endsWith(".parquet") || n.includes(".tmp-"), ageMs);
+    await sweep(this.viewDir(view), (n) => n.startsWith(`${MANIFEST}.tmp-`), ageMs);
+    await sweep(this.viewDir(view), (n) => n.startsWith(`${LOCK}.breaking-`), this.orphanAgeMs);
   }
 }

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, openSync, writeSync, closeSync, readFileSync, existsSync } from "node:fs";
+import { readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { serialize, deserialize } from "node:v8";
@@ -37,6 +38,30 @@ function hashKey(parts: unknown[], i: number, buckets: number): number {
   return (h >>> 0) % buckets;
 }
 
+const SPILL_PREFIX = "larder-spill-";
+
+/** The spill directory prefix of a run: its directories are `<tmpdir>/larder-spill-<runId>-XXXXXX`. */
+function spillPrefix(owner: string | undefined): string {
+  return owner === undefined ? SPILL_PREFIX : `${SPILL_PREFIX}${owner}-`;
+}
+
+/**
+ * Removes the spill directories of runs that died without `dispose()` (kill -9): called by the next
+ * run of their view once the registry has declared them abandoned. Returns the paths removed.
+ */
+export async function removeSpillDirs(runIds: readonly string[]): Promise<string[]> {
+  if (runIds.length === 0) return [];
+  const dir = tmpdir();
+  const prefixes = runIds.map(spillPrefix);
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!prefixes.some((p) => name.startsWith(p))) continue;
+    await rm(join(dir, name), { recursive: true, force: true });
+    removed.push(join(dir, name));
+  }
+  return removed;
+}
+
 /**
  * Holds a pipeline's rows until they can be sorted. Up to `memoryRows` rows stay in memory; past
  * that every row goes to one of `buckets` spill files by a hash of its entity key, so each bucket
@@ -56,6 +81,8 @@ export class SpillingRowBuffer {
     private readonly memoryRows = 2_000_000,
     private readonly buckets = 32,
     private readonly flushRows = 50_000,
+    /** The run the rows belong to: its id names the spill directory, so its orphans can be found. */
+    private readonly owner?: string,
   ) {
     this.memory = newChunk(keyCount, valueCount);
   }
@@ -76,7 +103,7 @@ export class SpillingRowBuffer {
 
   private spill(): void {
     if (this.dir === null) {
-      this.dir = mkdtempSync(join(tmpdir(), "larder-spill-"));
+      this.dir = mkdtempSync(join(tmpdir(), spillPrefix(this.owner)));
       this.staged = Array.from({ length: this.buckets }, () => newChunk(this.keyCount, this.valueCount));
       this.stagedRows = new Array(this.buckets).fill(0);
     }

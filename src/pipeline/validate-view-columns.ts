@@ -3,8 +3,9 @@ import { definitionError } from "../definitions/definition-error.js";
 import { joinKeysOf } from "../definitions/feature-view.js";
 import { batchSourceOf } from "../definitions/sources.js";
 import { isLarderError } from "../errors.js";
+import { checkDeclaredSchema } from "../sources/declared-schema.js";
 import { readSource } from "../sources/read-source.js";
-import { runRowTransform } from "../transform/transform-executor.js";
+import { probeRowTransform } from "../transform/transform-executor.js";
 
 export interface ColumnCheck {
   view: string;
@@ -15,7 +16,8 @@ export interface ColumnCheck {
 
 /**
  * Checks at plan/apply time that the columns a view needs exist: read the source's first rows, run
- * the view's transform on one of them, and look for the join keys and the schema's features (or
+ * the view's transform on one of them (its reads watched: a column it reads that the source lacks is
+ * UNKNOWN_COLUMN), and look for the join keys and the schema's features (or
  * the aggregations' input columns). A source that cannot be read yet is reported, not fatal: its
  * data may arrive later, and backfill checks again.
  */
@@ -32,7 +34,8 @@ export async function validateViewColumns(view: FeatureViewDef, opts: { repoDir:
     throw err;
   }
   if (!first) return { view: view.name, checked: false, skipped: `source ${JSON.stringify(source.name)} has no rows yet` };
-  const row = runRowTransform(view, first);
+  checkDeclaredSchema(source, first);
+  const row = probeRowTransform(view, first, source.name);
   const has = Object.keys(row).join(", ");
   for (const key of joinKeysOf(view)) {
     if (!(key in row)) throw definitionError("featureView", view.name, "entities", `join key ${JSON.stringify(key)} is not a column of the source (source has: ${has})`);

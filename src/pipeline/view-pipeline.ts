@@ -7,8 +7,9 @@ import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
 import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
-import { readSource } from "../sources/read-source.js";
-import { runRowTransform } from "../transform/transform-executor.js";
+import { checkDeclaredSchema } from "../sources/declared-schema.js";
+import { estimateSourceRows, readSource } from "../sources/read-source.js";
+import { probeRowTransform, runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
 import { SpillingRowBuffer, type RowChunk } from "./row-buffer.js";
@@ -24,7 +25,9 @@ export interface PipelineContext {
   batchSize?: number;
   /** Rows kept in memory before spilling to disk (bounded memory for huge sources). */
   memoryRows?: number;
-  onProgress?: (p: { sourceRows: number }) => void;
+  /** The registry run this backfill records; names its temporary files (see removeSpillDirs). */
+  runId?: string;
+  onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
 }
 
 export interface BackfillResult {
@@ -71,7 +74,7 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
   const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
 
-  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows);
+  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows, undefined, undefined, ctx.runId);
   try {
     const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
 
@@ -134,14 +137,19 @@ export async function forEachTransformedRow(
   let checked = false;
   const keyParts = new Array<unknown>(keys.length);
   const values = new Array<unknown>(valueColumns.length);
-  const rows = readSource(source, { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) });
+  const readOpts = { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) };
+  // Only worth a footer read or a catalog query when someone shows progress.
+  const totalRows = ctx.onProgress ? await estimateSourceRows(source, readOpts) : undefined;
+  const rows = readSource(source, readOpts);
   for await (const batch of rows) {
     for (let r = 0; r < batch.length; r++) {
       const raw = batch[r]!;
       const ts = toEpochMs(raw[tsField], `source ${JSON.stringify(source.name)} column ${JSON.stringify(tsField)}`);
       const createdRaw = createdField ? raw[createdField] : null;
       const created = createdRaw === null || createdRaw === undefined ? Number.NEGATIVE_INFINITY : toEpochMs(createdRaw, `source ${JSON.stringify(source.name)} column ${JSON.stringify(createdField)}`);
-      const row = runRowTransform(view, raw as FeatureRow);
+      // The first row runs with its reads watched (a typo'd column is UNKNOWN_COLUMN); the rest run plain.
+      if (!checked) checkDeclaredSchema(source, raw as FeatureRow);
+      const row = checked ? runRowTransform(view, raw as FeatureRow) : probeRowTransform(view, raw as FeatureRow, source.name);
       if (!checked) {
         checkColumns(view, row, [...keys, ...valueColumns], aggs.length > 0);
         checked = true;
@@ -167,7 +175,7 @@ export async function forEachTransformedRow(
       visit(keyParts, ts, created, values);
     }
     sourceRows += batch.length;
-    ctx.onProgress?.({ sourceRows });
+    ctx.onProgress?.({ sourceRows, ...(totalRows !== undefined ? { totalRows } : {}) });
   }
   return { sourceRows, droppedNullKeys: dropped };
 }

@@ -47,7 +47,23 @@ export interface PlanDiff {
   unchanged: AppliedDefinition[];
 }
 
-export type RunStatus = "running" | "succeeded" | "failed";
+/**
+ * "abandoned": a run whose lease expired while it was running (its process died or hung: kill -9, a
+ * lost machine). Reads derive it from the lease; the next run of the view stores it (`reapAbandonedRuns`).
+ */
+export type RunStatus = "running" | "succeeded" | "failed" | "abandoned";
+
+/**
+ * How long a run's lease lasts by default (60 s); the running process renews it every quarter of the
+ * lease (see `RunLease`), so a run is shown abandoned at most a minute after its process died.
+ */
+export const DEFAULT_RUN_LEASE_MS = 60_000;
+
+/** Lease options of `startRun` and `claimRun`. */
+export interface RunLeaseOptions {
+  /** Lease length in ms (default DEFAULT_RUN_LEASE_MS). */
+  leaseMs?: number;
+}
 
 export interface RunRecord {
   id: string;
@@ -62,6 +78,10 @@ export interface RunRecord {
   error: string | null;
   startedAt: Date;
   finishedAt: Date | null;
+  /** The last renewal of the run's lease (its start at first); null on runs recorded before leases. */
+  heartbeatAt: Date | null;
+  /** Until when the run's process is presumed alive; a running run past it reads as "abandoned". */
+  leaseUntil: Date | null;
   /** The scheduled tick a run claimed (see `claimRun`); absent on runs started with `startRun`. */
   slot?: Date;
 }
@@ -145,19 +165,37 @@ export interface RegistryStore {
   getDefinition(project: string, kind: DefinitionKind, name: string): Promise<AppliedDefinition | undefined>;
   /** Every version, oldest first; removed versions carry `deletedAt`. Empty if never applied. */
   definitionHistory(project: string, kind: DefinitionKind, name: string): Promise<AppliedDefinition[]>;
-  /** Records a run as "running" and returns its id. */
-  startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }): Promise<string>;
-  /** Finishes a running run. Throws UNKNOWN_RUN for an unknown id, INVALID_ARGUMENT if it already finished. */
+  /** Records a run as "running" with a lease of `leaseMs` from now, and returns its id. */
+  startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date } & RunLeaseOptions): Promise<string>;
+  /**
+   * Renews a running run's lease: heartbeat now, lease until now + `leaseMs`. Returns false (and
+   * changes nothing) when the run is no longer running (finished, or stored abandoned).
+   */
+  renewRun(id: string, leaseMs?: number): Promise<boolean>;
+  /**
+   * Finishes a running run. A run already stored "abandoned" may still finish: its process was only
+   * stalled past its lease, and its real outcome is the truth. Throws UNKNOWN_RUN for an unknown id,
+   * INVALID_ARGUMENT if it already succeeded or failed.
+   */
   finishRun(id: string, result: { status: "succeeded" | "failed"; rows?: number; error?: string }): Promise<void>;
-  /** Newest first (by start time). No limit means all. */
+  /**
+   * Newest first (by start time). No limit means all. A running run whose lease has expired (by the
+   * registry's clock) is returned with status "abandoned".
+   */
   listRuns(project: string, filter?: { view?: string; kind?: string; limit?: number }): Promise<RunRecord[]>;
+  /**
+   * Stores status "abandoned" (finished at its lease's end) on the view's running runs whose lease
+   * has expired, and returns them: the caller, the next run of the view, removes their temporary
+   * files. Each such run is returned to exactly one caller.
+   */
+  reapAbandonedRuns(project: string, view: string): Promise<RunRecord[]>;
   /**
    * Claims the scheduled tick `slot` of a view for one caller: records a "running" run, like
    * `startRun`, unless the project already has a run of this kind, view and slot, in one atomic
    * statement (servers sharing a registry race here and exactly one wins). Returns the new run's id,
    * or undefined when the slot was already claimed (the loser skips the tick).
    */
-  claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date }): Promise<string | undefined>;
+  claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date } & RunLeaseOptions): Promise<string | undefined>;
   /** The greatest `rangeEnd` of the view's succeeded runs of `kind`, or undefined if it has none. */
   lastRunEnd(project: string, view: string, kind: string): Promise<Date | undefined>;
   getWatermark(project: string, view: string, kind: string): Promise<Date | undefined>;

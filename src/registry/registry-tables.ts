@@ -41,6 +41,9 @@ export interface RunsTable {
   finished_at: Date | null;
   /** Added by 0002_scheduled_runs.sql. */
   slot: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** Added by 0005_run_leases.sql. */
+  heartbeat_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  lease_until: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 export interface WatermarksTable {

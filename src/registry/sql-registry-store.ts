@@ -3,9 +3,9 @@ import { sql, type Kysely, type Selectable, type Transaction } from "kysely";
 import { LarderError, isLarderError } from "../errors.js";
 import { advisoryLockKey } from "./advisory-lock-key.js";
 import { compareDefinitions, diffDefinitions, isDefinitionKind, validateDefinitions } from "./plan-diff.js";
-import { MODEL_STAGES } from "./registry-store.js";
+import { DEFAULT_RUN_LEASE_MS, MODEL_STAGES } from "./registry-store.js";
 import type {
-  AppliedDefinition, DefinitionKind, DefinitionRecord, ModelStage, ModelVersionRecord, ModelVersionSummary, NewModelVersion, PlanDiff, PushKeyPatch, PushKeyRecord, RegistryStore, RunRecord, RunStatus,
+  AppliedDefinition, DefinitionKind, DefinitionRecord, ModelStage, ModelVersionRecord, ModelVersionSummary, NewModelVersion, PlanDiff, PushKeyPatch, PushKeyRecord, RegistryStore, RunLeaseOptions, RunRecord, RunStatus,
 } from "./registry-store.js";
 import type { DefinitionsTable, ModelVersionsTable, PushIdempotencyTable, RegistryTables, RunsTable } from "./registry-tables.js";
 
@@ -217,7 +217,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
     });
   }
 
-  async startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }): Promise<string> {
+  async startRun(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date } & RunLeaseOptions): Promise<string> {
     const values = newRunValues(project, run);
     return this.run(async () => {
       await this.db.insertInto("runs").values(values).execute();
@@ -243,12 +243,48 @@ export abstract class SqlRegistryStore implements RegistryStore {
           finished_at: sql<Date>`greatest(clock_timestamp(), started_at)`,
         })
         .where("id", "=", id)
-        .where("status", "=", "running")
+        .where("status", "in", ["running", "abandoned"])
         .executeTakeFirst();
       if (updated.numUpdatedRows > 0n) return;
       const existing = await this.db.selectFrom("runs").select("status").where("id", "=", id).executeTakeFirst();
       if (existing === undefined) throw new LarderError("UNKNOWN_RUN", `no run with id ${JSON.stringify(id)} in ${this.describe()}`, { id });
       throw new LarderError("INVALID_ARGUMENT", `run ${id} already finished (${existing.status})`, { id, status: existing.status });
+    });
+  }
+
+  async renewRun(id: string, leaseMs: number = DEFAULT_RUN_LEASE_MS): Promise<boolean> {
+    checkText(id, "run id");
+    const lease = leaseInterval(leaseMs);
+    return this.run(async () => {
+      const updated = await this.db
+        .updateTable("runs")
+        .set({ heartbeat_at: sql<Date>`clock_timestamp()`, lease_until: lease })
+        .where("id", "=", id)
+        .where("status", "=", "running")
+        .executeTakeFirst();
+      return updated.numUpdatedRows > 0n;
+    });
+  }
+
+  async reapAbandonedRuns(project: string, view: string): Promise<RunRecord[]> {
+    checkProject(project);
+    checkText(view, "run view");
+    return this.run(async () => {
+      // One UPDATE … RETURNING: of two runs reaping at once, each expired run goes to exactly one.
+      const rows = await this.db
+        .updateTable("runs")
+        .set({
+          status: "abandoned",
+          finished_at: sql<Date>`greatest(lease_until, started_at)`,
+          error: sql<string>`'its process stopped renewing the lease (last heartbeat ' || coalesce(to_char(heartbeat_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), 'never') || '): killed or hung'`,
+        })
+        .where("project", "=", project)
+        .where("view_name", "=", view)
+        .where("status", "=", "running")
+        .where(sql<boolean>`lease_until < clock_timestamp()`)
+        .returningAll()
+        .execute();
+      return rows.map((r) => toRunRecord({ ...r, lease_expired: false }));
     });
   }
 
@@ -259,7 +295,12 @@ export abstract class SqlRegistryStore implements RegistryStore {
       throw new LarderError("INVALID_ARGUMENT", `listRuns limit must be a positive integer, got ${String(limit)}`);
     }
     return this.run(async () => {
-      let q = this.db.selectFrom("runs").selectAll().where("project", "=", project);
+      let q = this.db
+        .selectFrom("runs")
+        .selectAll()
+        // The registry's clock decides expiry, so every reader (CLI, server, other hosts) agrees.
+        .select(sql<boolean>`coalesce(lease_until < clock_timestamp(), false)`.as("lease_expired"))
+        .where("project", "=", project);
       if (view !== undefined) q = q.where("view_name", "=", view);
       if (kind !== undefined) q = q.where("kind", "=", kind);
       q = q.orderBy("started_at", "desc").orderBy("seq", "desc");
@@ -269,7 +310,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
     });
   }
 
-  async claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date }): Promise<string | undefined> {
+  async claimRun(project: string, run: { kind: string; view: string; slot: Date; rangeStart?: Date; rangeEnd?: Date } & RunLeaseOptions): Promise<string | undefined> {
     const values = { ...newRunValues(project, run), slot: checkDate(run.slot, "slot") };
     return this.run(async () => {
       // One statement against the partial unique index runs_one_per_slot: of concurrent claims
@@ -583,7 +624,7 @@ function toAppliedDefinition(row: Selectable<DefinitionsTable>): AppliedDefiniti
   return def;
 }
 
-function toRunRecord(row: Selectable<RunsTable>): RunRecord {
+function toRunRecord(row: Selectable<RunsTable> & { lease_expired: boolean }): RunRecord {
   return {
     id: row.id,
     project: row.project,
@@ -591,11 +632,13 @@ function toRunRecord(row: Selectable<RunsTable>): RunRecord {
     view: row.view_name,
     rangeStart: row.range_start,
     rangeEnd: row.range_end,
-    status: row.status as RunStatus,
+    status: row.status === "running" && row.lease_expired ? "abandoned" : (row.status as RunStatus),
     rows: row.row_count === null ? null : Number(row.row_count),
     error: row.error,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
+    heartbeatAt: row.heartbeat_at ?? null,
+    leaseUntil: row.lease_until ?? null,
     ...(row.slot === null || row.slot === undefined ? {} : { slot: row.slot }),
   };
 }
@@ -629,11 +672,20 @@ function checkDate(value: unknown, what: string): Date {
   return value;
 }
 
-/** The row of a run that starts now (checked arguments, a new id, status running). */
-function newRunValues(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date }) {
+/** `clock_timestamp() + leaseMs`, for a lease's end; leaseMs must be a positive integer. */
+function leaseInterval(leaseMs: unknown) {
+  if (!(typeof leaseMs === "number" && Number.isSafeInteger(leaseMs) && leaseMs > 0)) {
+    throw new LarderError("INVALID_ARGUMENT", `run lease must be a positive integer of milliseconds, got ${String(leaseMs)}`);
+  }
+  return sql<Date>`clock_timestamp() + cast(${leaseMs} as double precision) * interval '1 millisecond'`;
+}
+
+/** The row of a run that starts now (checked arguments, a new id, status running, a fresh lease). */
+function newRunValues(project: string, run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date } & RunLeaseOptions) {
   checkProject(project);
   checkText(run?.kind, "run kind");
   checkText(run?.view, "run view");
+  const leaseUntil = leaseInterval(run.leaseMs ?? DEFAULT_RUN_LEASE_MS);
   return {
     id: randomUUID(),
     project,
@@ -647,5 +699,7 @@ function newRunValues(project: string, run: { kind: string; view: string; rangeS
     // clock_timestamp, not now(): the start of this statement, not of some enclosing transaction.
     started_at: sql<Date>`clock_timestamp()`,
     finished_at: null,
+    heartbeat_at: sql<Date>`clock_timestamp()`,
+    lease_until: leaseUntil,
   };
 }

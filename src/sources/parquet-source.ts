@@ -189,6 +189,27 @@ function keptRows(eventMs: Float64Array, range: TimeRange): Int32Array {
 }
 
 /**
+ * How many rows a read of the source will scan: the footers' row counts of the row groups whose
+ * event-time statistics overlap the range (an upper bound of the rows yielded; exact when every
+ * scanned group lies inside the range). Reads footers only.
+ */
+export async function parquetSourceRowCount(source: ParquetSourceDef, opts: SourceReadOptions): Promise<number> {
+  const range = resolveRange(opts);
+  let rows = 0;
+  for (const file of await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet")) {
+    const opened = await openParquet(source, file, opts.repoDir);
+    try {
+      for (let g = 0; g < opened.footer.rowGroups.length; g++) {
+        if (!rowGroupOutsideRange(opened, g, source.timestampField, range)) rows += opened.footer.rowGroups[g]?.numRows ?? 0;
+      }
+    } finally {
+      await opened.handle.close();
+    }
+  }
+  return rows;
+}
+
+/**
  * Yields rows of a Parquet source in batches of at most `batchSize`, in file order (files sorted by
  * path, row groups and rows in file order).
  */

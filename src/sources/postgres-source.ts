@@ -240,6 +240,25 @@ export async function postgresSourceColumnTypes(source: PostgresSourceDef, opts:
 }
 
 /**
+ * The planner's estimate of a table source's row count (`pg_class.reltuples`, kept by ANALYZE and
+ * autovacuum), or undefined for a query source or a table never analysed. Cheap: no scan.
+ */
+export async function postgresSourceRowEstimate(source: PostgresSourceDef, opts: SourceReadOptions): Promise<number | undefined> {
+  if (source.table === null) return undefined;
+  const url = connectionUrl(source, opts);
+  const client = await connect(source, url);
+  try {
+    const res = await client.query<{ n: number | null }>("select reltuples::float8 as n from pg_class where oid = to_regclass($1)", [quoteQualifiedName(source.table)]);
+    const n = res.rows[0]?.n;
+    return typeof n === "number" && n >= 0 ? Math.round(n) : undefined;
+  } catch (err) {
+    throw queryError(source, url, err);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/**
  * The WHERE clause for the range, when the event column's type lets Postgres compare it (a
  * timestamp, date or epoch-ms number); rows are filtered exactly in JS as well.
  */

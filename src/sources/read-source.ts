@@ -27,8 +27,8 @@
 import type { BatchSourceDef } from "../definitions/definition-types.js";
 import type { Row } from "../types.js";
 import { csvSourceColumns, csvSourceColumnTypes, readCsvSource } from "./csv-source.js";
-import { parquetSourceColumns, parquetSourceColumnTypes, readParquetSource } from "./parquet-source.js";
-import { postgresSourceColumns, postgresSourceColumnTypes, readPostgresSource } from "./postgres-source.js";
+import { parquetSourceColumns, parquetSourceColumnTypes, parquetSourceRowCount, readParquetSource } from "./parquet-source.js";
+import { postgresSourceColumns, postgresSourceColumnTypes, postgresSourceRowEstimate, readPostgresSource } from "./postgres-source.js";
 import type { SourceColumnType } from "./source-column-type.js";
 
 export type { Row } from "../types.js";
@@ -93,5 +93,26 @@ export function sourceColumnTypes(source: BatchSourceDef, opts: SourceReadOption
       return csvSourceColumnTypes(source, opts);
     case "postgres":
       return postgresSourceColumnTypes(source, opts);
+  }
+}
+
+/**
+ * About how many rows a read of `source` over `opts.range` yields, for progress displays: Parquet
+ * from its footers (the row groups the range may touch), a Postgres table from the planner's
+ * statistics; undefined when unknown (CSV, queries, never-analysed tables) or not worth failing
+ * over (errors are the read's to report).
+ */
+export async function estimateSourceRows(source: BatchSourceDef, opts: SourceReadOptions): Promise<number | undefined> {
+  try {
+    switch (source.type) {
+      case "parquet":
+        return await parquetSourceRowCount(source, opts);
+      case "postgres":
+        return await postgresSourceRowEstimate(source, opts);
+      case "csv":
+        return undefined;
+    }
+  } catch {
+    return undefined;
   }
 }

@@ -23,6 +23,49 @@ export function runRowTransform(view: FeatureViewDef, row: FeatureRow): FeatureR
   return out as FeatureRow;
 }
 
+/**
+ * `runRowTransform` on a real source row (the first of a backfill, or of apply's check) with the
+ * row's reads watched: a property read of a column the row does not have — a typo such as
+ * `row.distance_mm` for `row.distance_m`, which would otherwise backfill nulls without a word — is
+ * UNKNOWN_COLUMN naming the view, the transform and the column. Only `get` of an absent key counts:
+ * `"x" in row`, spreading `{ ...row }`, `Object.keys(row)` and Object.prototype members behave as on
+ * the plain row, so optional columns can still be tested with `in`.
+ */
+export function probeRowTransform(view: FeatureViewDef, row: FeatureRow, sourceName: string): FeatureRow {
+  const fn = view.transform;
+  if (!fn) return row;
+  const unknown: string[] = [];
+  const watched = new Proxy(row, {
+    get(target, key, receiver) {
+      if (typeof key === "string" && !Object.hasOwn(target, key) && !(key in Object.prototype) && !NOT_COLUMNS.has(key) && !unknown.includes(key)) unknown.push(key);
+      return Reflect.get(target, key, receiver);
+    },
+  });
+  let out: FeatureRow | undefined;
+  let failure: unknown;
+  try {
+    out = runRowTransform(view, watched);
+  } catch (err) {
+    failure = err;
+  }
+  // The unknown read explains a later throw (`row.typo.toFixed()`), so it is reported first.
+  if (unknown.length > 0) {
+    const column = unknown[0]!;
+    const transform = fn.name && fn.name !== "transform" ? `transform ${fn.name}` : "transform";
+    throw new LarderError(
+      "UNKNOWN_COLUMN",
+      `featureView ${JSON.stringify(view.name)} ${transform} reads row.${column}, but source ${JSON.stringify(sourceName)} has no column ${JSON.stringify(column)} (it has: ${Object.keys(row).join(", ")}); test optional columns with \`"${column}" in row\``,
+      { view: view.name, transform: fn.name || "transform", column, source: sourceName, unknown },
+    );
+  }
+  if (failure !== undefined) throw failure;
+  // Unwrap: the output must not keep the watching proxy (a transform may return the row itself).
+  return out === watched ? row : (out as FeatureRow);
+}
+
+/** Keys runtimes probe on any object (promise checks, JSON, inspection): never user columns. */
+const NOT_COLUMNS = new Set(["then", "toJSON", "asymmetricMatch", "nodeType", "$$typeof"]);
+
 /** Runs an on-demand view's transform on one joined row; returns exactly the schema's features. */
 export function runOnDemandTransform(view: OnDemandFeatureViewDef, input: FeatureRow): FeatureRow {
   let out: unknown;

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
 import type { ErrorCode } from "../../src/errors.js";
-import type { AppliedDefinition, DefinitionKind, DefinitionRecord, PlanDiff, RegistryStore } from "../../src/registry/registry-store.js";
+import { DEFAULT_RUN_LEASE_MS, type AppliedDefinition, type DefinitionKind, type DefinitionRecord, type PlanDiff, type RegistryStore, type RunRecord } from "../../src/registry/registry-store.js";
 
 export function runRegistryConformance(name: string, open: () => Promise<RegistryStore>): void {
   describe(`RegistryStore conformance: ${name}`, () => {
@@ -232,10 +232,12 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         const [running] = await store.listRuns(p);
         assert.ok(running);
         assert.deepEqual(
-          { ...running, startedAt: undefined },
-          { id, project: p, kind: "backfill", view: "spend", rangeStart, rangeEnd, status: "running", rows: null, error: null, startedAt: undefined, finishedAt: null },
+          { ...running, startedAt: undefined, heartbeatAt: undefined, leaseUntil: undefined },
+          { id, project: p, kind: "backfill", view: "spend", rangeStart, rangeEnd, status: "running", rows: null, error: null, startedAt: undefined, finishedAt: null, heartbeatAt: undefined, leaseUntil: undefined },
         );
         assert.ok(Math.abs(running.startedAt.getTime() - before) < 60_000, "startedAt is about now");
+        assert.ok(running.heartbeatAt instanceof Date && running.heartbeatAt.getTime() >= running.startedAt.getTime(), "the start is the first heartbeat");
+        assert.equal(running.leaseUntil?.getTime(), running.heartbeatAt.getTime() + DEFAULT_RUN_LEASE_MS, "the default lease runs from the first heartbeat");
 
         await store.finishRun(id, { status: "succeeded", rows: 1234 });
         const [done] = await store.listRuns(p);
@@ -294,6 +296,67 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
       });
     });
 
+    describe("run leases", () => {
+      /** Polls listRuns until the run has `status` (deadline 20 s): expiry is the registry clock's call. */
+      const untilStatus = async (p: string, id: string, status: string): Promise<RunRecord> => {
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const run = (await store.listRuns(p)).find((r) => r.id === id);
+          if (run?.status === status) return run;
+          if (Date.now() > deadline) assert.fail(`run ${id} is ${run?.status}, expected ${status}`);
+          await sleep(20);
+        }
+      };
+
+      test("a run whose lease expires without renewal reads abandoned; a renewed one stays running", async () => {
+        const p = newProject();
+        const dead = await store.startRun(p, { kind: "backfill", view: "v", leaseMs: 300 });
+        const alive = await store.startRun(p, { kind: "backfill", view: "v", leaseMs: 60_000 });
+        const abandoned = await untilStatus(p, dead, "abandoned");
+        assert.equal(abandoned.finishedAt, null, "derived at read time: nothing is stored yet");
+        assert.equal(abandoned.leaseUntil?.getTime(), abandoned.heartbeatAt!.getTime() + 300);
+        assert.equal((await store.listRuns(p)).find((r) => r.id === alive)?.status, "running");
+      });
+
+      test("renewRun moves the heartbeat and the lease; it answers false once the run finished", async () => {
+        const p = newProject();
+        const id = await store.startRun(p, { kind: "materialize", view: "v", leaseMs: 1000 });
+        const [first] = await store.listRuns(p);
+        assert.equal(await store.renewRun(id, 120_000), true);
+        const [renewed] = await store.listRuns(p);
+        assert.ok(renewed!.heartbeatAt!.getTime() >= first!.heartbeatAt!.getTime());
+        assert.equal(renewed!.leaseUntil!.getTime(), renewed!.heartbeatAt!.getTime() + 120_000);
+        await store.finishRun(id, { status: "succeeded", rows: 1 });
+        assert.equal(await store.renewRun(id, 1000), false);
+        assert.equal(await store.renewRun("no-such-run", 1000), false);
+        await rejectsWith(store.renewRun(id, 0), "INVALID_ARGUMENT", /lease/);
+        await rejectsWith(store.startRun(p, { kind: "backfill", view: "v", leaseMs: -5 }), "INVALID_ARGUMENT", /lease/);
+      });
+
+      test("reapAbandonedRuns stores abandoned on the view's expired runs, once; a stalled owner may still finish", async () => {
+        const p = newProject();
+        const expired = await store.startRun(p, { kind: "backfill", view: "v", leaseMs: 300 });
+        const otherView = await store.startRun(p, { kind: "backfill", view: "w", leaseMs: 300 });
+        const live = await store.startRun(p, { kind: "materialize", view: "v", leaseMs: 60_000 });
+        await untilStatus(p, expired, "abandoned");
+        await untilStatus(p, otherView, "abandoned");
+        const reaped = await store.reapAbandonedRuns(p, "v");
+        assert.deepEqual(reaped.map((r) => [r.id, r.status]), [[expired, "abandoned"]]);
+        assert.equal(reaped[0]!.finishedAt?.getTime(), reaped[0]!.leaseUntil?.getTime(), "finished when its lease ended");
+        assert.match(reaped[0]!.error ?? "", /stopped renewing the lease/);
+        assert.deepEqual(await store.reapAbandonedRuns(p, "v"), [], "each expired run is reaped once");
+        assert.equal(await store.renewRun(expired, 1000), false, "a reaped run is no longer running");
+        const runs = new Map((await store.listRuns(p)).map((r) => [r.id, r]));
+        assert.equal(runs.get(expired)?.status, "abandoned");
+        assert.equal(runs.get(live)?.status, "running");
+        assert.equal(runs.get(otherView)?.status, "abandoned");
+        assert.equal(runs.get(otherView)?.finishedAt, null, "another view's runs are not reaped");
+        await store.finishRun(expired, { status: "failed", error: "spill files gone" });
+        assert.equal((await store.listRuns(p)).find((r) => r.id === expired)?.status, "failed");
+        await rejectsWith(store.finishRun(expired, { status: "succeeded" }), "INVALID_ARGUMENT", /already finished/);
+      });
+    });
+
     describe("scheduled runs: claimRun and lastRunEnd", () => {
       const tick = new Date("2024-03-01T01:00:00.000Z");
 
@@ -306,9 +369,10 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         const runs = await store.listRuns(p);
         assert.equal(runs.length, 1);
         assert.deepEqual(
-          { ...runs[0], startedAt: undefined },
-          { id, project: p, kind: "schedule", view: "spend", rangeStart, rangeEnd: tick, status: "running", rows: null, error: null, startedAt: undefined, finishedAt: null, slot: tick },
+          { ...runs[0], startedAt: undefined, heartbeatAt: undefined, leaseUntil: undefined },
+          { id, project: p, kind: "schedule", view: "spend", rangeStart, rangeEnd: tick, status: "running", rows: null, error: null, startedAt: undefined, finishedAt: null, slot: tick, heartbeatAt: undefined, leaseUntil: undefined },
         );
+        assert.equal(runs[0]!.leaseUntil!.getTime() - runs[0]!.heartbeatAt!.getTime(), DEFAULT_RUN_LEASE_MS, "a claimed run is leased too");
         await store.finishRun(id!, { status: "failed", error: "boom" });
         assert.equal(await store.claimRun(p, { kind: "schedule", view: "spend", slot: tick }), undefined, "a finished (even failed) run still owns its slot");
       });
