@@ -135,7 +135,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 40 }).chain((numEn
     rows: fc
       .array(
         fc.record({
-          key: fc.option(fc.integer({ min: 1, max: numEntities }), { nil: null, freq: 15 }),
+          key: fc.option(fc.integer({ min: 0, max: numEntities - 1 }), { nil: null, freq: 15 }),
           ts: fc.constantFrom(...EVENT_OFFSETS).map((o) => B + o),
           created: fc.constantFrom(...CREATED),
           x: valueArb,
@@ -145,7 +145,7 @@ const caseArb: fc.Arbitrary<Case> = fc.integer({ min: 1, max: 40 }).chain((numEn
     entities: fc.array(
       fc.record({
         key: fc.oneof(
-          { weight: 10, arbitrary: fc.integer({ min: 1, max: numEntities }) },
+          { weight: 10, arbitrary: fc.integer({ min: 0, max: numEntities - 1 }) },
           { weight: 2, arbitrary: fc.integer({ min: UNSEEN_BASE, max: UNSEEN_BASE + 5 }) },
           { weight: 1, arbitrary: fc.constant(null) },
         ),

@@ -18,6 +18,7 @@ import { assertOk, larder, larderAsync, plainRows, readParquetTable } from "./he
 import { arrowTable, col } from "./helpers/feature-repo.js";
 import { get, post } from "./helpers/http-server.js";
 import { BACKFILL, assertClose, createChurnRepo, randomEntities, type ChurnFixture } from "./fixtures/models-train/churn-fixture.js";
+import { waitFor } from "./helpers/wait-for.js";
 
 const T = BACKFILL.end;
 let fx: ChurnFixture;
@@ -165,6 +166,7 @@ describe("hot swap over HTTP", () => {
     assert.equal((await post(server.url, "/v1/predict/swap", body)).json.version, 1);
     let promoted = false;
     const failures: string[] = [];
+    let answered = 0;
     const worker = async () => {
       const seen: number[] = [];
       let afterPromotion = 0;
@@ -177,14 +179,17 @@ describe("hot swap over HTTP", () => {
         }
         const v = res.json.version as number;
         seen.push(v);
+        answered++;
         assert.equal(res.json.results[0].prediction, v, "each answer is its version's model");
         if (promoted && v === 2) afterPromotion++;
       }
       return seen;
     };
     const workers = [worker(), worker(), worker()];
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => answered >= 10 || failures.length > 0, "the workers got 10 answers");
+    const beforePromotion = answered;
     const cli = await larderAsync(fx.repo.dir, ["models", "promote", "--name", "swap", "--version", "2"]);
+    const duringPromotion = answered - beforePromotion;
     assertOk(cli);
     promoted = true;
     const seen = await Promise.all(workers);
@@ -195,7 +200,7 @@ describe("hot swap over HTTP", () => {
       assert.ok(first > 0, "then the new one");
       assert.ok(s.slice(first).every((v) => v === 2), "once swapped, never back");
     }
-    assert.ok(seen.flat().length > 60, `requests kept being served during the promotion (${seen.flat().length})`);
+    assert.ok(duringPromotion > 0, "requests kept being served during the promotion");
     assert.equal(served.models.lastRefreshError, null);
   });
 });

@@ -7,7 +7,7 @@ import { LarderError } from "../errors.js";
 import { resolveFeatures, type FeatureSelection } from "../serving/feature-refs.js";
 import { isEpochMs, parseIsoMs, TIMESTAMP_EXPECTED } from "../time.js";
 import { runOnDemandTransform } from "../transform/transform-executor.js";
-import { columnFromValues, type Column, type ColumnarBatch } from "./columnar.js";
+import { columnFromValues, columnGet, type Column, type ColumnarBatch } from "./columnar.js";
 import { encodeKeys } from "./entity-keys.js";
 import type { OfflineStore } from "./offline-store.js";
 import { arrowTableToBatch, batchToArrowTable } from "./parquet-io.js";
@@ -27,6 +27,14 @@ export interface TrainingSetRequest {
  * value of every requested feature appended, and on-demand views computed row by row by the same
  * transform executor the online path uses.
  */
+/**
+ * A join key column's values with null where the column is null: a numeric column holds 0 there in
+ * `values`, which would join entity 0.
+ */
+function keyValues(col: Column, n: number): ArrayLike<unknown> {
+  return "valid" in col && col.valid !== null ? Array.from({ length: n }, (_, i) => columnGet(col, i)) : (col.values as ArrayLike<unknown>);
+}
+
 export async function buildTrainingSet(repo: RepoDefinitions, offline: OfflineStore, entities: Table, request: TrainingSetRequest): Promise<Table> {
   const resolved = resolveFeatures(repo, request.selection, request.fullFeatureNames ?? false);
   const available = entities.schema.fields.map((f) => f.name);
@@ -59,7 +67,7 @@ export async function buildTrainingSet(repo: RepoDefinitions, offline: OfflineSt
     const keyTypes = joinKeyTypesOf(def);
     const side: EntitySide = {
       numRows: n,
-      keys: encodeKeys(keys.map((k) => input.columns.get(k)!.values as ArrayLike<unknown>), keyTypes, keys, n),
+      keys: encodeKeys(keys.map((k) => keyValues(input.columns.get(k)!, n)), keyTypes, keys, n),
       ts,
     };
     const featureList = [...features].map((f) => ({ name: f, type: def.schema[f]! }));
