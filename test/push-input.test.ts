@@ -15,12 +15,12 @@ import { startServer, type RunningServer } from "../src/server/app.js";
 import { arrowTable, col, createFeatureRepo, expectLarderError, type FeatureRepo } from "./helpers/feature-repo.js";
 import { post } from "./helpers/http-server.js";
 import { createPushRepo, removePushRepo } from "./helpers/push-repo.js";
-import { postgresAvailable, redisAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
+import { postgresAvailable, redisUrlAvailable, requireServices, testPostgresUrl, testRedisUrl } from "./helpers/services.js";
 
 const MIN = 60_000;
 const BASE = Date.UTC(2024, 4, 1);
-const REDIS = process.env.LARDER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
-const redisUp = await redisAvailable(new URL(REDIS).hostname, Number(new URL(REDIS).port || 6379));
+const REDIS = testRedisUrl();
+const redisUp = await redisUrlAvailable(REDIS);
 if (!redisUp && requireServices()) throw new Error(`Redis is unavailable at ${REDIS}`);
 
 type Json = Record<string, unknown>;

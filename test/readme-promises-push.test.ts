@@ -19,7 +19,7 @@ import { newStateVersion, packState } from "../src/online/packed-state.js";
 import { RedisOnlineStore } from "../src/online/redis/redis-online-store.js";
 import { createFeatureRepo, expectLarderError, type FeatureRepo } from "./helpers/feature-repo.js";
 import { eventsTable, PUSH_FEATURES } from "./helpers/push-repo.js";
-import { postgresAvailable, redisAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
+import { postgresAvailable, redisUrlAvailable, requireServices, testPostgresUrl, testRedisUrl } from "./helpers/services.js";
 
 const MIN = 60_000;
 const BASE = Date.UTC(2024, 4, 1);
@@ -130,9 +130,8 @@ if (!(await postgresAvailable(PG_URL))) {
   });
 }
 
-const REDIS_URL = process.env.LARDER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
-const redisHost = new URL(REDIS_URL);
-if (!(await redisAvailable(redisHost.hostname, Number(redisHost.port || 6379)))) {
+const REDIS_URL = testRedisUrl();
+if (!(await redisUrlAvailable(REDIS_URL))) {
   if (requireServices()) throw new Error(`Redis is unavailable at ${REDIS_URL}`);
   test("WRITE_CONFLICT on Redis", { skip: `Redis is unavailable at ${REDIS_URL}` }, () => {});
 } else {

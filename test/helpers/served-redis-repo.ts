@@ -12,8 +12,9 @@ import { promoteModel, registerModel } from "../../src/models/model-registry.js"
 import { startServer, type RunningServer } from "../../src/server/app.js";
 import { configSource } from "./feature-repo.js";
 import { createServedRepo, type ServedRepo } from "./http-server.js";
+import { testRedisUrl } from "./services.js";
 
-export const TEST_REDIS_URL = process.env.LARDER_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+export const TEST_REDIS_URL = testRedisUrl();
 
 export interface ServedRedisRepo {
   repo: ServedRepo;
