@@ -11,11 +11,17 @@ import { registerCommands } from "./commands.js";
 async function main(argv: string[]): Promise<number> {
   const program = new Command("larder")
     .description("Larder: a feature store for TypeScript")
-    .version(packageVersion(), "-V, --version", "print Larder's version")
+    // Not commander's .version(): a root option is also recognised after a subcommand, and would
+    // swallow `larder models promote --version 3`. Handled in versionRequested instead.
+    .addHelpText("after", "\nlarder --version (or -V) prints Larder's version.")
     .option("--repo <dir>", "feature repository directory", ".")
     .showHelpAfterError()
     .exitOverride();
   registerCommands(program);
+  if (versionRequested(argv.slice(2))) {
+    console.log(packageVersion());
+    return 0;
+  }
   try {
     await program.parseAsync(argv);
     return 0;
@@ -30,6 +36,14 @@ async function main(argv: string[]): Promise<number> {
     else if (process.env.LARDER_DEBUG) console.error(e.stack);
     return 1;
   }
+}
+
+/** True for `larder [--repo DIR] --version` (or -V): the version flag before any command. */
+function versionRequested(args: readonly string[]): boolean {
+  let i = 0;
+  while (args[i] === "--repo") i += 2;
+  if (args[i]?.startsWith("--repo=")) i++;
+  return args[i] === "--version" || args[i] === "-V";
 }
 
 /** The version in Larder's package.json (two levels up from src/cli/ and from dist/cli/ alike). */
