@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { defineConfig, hashApiKey } from "../src/config/define-config.js";
+import { DEFAULT_IDEMPOTENCY_RETENTION_MS, SERVER_DEFAULTS, defineConfig, hashApiKey } from "../src/config/define-config.js";
 import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "../src/server/auth.js";
 import { buildServer, configuredApiKeys, startServer, type RunningServer } from "../src/server/app.js";
 import { configSource, expectLarderError } from "./helpers/feature-repo.js";
@@ -95,8 +95,10 @@ test("keys in larder.config.ts (key or keyHash) are kept as hashes; LARDER_API_K
   });
   assert.deepEqual(config.server, {
     apiKeys: [{ name: "a", keyHash: hashApiKey(READ), scopes: ["read"] }, { name: "b", keyHash: hashApiKey(PUSH), scopes: ["push", "read"] }],
+    ...SERVER_DEFAULTS,
     bodyLimit: 4096,
-    predictionLog: true,
+    definitionsPollInterval: null,
+    idempotencyRetentionMs: DEFAULT_IDEMPOTENCY_RETENTION_MS,
   });
   assert.ok(!JSON.stringify(config).includes(READ), "the plain key is not kept");
   assert.deepEqual(defineConfig(config as never).server, config.server, "a loaded config validates again");
