@@ -1,12 +1,15 @@
 /**
  * Server limits: request and headers timeouts close connections that send a partial request, the
  * entity-row limit answers 413 ENTITY_ROWS_LIMIT on every route that takes entity rows, and a
- * request processed in chunks answers exactly what one processed in one go does.
+ * request processed in chunks answers exactly what one processed in one go does, and the response of
+ * a request of more than server.chunkRows rows is streamed with exactly the bytes of one
+ * JSON.stringify, on both entity-row routes.
  */
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { defineConfig } from "../src/config/define-config.js";
+import { promoteModel, registerModel } from "../src/models/model-registry.js";
 import { startServer, buildServer, type RunningServer } from "../src/server/app.js";
 import { ALL_FEATURES, createServedRepo, post, type ServedRepo } from "./helpers/http-server.js";
 import { rng } from "./helpers/seeded-random.js";
@@ -150,5 +153,80 @@ describe("chunked processing", () => {
     assert.equal(errors[0]!.code, "TYPE_MISMATCH");
     assert.match(errors[0]!.message, /row 200\b/);
     assert.deepEqual(errors[0], errors[1]);
+  });
+});
+
+describe("streamed large responses", () => {
+  let server: RunningServer;
+  const r = rng(9);
+  // More rows than server.chunkRows (default 1,000): streamed in three slices per column.
+  const customer_id = Array.from({ length: 2_500 }, () => 1 + Math.floor(r() * 45));
+  const cart_value = customer_id.map((_, i) => (i % 13 === 0 ? null : i * 0.25));
+  before(async () => {
+    const model = {
+      format: "larder.linear.v1",
+      objective: "logistic",
+      inputs: [
+        { feature: "monthly_fee", kind: "numeric", mean: 30, std: 10, fill: 0, weight: 0.5 },
+        { feature: "fee_plus_cart", kind: "numeric", mean: 100, std: 50, fill: 0, weight: -0.25 },
+      ],
+      intercept: 0.1,
+      missing: "fill",
+    };
+    await registerModel(repo.store, { name: "stream_fee", service: "churn", model });
+    await promoteModel(repo.store, "stream_fee", 1);
+    server = await startServer(repo.served, { port: 0, apiKeys: [], predictionLog: false });
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test("/get-online-features: a large response is streamed, byte for byte JSON.stringify of the in-process answer; a small one is not", async () => {
+    for (const selection of [{ features: ALL_FEATURES }, { feature_service: "churn" }] as const) {
+      for (const full of [false, true]) {
+        const res = await post(server.url, "/get-online-features", { ...selection, entities: { customer_id, cart_value }, full_feature_names: full });
+        assert.equal(res.status, 200, res.text.slice(0, 300));
+        assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+        assert.equal(res.headers.get("content-length"), null, "streamed (chunked transfer encoding), not one buffered body");
+        const direct = await repo.served.getOnlineFeatures({ customer_id, cart_value }, {
+          ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }),
+          fullFeatureNames: full,
+        });
+        assert.equal(res.text, JSON.stringify(direct), `${JSON.stringify(selection)}, full_feature_names ${full}`);
+        const statuses = new Set(res.json.results.flatMap((x: { statuses: string[] }) => x.statuses));
+        assert.ok(statuses.has("PRESENT") && statuses.has("NOT_FOUND") && statuses.has("NULL_VALUE"), [...statuses].join());
+      }
+    }
+    const small = await post(server.url, "/get-online-features", { features: ALL_FEATURES, entities: { customer_id: customer_id.slice(0, 1000), cart_value: cart_value.slice(0, 1000) } });
+    assert.equal(small.status, 200);
+    assert.equal(small.headers.get("content-length"), String(Buffer.byteLength(small.text)), "up to chunkRows rows: one buffered body");
+  });
+
+  test("/v1/predict: a large response is streamed, byte for byte JSON.stringify of the in-process answer", async () => {
+    for (const contributions of [false, true]) {
+      const res = await post(server.url, "/v1/predict/stream_fee", { entities: { customer_id }, request: { cart_value }, contributions }, { "x-request-id": "stream-test" });
+      assert.equal(res.status, 200, res.text.slice(0, 300));
+      assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
+      assert.equal(res.headers.get("x-request-id"), "stream-test");
+      assert.equal(res.headers.get("content-length"), null, "streamed (chunked transfer encoding), not one buffered body");
+      const direct = await repo.served.predict("stream_fee", { customer_id }, { request: { cart_value }, contributions });
+      assert.equal(res.text, JSON.stringify({ request_id: "stream-test", ...direct }), `contributions ${contributions}`);
+      assert.equal(res.json.results.length, customer_id.length);
+    }
+  });
+
+  test("errors of a large request come before the first byte: a 4xx JSON error, as for a small one", async () => {
+    const bad = cart_value.map((v, i) => (i === 2_000 ? "lots" : v));
+    const read = await post(server.url, "/get-online-features", { features: ["ratios:cart_vs_avg"], entities: { customer_id, cart_value: bad } });
+    assert.equal(read.status, 400, read.text.slice(0, 300));
+    assert.equal(read.headers.get("content-type"), "application/json; charset=utf-8");
+    assert.equal(read.json.error.code, "TYPE_MISMATCH");
+    assert.match(read.json.error.message, /row 2000\b/);
+    const scored = await post(server.url, "/v1/predict/stream_fee", { entities: { customer_id }, request: { cart_value: bad } });
+    assert.equal(scored.status, 400, scored.text.slice(0, 300));
+    assert.equal(scored.json.error.code, "TYPE_MISMATCH");
+    const unknown = await post(server.url, "/v1/predict/no_such_model", { entities: { customer_id } });
+    assert.equal(unknown.status, 404, unknown.text.slice(0, 300));
+    assert.equal(unknown.json.error.code, "UNKNOWN_MODEL");
   });
 });

@@ -73,7 +73,8 @@ export interface ServerConfig {
   maxEntityRows: number;
   /**
    * Entity rows a request processes before it yields to other requests (default 1,000): a large
-   * batch is read and scored in chunks, so small requests are not stalled behind it.
+   * batch is read, scored and its response serialized (streamed) in chunks, so small requests are
+   * not stalled behind it.
    */
   chunkRows: number;
   /**

@@ -4,6 +4,7 @@ import { isLarderError, LarderError } from "../errors.js";
 import type { FeatureStore } from "../feature-store.js";
 import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "./auth.js";
 import { errorResponse, requestError, zodRequestError } from "./http-error.js";
+import { jsonStream } from "./json-stream.js";
 import { ServerMetrics, UNMATCHED_ROUTE } from "./metrics.js";
 import type { LarderRoute } from "./route.js";
 import { builtinRoutes } from "./routes/index.js";
@@ -53,6 +54,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
   const headersTimeout = Math.min(options.headersTimeout ?? server.headersTimeout, requestTimeout || Number.POSITIVE_INFINITY);
   const keepAliveTimeout = options.keepAliveTimeout ?? server.keepAliveTimeout;
   const maxEntityRows = options.maxEntityRows ?? server.maxEntityRows;
+  const chunkRows = Math.max(1, server.chunkRows);
   const keys = new ApiKeys(options.apiKeys ?? configuredApiKeys(store.repo.config));
   const routes = options.routes ?? builtinRoutes;
   const metrics = new ServerMetrics(store, { onScrapeError: (err) => log(`metrics: cannot read watermarks from the registry: ${err instanceof Error ? err.message : String(err)}`) });
@@ -139,8 +141,9 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
             body = parsed.data;
           }
         }
+        let rows = 0;
         if (route.entityRows) {
-          const rows = route.entityRows(body);
+          rows = route.entityRows(body);
           if (rows > maxEntityRows) {
             return sendError(
               reply,
@@ -158,7 +161,12 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
         }
         try {
           const result = await route.handler({ store, body, params, request, reply, metrics, predictionLog, routes });
-          return result === reply ? reply : reply.send(result);
+          if (result === reply) return reply;
+          // A response for more than chunkRows entity rows is serialized in slices of chunkRows
+          // rows with a turn of the event loop between them, the same bytes as one JSON.stringify;
+          // smaller ones take fastify's one-step path.
+          if (rows > chunkRows) return reply.type("application/json; charset=utf-8").send(jsonStream(result, chunkRows));
+          return reply.send(result);
         } catch (err) {
           return sendError(reply, request, err, isLarderError(err) ? (route.errorPath?.(err, body) ?? null) : null);
         }

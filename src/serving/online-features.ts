@@ -115,13 +115,23 @@ function sliceColumns(entities: Record<string, readonly unknown[]>, start: numbe
 function concatRows(parts: readonly OnlineFeaturesResponse[]): OnlineFeaturesResponse {
   const first = parts[0]!;
   // Fresh arrays: a chunk's results may share one (an on-demand view's event timestamps).
+  // A copy loop, not flatMap or concat: on the chunks' arrays both took 0.2-1 s of one uninterrupted
+  // turn for 100 chunks of 1,000 rows × 6 columns.
+  const join = <T>(arrays: T[][]): T[] => {
+    let n = 0;
+    for (const a of arrays) n += a.length;
+    const out = new Array<T>(n);
+    let k = 0;
+    for (const a of arrays) for (let i = 0; i < a.length; i++) out[k++] = a[i]!;
+    return out;
+  };
   const results = first.results.map((_, k) => ({
-    values: parts.flatMap((p) => p.results[k]!.values),
-    statuses: parts.flatMap((p) => p.results[k]!.statuses),
-    event_timestamps: parts.flatMap((p) => p.results[k]!.event_timestamps),
+    values: join(parts.map((p) => p.results[k]!.values)),
+    statuses: join(parts.map((p) => p.results[k]!.statuses)),
+    event_timestamps: join(parts.map((p) => p.results[k]!.event_timestamps)),
   }));
   const asOf: Record<string, (string | null)[]> = {};
-  for (const view of Object.keys(first.metadata.as_of)) asOf[view] = parts.flatMap((p) => p.metadata.as_of[view]!);
+  for (const view of Object.keys(first.metadata.as_of)) asOf[view] = join(parts.map((p) => p.metadata.as_of[view]!));
   return { metadata: { feature_names: first.metadata.feature_names, as_of: asOf }, results };
 }
 
