@@ -6,6 +6,7 @@ import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "./auth.js
 import { errorResponse, requestError, zodRequestError } from "./http-error.js";
 import { ServerMetrics, UNMATCHED_ROUTE } from "./metrics.js";
 import type { LarderRoute } from "./route.js";
+import { docsDocument, docsRoute, registerDocsUi } from "./routes/docs.js";
 import { builtinRoutes } from "./routes/index.js";
 import { ServerPredictionLog } from "./server-prediction-log.js";
 
@@ -165,6 +166,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
       },
     });
   }
+  if (routes.includes(docsRoute)) registerDocsUi(app, docsDocument(routes, store.project));
   return app;
 }
 
