@@ -69,9 +69,10 @@ test("auth is checked before the body: a bad body without a key is 401", async (
   assert.equal(res.status, 401);
 });
 
-test("/health and /docs need no key", async () => {
+test("/health, /docs and its swagger-ui need no key", async () => {
   assert.equal((await get(server.url, "/health")).status, 200);
   assert.equal((await get(server.url, "/docs")).status, 200);
+  for (const path of ["/docs/ui/", "/docs/ui/json", "/docs/ui/static/swagger-ui-bundle.js"]) assert.equal((await get(server.url, path)).status, 200, path);
 });
 
 test("without API keys: a non-loopback host is refused at start; loopback is allowed and says so", async () => {

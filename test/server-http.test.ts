@@ -276,20 +276,41 @@ test("GET /metrics while another holder keeps the registry: answers with the las
   assert.match((await get(server.url, "/metrics")).text, /larder_registry_up 1/, "up again once the registry is free");
 });
 
-test("GET /docs: a browser gets a self-contained HTML page of the document; clients get the JSON", async () => {
+test("GET /docs: a browser is sent to swagger-ui, served with its assets by this server and loading the same document; clients get the JSON", async () => {
   const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-  const page = await get(server.url, "/docs", { accept: browser });
-  assert.equal(page.status, 200);
-  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
-  for (const route of builtinRoutes) assert.ok(page.text.includes(`<code>${route.url.replace(/:(\w+)/g, "{$1}")}</code>`), `${route.url} is on the page`);
-  assert.match(page.text, /<h4>Request body<\/h4><pre>\{/);
-  assert.doesNotMatch(page.text, /<script|<link|https?:\/\//, "no script, no stylesheet, nothing fetched from elsewhere: works offline");
+  const json = await get(server.url, "/docs");
   for (const [path, headers] of [["/docs?format=json", { accept: browser }], ["/docs", { accept: "application/json" }], ["/docs", {}]] as const) {
     const res = await get(server.url, path, headers);
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /application\/json/, `${path} ${JSON.stringify(headers)}`);
     assert.equal(res.json.openapi, "3.1.0");
+    assert.deepEqual(res.json, json.json);
   }
+  const redirect = await fetch(`${server.url}/docs`, { headers: { accept: browser }, redirect: "manual" });
+  assert.equal(redirect.status, 302);
+  assert.equal(redirect.headers.get("location"), "/docs/ui/");
+  const followed = await fetch(`${server.url}/docs`, { headers: { accept: browser } });
+  assert.equal(followed.status, 200);
+  assert.equal(followed.url, `${server.url}/docs/ui/`);
+  assert.match(followed.headers.get("content-type") ?? "", /^text\/html/);
+  const page = await followed.text();
+  assert.match(page, /<div id="swagger-ui">/);
+  // Every script and stylesheet is a relative URL served by this server (none from a CDN: works offline).
+  const assets = [...page.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+  assert.ok(assets.includes("./static/swagger-ui-bundle.js"), assets.join(" "));
+  for (const asset of assets) {
+    assert.doesNotMatch(asset, /^(https?:)?\/\//, asset);
+    const res = await fetch(new URL(asset, followed.url));
+    assert.equal(res.status, 200, asset);
+    if (asset.endsWith("swagger-ui-bundle.js")) assert.match(await res.text(), /SwaggerUIBundle/);
+    else await res.arrayBuffer();
+  }
+  // The UI's initializer loads the document from ./json, relative to the page: the same document as /docs.
+  const init = await (await fetch(new URL("./static/swagger-initializer.js", followed.url))).text();
+  assert.match(init, /url: resolveUrl\('\.\/json'\)/);
+  const uiDoc = await get(server.url, "/docs/ui/json");
+  assert.equal(uiDoc.status, 200);
+  assert.deepEqual(uiDoc.json, json.json);
 });
 
 test("GET /docs is an OpenAPI 3.1 document of every route, its schemas and refs intact", async () => {

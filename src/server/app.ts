@@ -7,6 +7,7 @@ import { errorResponse, requestError, zodRequestError } from "./http-error.js";
 import { jsonStream } from "./json-stream.js";
 import { ServerMetrics, UNMATCHED_ROUTE } from "./metrics.js";
 import type { LarderRoute } from "./route.js";
+import { docsDocument, docsRoute, registerDocsUi } from "./routes/docs.js";
 import { builtinRoutes } from "./routes/index.js";
 import { ServerPredictionLog } from "./server-prediction-log.js";
 
@@ -173,6 +174,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
       },
     });
   }
+  if (routes.includes(docsRoute)) registerDocsUi(app, docsDocument(routes, store.project));
   return app;
 }
 
