@@ -599,7 +599,7 @@ const MAX_MODEL_VERSION = 2_147_483_647;
 function checkModelVersion(version: unknown): number {
   // Versions are a Postgres integer column: a larger number would fail the query, not find nothing.
   if (!(typeof version === "number" && Number.isSafeInteger(version) && version >= 1 && version <= MAX_MODEL_VERSION)) {
-    throw new LarderError("INVALID_ARGUMENT", `model version must be an integer from 1 to ${MAX_MODEL_VERSION}, got ${String(version)}`, { field: "version" });
+    throw new LarderError("INVALID_ARGUMENT", `model version must be a positive integer (at most ${MAX_MODEL_VERSION}), got ${String(version)}`, { field: "version" });
   }
   return version;
 }

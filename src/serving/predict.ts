@@ -72,7 +72,7 @@ export function modelSelector(options: { stage?: ModelStage | undefined; version
   if (options.version !== undefined) {
     // At most a Postgres integer: the registry's version column.
     if (!(Number.isSafeInteger(options.version) && options.version >= 1 && options.version <= 2_147_483_647)) {
-      throw new LarderError("INVALID_ARGUMENT", `version must be an integer from 1 to 2147483647, got ${String(options.version)}`, { field: "version" });
+      throw new LarderError("INVALID_ARGUMENT", `version must be a positive integer (at most 2147483647), got ${String(options.version)}`, { field: "version" });
     }
     return { version: options.version };
   }
