@@ -31,6 +31,16 @@ export function isPostgresDataError(err: unknown): boolean {
 }
 
 /**
+ * True for a value that does not convert to its column's type (the TYPE_MISMATCH codes above). A
+ * read raises these only for the parameters it sends (range bounds); other data exceptions of a
+ * read, such as a division by zero in a query source, are the source's own failure.
+ */
+export function isPostgresTypeError(err: unknown): boolean {
+  const code = (err as PgErrorFields | null)?.code;
+  return typeof code === "string" && TYPE_CODES.has(code);
+}
+
+/**
  * The LarderError for a Postgres data error (see the module comment), prefixed with `where`; null
  * when `err` is not one. `extra` adds details (e.g. the 1-based row a caller found).
  */

@@ -9,7 +9,7 @@ import type { PostgresSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
 import { epochMsOf, parseIsoMs } from "../time.js";
 import type { Row } from "../types.js";
-import { postgresDataError } from "./postgres-data-error.js";
+import { isPostgresTypeError, postgresDataError } from "./postgres-data-error.js";
 import { type ColumnPlan, compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
 import type { SourceReadOptions } from "./read-source.js";
 import { postgresColumnKind, type SourceColumnType } from "./source-column-type.js";
@@ -151,8 +151,9 @@ function queryError(source: PostgresSourceDef, url: string, err: unknown): Larde
   }
   const what = source.table !== null ? `reading table ${JSON.stringify(source.table)} failed` : "query failed";
   // A value Postgres refuses here comes from the caller (the range bounds compared with the event
-  // column, e.g. epoch ms beyond an int4 column): a 400, not a failing source.
-  const data = postgresDataError(err, `${sourceLabel(source)}: ${what}`, { source: source.name });
+  // column, e.g. epoch ms beyond an int4 column): a 400, not a failing source. Other data
+  // exceptions (a division by zero in a query source) are the source's: SOURCE_READ_ERROR.
+  const data = isPostgresTypeError(err) ? postgresDataError(err, `${sourceLabel(source)}: ${what}`, { source: source.name }) : null;
   if (data !== null) return data;
   return new LarderError("SOURCE_READ_ERROR", `${sourceLabel(source)}: ${what}: ${message}`, { source: source.name, code }, { cause: err });
 }
