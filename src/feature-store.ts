@@ -1,3 +1,4 @@
+import { resolve as resolvePath } from "node:path";
 import type { Table } from "apache-arrow";
 import { loadRepo, type FeatureRepo } from "./config/load-repo.js";
 import type { AnyDefinition, FeatureViewDef, ParquetSourceDef } from "./definitions/definition-types.js";
@@ -159,7 +160,9 @@ export class FeatureStore {
 
   private constructor(repo: FeatureRepo, private readonly options: FeatureStoreOptions) {
     this.#repo = repo;
-    this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared() });
+    const { path: _path, ...engine } = repo.config.offline;
+    if (engine.tempDirectory !== undefined) engine.tempDirectory = resolvePath(repo.dir, engine.tempDirectory);
+    this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared(), engine });
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { LarderError } from "../errors.js";
 import { parseDurationMs } from "../time.js";
 import { DEFAULT_RUN_LEASE_MS } from "../registry/registry-store.js";
+import { MEMORY_LIMIT_PATTERN } from "../offline/duckdb-engine.js";
 
 export interface LarderConfig {
   /** The project's name; registry objects are stored under it. */
@@ -13,7 +14,11 @@ export interface LarderConfig {
   registry: string;
   /** "embedded", "redis://…" or "redis-cluster://h:p,h:p". */
   online: string;
-  offline: { path: string };
+  /**
+   * The offline store's directory and its engine (DuckDB): `memoryLimit` ("1GB"; default half the
+   * machine's memory), `threads` (default every core), `tempDirectory` (where it spills).
+   */
+  offline: { path: string; memoryLimit?: string; threads?: number; tempDirectory?: string };
   /** Default connection of postgresSource()s that name none. */
   sources: { postgres: string | null };
   /** `larder serve`: API keys (hashed) and the request body limit. */
@@ -95,7 +100,7 @@ export interface LarderConfigInput {
   definitions?: string[];
   registry?: string;
   online?: string;
-  offline?: { path?: string };
+  offline?: { path?: string; memoryLimit?: string; threads?: number; tempDirectory?: string };
   sources?: { postgres?: string | null | undefined };
   server?: {
     apiKeys?: ApiKeyInput[];
@@ -145,7 +150,15 @@ const configSchema = z.object({
   definitions: z.array(z.string().min(1)).min(1).default(["./features.ts"]),
   registry: z.string().min(1).default("embedded"),
   online: z.string().min(1).default("embedded"),
-  offline: z.object({ path: z.string().min(1).default("./data/offline") }).default({ path: "./data/offline" }),
+  offline: z
+    .object({
+      path: z.string().min(1).default("./data/offline"),
+      memoryLimit: z.string().regex(MEMORY_LIMIT_PATTERN, { error: 'expected a size such as "1GB" or "512MB"' }).optional(),
+      threads: z.number().int().min(1, { error: "expected at least 1 thread" }).optional(),
+      tempDirectory: z.string().min(1).optional(),
+    })
+    .strict()
+    .default({ path: "./data/offline" }),
   sources: z.object({ postgres: z.string().min(1).nullable().optional() }).default({}),
   server: z
     .object({
@@ -199,7 +212,12 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
     definitions: c.definitions,
     registry: c.registry,
     online: c.online,
-    offline: { path: c.offline.path },
+    offline: {
+      path: c.offline.path,
+      ...(c.offline.memoryLimit !== undefined ? { memoryLimit: c.offline.memoryLimit } : {}),
+      ...(c.offline.threads !== undefined ? { threads: c.offline.threads } : {}),
+      ...(c.offline.tempDirectory !== undefined ? { tempDirectory: c.offline.tempDirectory } : {}),
+    },
     sources: { postgres: c.sources.postgres ?? process.env.LARDER_SOURCE_POSTGRES_URL ?? null },
     server: {
       apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),

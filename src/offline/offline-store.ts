@@ -45,6 +45,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, 
 import { LarderError } from "../errors.js";
 import { VALUE_TYPES, type ValueType } from "../types.js";
 import { concatBatches, emptyBatch, filterRows, selectColumns, type ColumnarBatch, type NumericColumn } from "./columnar.js";
+import type { OfflineEngineConfig } from "./duckdb-engine.js";
 import type { ParquetReadPool } from "./parquet-read-pool.js";
 import { isFileNotFound, readParquetBatch, writeParquetFile, type WriteParquetOptions } from "./parquet-io.js";
 
@@ -97,6 +98,8 @@ export interface OfflineStoreOptions {
    * the next writer of the view deletes them regardless of age when it takes the lock.
    */
   orphanAgeMs?: number;
+  /** The offline engine's memory, threads and spill directory (config `offline.*`). */
+  engine?: OfflineEngineConfig;
   /** Decode data files on a worker thread (reads then overlap with the caller's work). */
   readPool?: ParquetReadPool;
 }
@@ -436,6 +439,11 @@ export class OfflineStore {
     this.root = resolve(root);
     this.lockTimeoutMs = options.lockTimeoutMs ?? 30 * 60_000;
     this.orphanAgeMs = options.orphanAgeMs ?? HOUR_MS;
+  }
+
+  /** How the offline engine (DuckDB) over this store is configured: open it with OfflineEngine.open. */
+  get engineConfig(): OfflineEngineConfig {
+    return this.options.engine ?? {};
   }
 
   /**
