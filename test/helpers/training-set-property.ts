@@ -13,8 +13,8 @@
  * ("5" for the int64 entity, 5 for the string one). Half of the seeds backfill in two halves,
  * split at a random instant and run in random order: the result must not change.
  *
- * Seeds are a fixed list; a failure names the seed and shrinks the failing cell to a minimal
- * example (one entity row and the fewest of its key's rows that still fail), which it prints.
+ * Seeds are a fixed list; a failure names the seed and shrinks its first failing cell to a minimal
+ * example (one entity row and as few rows as still fail, verified by the product), which it prints.
  */
 import assert from "node:assert/strict";
 import { rm } from "node:fs/promises";
@@ -260,32 +260,57 @@ function isolate(s: Scenario, m: Mismatch): Scenario {
   };
 }
 
-function fails(ms: readonly Mismatch[], ref: string): Mismatch | undefined {
-  return ms.find((x) => x.check.ref === ref);
+/**
+ * The candidates of one shrinking round: `rows` without one chunk, for chunk sizes n/2, n/4, … 1
+ * (delta debugging's complements), smallest first.
+ */
+function withoutChunks<T>(rows: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let size = Math.ceil(rows.length / 2); size >= 1; size = size === 1 ? 0 : Math.ceil(size / 2)) {
+    for (let from = 0; from < rows.length; from += size) out.push(rows.filter((_, j) => j < from || j >= from + size));
+  }
+  return out.sort((x, y) => x.length - y.length);
 }
 
 /**
- * Shrinks a failing cell: keeps only its entity row and its key's rows, then drops rows one at a
- * time while the same feature still fails (each try reruns the product), within `budgetMs`.
+ * Candidates put side by side in one scenario, candidate c under a key of its own, with one entity
+ * row each (entity row c), so that one backfill and one training set try them all.
+ */
+function sideBySide(s: Scenario, source: SourceName, e: EntityRow, candidates: readonly ReferenceRow[][]): Scenario {
+  const rows = candidates.flatMap((rs, c) => rs.map((r) => ({ ...r, key: source === "ints" ? 500_000 + c : String(700_000 + c) })));
+  const entities = candidates.map((_, c): EntityRow => {
+    if (source === "ints") return { ...e, customer: s.customerColumn === "int64" ? 500_000 + c : String(500_000 + c) };
+    return { ...e, account: s.accountColumn === "int64" ? 700_000 + c : String(700_000 + c) };
+  });
+  return { ...s, ints: source === "ints" ? rows : [], strs: source === "strs" ? rows : [], entities };
+}
+
+/**
+ * Shrinks a failing cell to a minimal example: its entity row and its key's rows alone (checked to
+ * still fail), then rounds of delta debugging, each round trying every candidate at once under keys
+ * of their own (one run of the product per round), while the same feature still fails; finally
+ * without the split backfill if that fails too. Stops at `budgetMs` with the smallest failure so far.
  */
 async function shrink(repo: FeatureRepo, s: Scenario, first: Mismatch, checks: readonly Check[], budgetMs: number): Promise<{ scenario: Scenario; mismatch: Mismatch } | null> {
   const deadline = Date.now() + budgetMs;
-  let scenario = isolate(s, first);
-  let mismatch = fails(await runScenario(repo, scenario, checks), first.check.ref);
-  if (!mismatch) return null;
+  const ref = first.check.ref;
   const source = first.check.source;
-  for (let i = scenario[source].length - 1; i >= 0 && Date.now() < deadline; i--) {
-    const rows = scenario[source].filter((_, j) => j !== i);
-    const smaller = { ...scenario, [source]: rows };
-    const m = fails(await runScenario(repo, smaller, checks), first.check.ref);
-    if (m) {
-      scenario = smaller;
-      mismatch = m;
-    }
+  let scenario = isolate(s, first);
+  let mismatch = (await runScenario(repo, scenario, checks)).find((m) => m.check.ref === ref);
+  if (!mismatch) return null;
+  const e = scenario.entities[0]!;
+  let rows = scenario[source];
+  while (rows.length > 0 && Date.now() < deadline) {
+    const candidates = withoutChunks(rows);
+    const tried = sideBySide(s, source, e, candidates);
+    const failing = (await runScenario(repo, tried, checks)).filter((m) => m.check.ref === ref).sort((x, y) => x.row - y.row)[0];
+    if (!failing) break; // no smaller candidate fails (or the failure needs the original key)
+    rows = candidates[failing.row]!;
+    scenario = sideBySide(s, source, e, [rows]);
+    mismatch = { ...failing, row: 0 };
   }
-  // Without the split if it still fails so.
   if (scenario.split !== null && Date.now() < deadline) {
-    const m = fails(await runScenario(repo, { ...scenario, split: null }, checks), first.check.ref);
+    const m = (await runScenario(repo, { ...scenario, split: null }, checks)).find((x) => x.check.ref === ref);
     if (m) {
       scenario = { ...scenario, split: null };
       mismatch = m;
@@ -304,7 +329,7 @@ function describeCell(s: Scenario, m: Mismatch): string {
 
 function describeScenario(s: Scenario, m: Mismatch): string {
   const rows = s[m.check.source].map(
-    (x) => `    key ${JSON.stringify(x.key)} ts ${iso(x.ts)}${x.created === null ? "" : ` created ${iso(x.created)}`} ${JSON.stringify(x.values)}`,
+    (x) => `    key ${JSON.stringify(x.key)} ts ${iso(x.ts)}${m.check.source === "strs" ? "" : ` created ${x.created === null ? "null" : iso(x.created)}`} ${JSON.stringify(x.values)}`,
   );
   const split = s.split === null ? "one backfill" : `backfill split at ${iso(s.split.at)}${s.split.laterFirst ? ", later half first" : ""}`;
   return [`  ${describeCell(s, m)}`, `  ${m.check.source} rows (${split}):`, ...(rows.length ? rows : ["    (none)"])].join("\n");
@@ -322,7 +347,7 @@ export async function checkSeeds(repo: FeatureRepo, seeds: readonly number[], ge
     cells += s.entities.length * checks.length;
     if (mismatches.length === 0) continue;
     const lines = mismatches.slice(0, 8).map((m) => `  ${describeCell(s, m)}`);
-    const shrunk = await shrink(repo, s, mismatches[0]!, checks, 60_000);
+    const shrunk = await shrink(repo, s, mismatches[0]!, checks, 90_000);
     const example = shrunk === null ? "  (the failure did not reproduce on its entity row and key alone)" : describeScenario(shrunk.scenario, shrunk.mismatch);
     throw new Error(
       `seed ${seed}: ${mismatches.length} cell(s) differ from the reference (${s.ints.length} int rows, ${s.strs.length} string rows, ${s.entities.length} entity rows; ` +
