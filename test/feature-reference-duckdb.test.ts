@@ -21,8 +21,8 @@ import { entityOf, pointInTimeValue, windowValue, type Allowed, type KeyType, ty
 import { DAY, HOUR, MIN, generate, seedList, type Scenario, type SourceName } from "./helpers/training-set-property.js";
 
 const SEEDS = seedList([2, 5, 7, 9, 10, 11]);
-const EDGES = [HOUR, DAY, 90_000, 1500, 30 * MIN];
-const TTLS = [null, HOUR, DAY, 1500, 30 * MIN];
+const EDGES = [HOUR, DAY, 90_000, 1500, 791 * MIN, 30 * MIN];
+const TTLS = [null, HOUR, DAY, 1500, 791 * MIN, 30 * MIN];
 const WINDOWS = [HOUR, DAY, 90_000, 30 * MIN];
 const AGGREGATIONS: AggSpec[] = [
   ...WINDOWS.flatMap((w): AggSpec[] => [
