@@ -343,7 +343,12 @@ export async function checkSeeds(repo: FeatureRepo, seeds: readonly number[], ge
   let cells = 0;
   for (const seed of seeds) {
     const s = generate(seed, gen);
-    const mismatches = await runScenario(repo, s, checks);
+    let mismatches: Mismatch[];
+    try {
+      mismatches = await runScenario(repo, s, checks);
+    } catch (err) {
+      throw new Error(`seed ${seed}: ${(err as Error).message}`, { cause: err });
+    }
     cells += s.entities.length * checks.length;
     if (mismatches.length === 0) continue;
     const lines = mismatches.slice(0, 8).map((m) => `  ${describeCell(s, m)}`);
