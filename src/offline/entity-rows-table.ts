@@ -1,11 +1,12 @@
 /**
- * Entity rows as DuckDB tables for the point-in-time join: `__row BIGINT` (the row's position),
- * `__ts BIGINT` (its timestamp, epoch ms) and the join keys typed by `entityKeySqlType`.
+ * Entity rows in DuckDB for the point-in-time join: one table `entity_keys` with `__row BIGINT` (the
+ * row's position), `__ts BIGINT` (its timestamp, epoch ms) and every normalised join key; and per
+ * typing of the keys a view `entity_rows(__row, __ts, <join keys>)` over it.
  *
  * Keys and timestamps are normalised exactly as everywhere else: timestamps by src/time.ts's one
  * parser, keys by `normaliseKeyPart` (a key is its value: "5" and 5 are entity 5 for an int64
  * entity; a string entity takes numbers as their decimal text). Two views may type one join key
- * name differently; each then gets its own table, so every key column has one type.
+ * name differently; each then gets its own view (`entity_rows_2`, …), so every key column has one type.
  */
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
@@ -74,40 +75,78 @@ function rawValue(col: Column, i: number): unknown {
   return col.valid !== null && col.valid[i] === 0 ? null : col.values[i];
 }
 
+/** The column of `entity_keys` holding a table's key (one table per typing of the keys: see `planEntityTables`). */
+export function entityKeyColumn(tables: readonly EntityTable[], table: EntityTable, key: string): string {
+  return `__key${tables.indexOf(table)}:${key}`;
+}
+
+/** Every key column of `entity_keys` with its SQL type. */
+function keyColumns(tables: readonly EntityTable[]): { table: EntityTable; key: string; type: ValueType; column: string }[] {
+  return tables.flatMap((table) => [...table.keys].map(([key, type]) => ({ table, key, type, column: entityKeyColumn(tables, table, key) })));
+}
+
 /**
- * Fills the entity tables from columns held in JS: `input` has the timestamp column and every
- * join key. Timestamps are floored to the millisecond (the store's resolution).
+ * The entity tables as views over `entity_keys`, so a view's join can also be written as a SELECT
+ * over `entity_rows(__row, __ts, <join keys>)`.
  */
-export async function loadEntityTables(engine: OfflineEngine, tables: readonly EntityTable[], input: ColumnarBatch, ts: Float64Array): Promise<void> {
+export async function createEntityTableViews(engine: OfflineEngine, tables: readonly EntityTable[]): Promise<void> {
+  for (const table of tables) {
+    const keys = [...table.keys.keys()].map((k) => `${sqlIdent(entityKeyColumn(tables, table, k))} AS ${sqlIdent(k)}`);
+    await engine.run(`CREATE VIEW ${sqlIdent(table.name)} AS SELECT __row, __ts${keys.map((k) => `, ${k}`).join("")} FROM entity_keys`);
+  }
+}
+
+/** A key's normalised value as SQL, from the entity file's column. */
+export type KeyExpression = (key: string, type: ValueType) => string;
+
+/**
+ * `entity_keys` from columns held in JS: `__row`, `__ts` (epoch ms, floored to the millisecond, the
+ * store's resolution) and every table's normalised keys. `input` has the timestamp column and
+ * every join key.
+ */
+export async function loadEntityKeys(engine: OfflineEngine, tables: readonly EntityTable[], input: ColumnarBatch, ts: Float64Array): Promise<void> {
   const { DuckDBDataChunk, BIGINT, VARCHAR } = await import("@duckdb/node-api");
   const n = input.numRows;
-  for (const table of tables) {
-    const keys = [...table.keys];
-    await engine.run(`CREATE TABLE ${sqlIdent(table.name)} (__row BIGINT, __ts BIGINT${keys.map(([k, type]) => `, ${sqlIdent(k)} ${entityKeySqlType(type)}`).join("")})`);
-    const normalised = keys.map(([k, type]) => {
-      const col = input.columns.get(k)!;
-      const out = new Array<bigint | string | null>(n);
-      for (let i = 0; i < n; i++) {
-        const v = normaliseKeyPart(rawValue(col, i), type, k);
-        out[i] = v === null ? null : typeof v === "number" ? BigInt(v) : v;
-      }
-      return out;
-    });
-    const types = [BIGINT, BIGINT, ...keys.map(([, type]) => (entityKeySqlType(type) === "BIGINT" ? BIGINT : VARCHAR))];
-    const appender = await engine.connection.createAppender(table.name);
-    const CHUNK = 2048;
-    for (let start = 0; start < n; start += CHUNK) {
-      const end = Math.min(n, start + CHUNK);
-      const rows: bigint[] = [];
-      const times: bigint[] = [];
-      for (let i = start; i < end; i++) {
-        rows.push(BigInt(i));
-        times.push(BigInt(Math.floor(ts[i]!)));
-      }
-      const chunk = DuckDBDataChunk.create(types, end - start);
-      chunk.setColumns([rows, times, ...normalised.map((values) => values.slice(start, end))]);
-      appender.appendDataChunk(chunk);
+  const keys = keyColumns(tables);
+  await engine.run(`CREATE TABLE entity_keys (__row BIGINT, __ts BIGINT${keys.map((k) => `, ${sqlIdent(k.column)} ${entityKeySqlType(k.type)}`).join("")})`);
+  const normalised = keys.map(({ key, type }) => {
+    const col = input.columns.get(key)!;
+    const out = new Array<bigint | string | null>(n);
+    for (let i = 0; i < n; i++) {
+      const v = normaliseKeyPart(rawValue(col, i), type, key);
+      out[i] = v === null ? null : typeof v === "number" ? BigInt(v) : v;
     }
-    appender.closeSync();
+    return out;
+  });
+  const types = [BIGINT, BIGINT, ...keys.map((k) => (entityKeySqlType(k.type) === "BIGINT" ? BIGINT : VARCHAR))];
+  const appender = await engine.connection.createAppender("entity_keys");
+  const CHUNK = 2048;
+  for (let start = 0; start < n; start += CHUNK) {
+    const end = Math.min(n, start + CHUNK);
+    const rows: bigint[] = [];
+    const times: bigint[] = [];
+    for (let i = start; i < end; i++) {
+      rows.push(BigInt(i));
+      times.push(BigInt(Math.floor(ts[i]!)));
+    }
+    const chunk = DuckDBDataChunk.create(types, end - start);
+    chunk.setColumns([rows, times, ...normalised.map((values) => values.slice(start, end))]);
+    appender.appendDataChunk(chunk);
   }
+  appender.closeSync();
+}
+
+/** `entity_keys` as a view over `relation`, which has `__row`, `__ts` and the key columns (see `keySelectList`). */
+export async function createEntityKeysView(engine: OfflineEngine, tables: readonly EntityTable[], relation: string): Promise<void> {
+  await engine.run(`CREATE VIEW entity_keys AS SELECT __row, __ts${keyColumnNames(tables).map((k) => `, ${sqlIdent(k)}`).join("")} FROM ${relation}`);
+}
+
+/** The key columns `keyExpr` computes, as a SELECT list (for a relation that normalises keys inline). */
+export function keySelectList(tables: readonly EntityTable[], keyExpr: KeyExpression): string[] {
+  return keyColumns(tables).map((k) => `${keyExpr(k.key, k.type)}::${entityKeySqlType(k.type)} AS ${sqlIdent(k.column)}`);
+}
+
+/** The names of `entity_keys`' columns besides `__row` and `__ts`. */
+export function keyColumnNames(tables: readonly EntityTable[]): string[] {
+  return keyColumns(tables).map((k) => k.column);
 }

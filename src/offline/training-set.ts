@@ -23,10 +23,10 @@ import { runOnDemandTransform } from "../transform/transform-executor.js";
 import type { ValueType } from "../types.js";
 import { columnFromValues, type Column, type ColumnarBatch } from "./columnar.js";
 import { sqlIdent, sqlString, withOfflineEngine, type OfflineEngine } from "./duckdb-engine.js";
-import { ENTITY_TS, entityTimestamps, loadEntityTables, planEntityTables, type EntityTable } from "./entity-rows-table.js";
+import { createEntityKeysView, createEntityTableViews, ENTITY_TS, entityKeyColumn, entityTimestamps, keyColumnNames, keySelectList, loadEntityKeys, planEntityTables, type EntityTable } from "./entity-rows-table.js";
 import type { OfflineStore, ViewSnapshot } from "./offline-store.js";
 import { arrowTableToBatch, batchToArrowTable, readParquetBatch } from "./parquet-io.js";
-import { entityKeySqlType, pointInTimeJoinSql } from "./point-in-time-join.js";
+import { entityKeySqlType, pointInTimeJoin } from "./point-in-time-join.js";
 
 export { ENTITY_TS };
 
@@ -59,14 +59,18 @@ function checkEntityColumns(resolved: ResolvedFeatures, available: readonly stri
 }
 
 /**
- * One view's join, as SQL over its entity table: `__row` and one column per feature. Aggregated
- * views are joined like any other (their stored rows are the aggregates as of each event); an
- * entity without one has the empty window's value (count and sum 0).
+ * One view's join: an ASOF JOIN onto the entity relation `e` (point-in-time-join.ts), or a SELECT
+ * of `__row` and the features over its `entity_rows` view, joined by row. Aggregated views are
+ * joined like any other (their stored rows are the aggregates as of each event); an entity without
+ * one has the empty window's value (count and sum 0).
  */
-function viewJoinSql(def: FeatureViewDef, features: readonly string[], snapshot: ViewSnapshot | undefined, table: EntityTable, tsRange: { min: number; max: number }): string {
-  return pointInTimeJoinSql({
-    entityTable: table.name,
-    joinKeys: joinKeysOf(def),
+type ViewJoinPlan = { kind: "asof"; join: string; columns: string[] } | { kind: "select"; sql: string };
+
+function viewJoin(def: FeatureViewDef, features: readonly string[], snapshot: ViewSnapshot | undefined, alias: string, keyColumn: (key: string) => string, tsRange: { min: number; max: number }): ViewJoinPlan {
+  const join = pointInTimeJoin({
+    entity: "e",
+    alias,
+    keys: joinKeysOf(def).map((name) => ({ name, entityColumn: keyColumn(name) })),
     files: snapshot?.segments.flatMap((s) => s.files) ?? [],
     columns: snapshot?.columns ?? [],
     features: features.map((name) => {
@@ -76,6 +80,7 @@ function viewJoinSql(def: FeatureViewDef, features: readonly string[], snapshot:
     ttlMs: def.ttlMs,
     tsRange,
   });
+  return { kind: "asof", ...join };
 }
 
 interface JoinedColumn {
@@ -86,25 +91,36 @@ interface JoinedColumn {
   alias: string;
 }
 
-/**
- * The views' joins side by side, `__row` first, ordered by row: a SELECT list's columns are the
- * `columns` (timestamps as epoch ms when `epochMs`) plus `extra`.
- */
-function joinedQuery(resolved: ResolvedFeatures, tableOf: Map<string, EntityTable>, snapshots: Map<string, ViewSnapshot | undefined>, tsRange: { min: number; max: number }, base: { from: string; row: string; extra: string }, epochMs: boolean, columns: JoinedColumn[]): string {
+interface EntityRelation {
+  /** A relation aliased `e` with `__row`, `__ts` and `entity_keys`' key columns. */
+  from: string;
+  /** What comes before the features in the output (the entity columns), or "". */
+  passthrough: string;
+}
+
+/** The views' joins side by side, ordered by row: the passthrough, then `columns` (timestamps as epoch ms when `epochMs`). */
+function joinedQuery(resolved: ResolvedFeatures, plan: ReturnType<typeof planEntityTables>, snapshots: Map<string, ViewSnapshot | undefined>, tsRange: { min: number; max: number }, relation: EntityRelation, epochMs: boolean, columns: JoinedColumn[]): string {
   const joins: string[] = [];
-  const select: string[] = [];
+  const exprs = new Map<string, string>();
   let v = 0;
   for (const [name, { def, features }] of resolved.views) {
     const alias = `v${v++}`;
-    joins.push(`LEFT JOIN (${viewJoinSql(def, [...features], snapshots.get(name), tableOf.get(name)!, tsRange)}) ${alias} ON ${alias}.__row = ${base.row}`);
-    for (const feature of features) {
-      const col = columns.find((c) => c.view === name && c.feature === feature);
-      if (col === undefined) continue;
-      const value = `${alias}.${sqlIdent(feature)}`;
-      select.push(`${epochMs && col.type === "timestamp" ? `epoch_ms(${value})` : value} AS ${sqlIdent(col.alias)}`);
+    const table = plan.tableOf.get(name)!;
+    const list = [...features];
+    const join = viewJoin(def, list, snapshots.get(name), alias, (key) => entityKeyColumn(plan.tables, table, key), tsRange);
+    if (join.kind === "asof") {
+      if (join.join !== "") joins.push(join.join);
+      list.forEach((f, i) => exprs.set(`${name}:${f}`, join.columns[i]!));
+    } else {
+      joins.push(`LEFT JOIN (${join.sql}) ${alias} ON ${alias}.__row = e.__row`);
+      for (const f of list) exprs.set(`${name}:${f}`, `${alias}.${sqlIdent(f)}`);
     }
   }
-  return `SELECT ${[base.extra, ...select].filter((s) => s !== "").join(", ")} FROM ${base.from} ${joins.join(" ")} ORDER BY ${base.row}`;
+  const select = columns.map((c) => {
+    const expr = exprs.get(`${c.view}:${c.feature}`)!;
+    return `${epochMs && c.type === "timestamp" ? `epoch_ms(${expr})` : expr} AS ${sqlIdent(c.alias)}`;
+  });
+  return `SELECT ${[relation.passthrough, ...select].filter((s) => s !== "").join(", ")} FROM ${relation.from} ${joins.join(" ")} ORDER BY e.__row`;
 }
 
 /**
@@ -152,11 +168,12 @@ export async function buildTrainingSet(repo: RepoDefinitions, offline: OfflineSt
   for (const [view, { def, features }] of resolved.views) for (const feature of features) wanted.push({ view, feature, type: def.schema[feature]!, alias: `c${wanted.length}` });
   const viewColumns = new Map<string, Map<string, Column>>();
   if (wanted.length > 0) {
-    const { tables, tableOf } = planEntityTables([...resolved.views.values()].map((v) => v.def));
+    const plan = planEntityTables([...resolved.views.values()].map((v) => v.def));
     const values = await withOfflineEngine(offline.engineConfig, async (engine) => {
-      await loadEntityTables(engine, tables, input, ts);
+      await loadEntityKeys(engine, plan.tables, input, ts);
+      await createEntityTableViews(engine, plan.tables);
       return withSnapshots(offline, [...resolved.views.keys()], async (snapshots) => {
-        const sql = joinedQuery(resolved, tableOf, snapshots, tsRangeOf(ts), { from: `${sqlIdent(tables[0]!.name)} e`, row: "e.__row", extra: "" }, true, wanted);
+        const sql = joinedQuery(resolved, plan, snapshots, tsRangeOf(ts), { from: "entity_keys e", passthrough: "" }, true, wanted);
         return readColumns(engine, sql, wanted.length, n);
       });
     });
@@ -258,7 +275,6 @@ export async function writeTrainingSetFile(
   const resolved = resolveFeatures(repo, request.selection, request.fullFeatureNames ?? false);
   if (resolved.onDemand.length > 0 || resolved.views.size === 0) return undefined;
   return withOfflineEngine(offline.engineConfig, async (engine) => {
-    const file = `read_parquet(${sqlString(entitiesPath)}, file_row_number = true)`;
     let described: Record<string, unknown>[];
     try {
       described = await engine.rows(`DESCRIBE SELECT * FROM read_parquet(${sqlString(entitiesPath)})`);
@@ -267,18 +283,17 @@ export async function writeTrainingSetFile(
     }
     const types = new Map(described.map((r) => [String(r["column_name"]), String(r["column_type"])]));
     const names = [...types.keys()];
-    if (names.includes("file_row_number")) return undefined;
+    if (names.some((c) => c === "file_row_number" || c.startsWith("__"))) return undefined; // would clash with ours
     checkEntityColumns(resolved, names);
 
-    const { tables, tableOf } = planEntityTables([...resolved.views.values()].map((v) => v.def));
-    const tsRange = await loadEntityTablesFromFile(engine, tables, entitiesPath, file, types);
-
+    const plan = planEntityTables([...resolved.views.values()].map((v) => v.def));
+    const { relation, tsRange, rows } = await entityRelationOfFile(engine, plan.tables, entitiesPath, types);
+    await createEntityTableViews(engine, plan.tables);
     const columns: JoinedColumn[] = resolved.outputs.map((o) => ({ view: o.view, feature: o.feature, type: o.type, alias: o.outputName }));
     const tmp = join(dirname(outPath), `.${basename(outPath)}.tmp-${randomBytes(6).toString("hex")}`);
     try {
       await withSnapshots(offline, [...resolved.views.keys()], async (snapshots) => {
-        const sql = joinedQuery(resolved, tableOf, snapshots, tsRange, { from: `${file} ent`, row: "ent.file_row_number", extra: "ent.* EXCLUDE (file_row_number)" }, false, columns);
-        await engine.run(`COPY (${sql}) TO ${sqlString(tmp)} (FORMAT parquet)`);
+        await engine.run(`COPY (${joinedQuery(resolved, plan, snapshots, tsRange, relation, false, columns)}) TO ${sqlString(tmp)} (FORMAT parquet)`);
       });
       await request.beforeCommit?.();
       await rename(tmp, outPath);
@@ -286,20 +301,22 @@ export async function writeTrainingSetFile(
       await unlink(tmp).catch(() => undefined);
       throw err;
     }
-    const [count] = await engine.rows(`SELECT count(*)::BIGINT AS n FROM ${sqlIdent(tables[0]!.name)}`);
-    const rows = Number(count?.["n"] ?? 0);
     for (const view of resolved.views.keys()) request.onProgress?.({ view, rows });
     return { rows };
   });
 }
 
 /**
- * Fills the entity tables straight from the file when its timestamp and key columns have types
- * SQL converts exactly as the JS rules do (timestamp and integer columns; integer or string keys)
- * and every value is valid; otherwise the key and timestamp columns are read into JS and go
- * through the same normalisation as `buildTrainingSet` (which also raises its errors).
+ * The entity file as the relation the joins attach to, with `entity_keys` for views over
+ * `entity_rows`. When its timestamp and key columns have types SQL converts exactly as the JS rules
+ * do (timestamp and integer columns; integer or string keys) and every value is valid, keys and
+ * timestamps are computed inline; otherwise those columns are read into JS and go through the same
+ * normalisation as `buildTrainingSet` (which also raises its errors).
  */
-async function loadEntityTablesFromFile(engine: OfflineEngine, tables: readonly EntityTable[], path: string, file: string, types: Map<string, string>): Promise<{ min: number; max: number }> {
+async function entityRelationOfFile(engine: OfflineEngine, tables: readonly EntityTable[], path: string, types: Map<string, string>): Promise<{ relation: EntityRelation; tsRange: { min: number; max: number }; rows: number }> {
+  const file = `read_parquet(${sqlString(path)}, file_row_number = true)`;
+  const exclude = ["file_row_number", "__row", "__ts", ...keyColumnNames(tables)].map(sqlIdent).join(", ");
+  const passthrough = `e.* EXCLUDE (${exclude})`;
   const tsType = types.get(ENTITY_TS)!;
   const ts = TIMESTAMP_TYPES.has(tsType) ? floorEpochMs(sqlIdent(ENTITY_TS)) : INTEGER_TYPES.has(tsType) ? `TRY_CAST(${sqlIdent(ENTITY_TS)} AS BIGINT)` : null;
   const keyExpr = (key: string, type: ValueType): string | null => {
@@ -309,27 +326,30 @@ async function loadEntityTablesFromFile(engine: OfflineEngine, tables: readonly 
     if (colType === "VARCHAR" && entityKeySqlType(type) === "VARCHAR") return col;
     return null;
   };
-  const keyExprs = tables.flatMap((t) => [...t.keys].map(([k, type]) => ({ k, type, expr: keyExpr(k, type) })));
-  if (ts !== null && keyExprs.every((k) => k.expr !== null)) {
+  const keys = tables.flatMap((t) => [...t.keys].map(([k, type]) => ({ k, expr: keyExpr(k, type) })));
+  if (ts !== null && keys.every((k) => k.expr !== null)) {
     // Integer keys beyond ±2^53 and missing or out-of-range timestamps take the JS path, which names them.
-    const intKeys = keyExprs.filter((k) => INTEGER_TYPES.has(types.get(k.k)!));
-    const badKey = intKeys.map((k) => `(${sqlIdent(k.k)} IS NOT NULL AND (TRY_CAST(${sqlIdent(k.k)} AS BIGINT) IS NULL OR abs(TRY_CAST(${sqlIdent(k.k)} AS BIGINT)) > ${Number.MAX_SAFE_INTEGER}))`);
+    const badKey = keys
+      .filter((k) => INTEGER_TYPES.has(types.get(k.k)!))
+      .map((k) => `(${sqlIdent(k.k)} IS NOT NULL AND (TRY_CAST(${sqlIdent(k.k)} AS BIGINT) IS NULL OR abs(TRY_CAST(${sqlIdent(k.k)} AS BIGINT)) > ${Number.MAX_SAFE_INTEGER}))`);
     const [check] = await engine.rows(
-      `SELECT count(*) FILTER (WHERE __ts IS NULL OR abs(__ts) > ${MAX_EPOCH_MS}${badKey.map((b) => ` OR ${b}`).join("")})::BIGINT AS bad, min(__ts) AS lo, max(__ts) AS hi FROM (SELECT *, ${ts} AS __ts FROM read_parquet(${sqlString(path)}))`,
+      `SELECT count(*)::BIGINT AS n, count(*) FILTER (WHERE __ts IS NULL OR abs(__ts) > ${MAX_EPOCH_MS}${badKey.map((b) => ` OR ${b}`).join("")})::BIGINT AS bad, min(__ts) AS lo, max(__ts) AS hi FROM (SELECT *, ${ts} AS __ts FROM read_parquet(${sqlString(path)}))`,
     );
-    if (Number(check?.["bad"]) === 0) {
-      for (const table of tables) {
-        const keys = [...table.keys].map(([k, type]) => `${keyExpr(k, type)}::${entityKeySqlType(type)} AS ${sqlIdent(k)}`);
-        await engine.run(`CREATE TABLE ${sqlIdent(table.name)} AS SELECT file_row_number AS __row, ${ts} AS __ts${keys.map((k) => `, ${k}`).join("")} FROM ${file}`);
-      }
-      const lo = check?.["lo"];
-      const hi = check?.["hi"];
-      return lo === null || hi === null ? { min: 0, max: 0 } : { min: Number(lo), max: Number(hi) };
+    if (check !== undefined && Number(check["bad"]) === 0) {
+      const inline = `(SELECT *, file_row_number AS __row, ${ts} AS __ts, ${keySelectList(tables, (key, type) => keyExpr(key, type)!).join(", ")} FROM ${file})`;
+      await createEntityKeysView(engine, tables, inline);
+      const lo = check["lo"];
+      const hi = check["hi"];
+      return { relation: { from: `${inline} e`, passthrough }, tsRange: lo === null || hi === null ? { min: 0, max: 0 } : { min: Number(lo), max: Number(hi) }, rows: Number(check["n"]) };
     }
   }
   const needed = [...new Set([ENTITY_TS, ...tables.flatMap((t) => [...t.keys.keys()])])];
   const input = await readParquetBatch(path, { columns: needed });
   const times = entityTimestamps(input);
-  await loadEntityTables(engine, tables, input, times);
-  return tsRangeOf(times);
+  await loadEntityKeys(engine, tables, input, times);
+  return {
+    relation: { from: `(SELECT ent.* EXCLUDE (file_row_number), k.* FROM ${file} ent JOIN entity_keys k ON k.__row = ent.file_row_number) e`, passthrough },
+    tsRange: tsRangeOf(times),
+    rows: input.numRows,
+  };
 }
