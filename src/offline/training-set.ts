@@ -348,7 +348,7 @@ async function entityRelationOfFile(engine: OfflineEngine, tables: readonly Enti
   const times = entityTimestamps(input);
   await loadEntityKeys(engine, tables, input, times);
   return {
-    relation: { from: `(SELECT ent.* EXCLUDE (file_row_number), k.* FROM ${file} ent JOIN entity_keys k ON k.__row = ent.file_row_number) e`, passthrough },
+    relation: { from: `(SELECT ent.*, k.* FROM ${file} ent JOIN entity_keys k ON k.__row = ent.file_row_number) e`, passthrough },
     tsRange: tsRangeOf(times),
     rows: input.numRows,
   };
