@@ -244,7 +244,7 @@ export function cellValue(col: Column, i: number): unknown {
 
 const INTEGER_TYPES = new Set(["TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "HUGEINT"]);
 /** Timestamp types whose epoch ms DuckDB computes exactly as the Arrow path does (floored). */
-const TIMESTAMP_TYPES = new Set(["TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP_MS", "TIMESTAMP_S", "DATE"]);
+const TIMESTAMP_TYPES = new Set(["TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP_MS", "TIMESTAMP_S"]);
 
 /** Epoch ms of a timestamp column, floored like the Arrow path (epoch_ms truncates toward zero). */
 function floorEpochMs(col: string): string {
@@ -254,9 +254,10 @@ function floorEpochMs(col: string): string {
 /**
  * Writes the training set for an entity Parquet file to `outPath` without the rows passing
  * through JS: DuckDB reads the file, joins, and writes Parquet (to a temporary file next to
- * `outPath`, renamed over it on success, after `beforeCommit`, so nothing is half-written). Returns undefined, having
- * done nothing, when this path does not apply (CSV entities, on-demand features): use
- * `buildTrainingSet` then. Validation and errors are those of `buildTrainingSet`.
+ * `outPath`, renamed over it after `beforeCommit` succeeds, so nothing is half-written). Returns
+ * undefined, having done nothing, when this path does not apply (CSV entities, on-demand
+ * features): use `buildTrainingSet` then. Validation and errors are those of `buildTrainingSet`.
+ * Entity columns pass through as DuckDB reads and writes them (timestamps come back in µs).
  */
 export async function writeTrainingSetFile(
   repo: RepoDefinitions,
