@@ -12,6 +12,7 @@ import { encodeKeys } from "./entity-keys.js";
 import type { OfflineStore } from "./offline-store.js";
 import { arrowTableToBatch, batchToArrowTable } from "./parquet-io.js";
 import { pointInTimeJoin, type EntitySide } from "./point-in-time-join.js";
+import { aggregatedViewJoin } from "./aggregated-view-join.js";
 
 /** The entity rows' timestamp column (as in Feast). */
 export const ENTITY_TS = "event_timestamp";
@@ -72,7 +73,10 @@ export async function buildTrainingSet(repo: RepoDefinitions, offline: OfflineSt
     };
     const featureList = [...features].map((f) => ({ name: f, type: def.schema[f]! }));
     // withSnapshot restarts the view's join once if a concurrent backfill replaced its files.
-    const joined = await offline.withSnapshot(name, (snapshot) =>
+    // Aggregated views store events: their windows are computed in SQL (./window-join-sql.ts).
+    const joined = def.aggregations
+      ? await offline.withSnapshot(name, (snapshot) => aggregatedViewJoin(offline.engineConfig, snapshot, def, featureList, keys.map((k) => keyValues(input.columns.get(k)!, n)), ts))
+      : await offline.withSnapshot(name, (snapshot) =>
       pointInTimeJoin(side, {
         snapshot,
         joinKeys: keys,
