@@ -1,17 +1,15 @@
 /**
  * Online rows of aggregated views: the aggregate values together with the entity's event buffer
  * (../aggregate/event-buffer.ts), written through the online store's compare-and-set `update`.
- * Materialization computes both from the view's source events with the engine push runs (no
- * offline rows needed: the offline store holds events, which training sets aggregate in SQL);
- * push updates them.
+ * Materialization takes the values from the training-set SQL over the view's offline events and
+ * the buffers from its source; push updates both with the JS engine.
  *
  * The stored "as of" time orders writes: a write as of an earlier time than the stored one leaves
  * the entity as it is (an older materialization range changes nothing, as for plain views).
  */
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
-import { aggregateAsOf, bufferColumns, pushMarksOf, bufferExpiresAt, encodeBuffer, longestWindow, mergeEvents, pruneBuffer, type BufferedEvent, type EventBuffer } from "../aggregate/event-buffer.js";
-import { aggregateValue } from "../aggregate/aggregate-value.js";
+import { bufferColumns, pushMarksOf, bufferExpiresAt, encodeBuffer, longestWindow, mergeEvents, pruneBuffer, type BufferedEvent, type EventBuffer } from "../aggregate/event-buffer.js";
 import type { OnlineStore, StateModify } from "../online/online-store.js";
 import { aggregationsOf, forEachTransformedRow, viewValueColumns } from "../pipeline/view-pipeline.js";
 import { onlineEntityKey } from "./online-entity-key.js";
@@ -70,15 +68,24 @@ export async function readEntityEvents(ctx: SourceReadContext, view: FeatureView
   return out;
 }
 
+/** What materialization writes for one entity of an aggregated view. */
+export interface AggregatedOnlineRow {
+  /** The aggregates as of the write's `asOf`, in schema order, typed as the schema says. */
+  values: unknown[];
+  /** The last instant ≤ asOf at which an aggregate could change. */
+  eventTs: number;
+  buffer: EventBuffer;
+}
+
 /**
- * Writes each entity's aggregates as of `asOf` (computed from its buffer by the engine push runs)
- * with its buffer, in batches; an entity stored as of a later time is left as it is (counted stale).
+ * Writes each entity's aggregates as of `asOf` with its buffer, in batches; an entity stored as of
+ * a later time is left as it is (counted stale).
  */
 export async function writeAggregatedRows(
   online: OnlineStore,
   project: string,
   view: FeatureViewDef,
-  entities: ReadonlyMap<string, EntityEvents>,
+  entities: ReadonlyMap<string, AggregatedOnlineRow>,
   asOf: number,
   opts: { batchSize: number; maxInFlight: number },
   onRows: (n: number) => void,
@@ -87,13 +94,11 @@ export async function writeAggregatedRows(
   const features = Object.keys(view.schema);
   const modify: StateModify = (key, cur) => {
     if (cur !== null && cur.asOf > asOf) return null;
-    const { buffer: fromSource, lastChange } = entities.get(key)!;
-    const { values } = aggregateAsOf(fromSource, aggs, asOf);
-    const byName = new Map(aggs.map((a, k) => [a.name, values[k]]));
+    const row = entities.get(key)!;
     // Marks of idempotent pushes stay: a retry of one must not merge its events a second time.
     const pushes = cur === null ? [] : pushMarksOf(cur.state);
-    const buffer = pushes.length > 0 ? { ...fromSource, pushes } : fromSource;
-    return { eventTs: lastChange, values: features.map((f) => aggregateValue(view, f, byName.get(f))), asOf, state: encodeBuffer(buffer), stateExpiresAt: bufferExpiresAt(buffer, aggs, lastChange, view.ttlMs) };
+    const buffer = pushes.length > 0 ? { ...row.buffer, pushes } : row.buffer;
+    return { eventTs: row.eventTs, values: row.values, asOf, state: encodeBuffer(buffer), stateExpiresAt: bufferExpiresAt(buffer, aggs, row.eventTs, view.ttlMs) };
   };
   const keys = [...entities.keys()];
   const counts = { written: 0, stale: 0, expired: 0 };

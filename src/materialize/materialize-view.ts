@@ -8,8 +8,10 @@ import { startViewRun } from "../pipeline/view-run.js";
 import { aggregationsOf } from "../pipeline/view-pipeline.js";
 import { latestRowsByFile } from "./latest-rows.js";
 import { onlineEntityKey } from "./online-entity-key.js";
-import { readEntityEvents, writeAggregatedRows, type SourceReadContext } from "./aggregated-online-rows.js";
-import { longestWindow } from "../aggregate/event-buffer.js";
+import { readEntityEvents, writeAggregatedRows, type AggregatedOnlineRow, type SourceReadContext } from "./aggregated-online-rows.js";
+import { bufferColumns, longestWindow } from "../aggregate/event-buffer.js";
+import { aggregatedViewJoin } from "../offline/aggregated-view-join.js";
+import { columnGet } from "../offline/columnar.js";
 
 /** Run and watermark kind of materializations in the registry. */
 export const MATERIALIZE_KIND = "materialize";
@@ -80,8 +82,8 @@ export interface MaterializeResult {
  *
  * Aggregated views store, next to each entity's aggregates as of `end − 1 ms`, the transformed
  * source events of its longest window before `end` (./aggregated-online-rows.ts), so pushes can
- * update the windows exactly; both are computed from those events by the engine push runs (the
- * offline store, which holds the view's events, only says which entities were backfilled); their writes compare the stored "as of" time instead of the event
+ * update the windows exactly. The aggregates come from the training-set SQL over the view's offline
+ * events (../offline/window-join-sql.ts), the buffers from the source; their writes compare the stored "as of" time instead of the event
  * time (an older range never replaces a newer materialization or push). A failed run leaves the watermark as it was and the store
  * holding whatever the monotonic writes stored: rerunning the range repairs it.
  */
@@ -136,20 +138,37 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
           // in [start − longest window, end), all history when a window is unbounded — among those
           // the offline store holds, with values and buffers computed from the source's events.
           const longest = longestWindow(aggs);
-          const backfilled = new Set<string>();
+          const backfilled = new Map<string, { keyParts: unknown[]; eventTs: number }>();
           const eventsIn = { start: Number.isFinite(longest) ? range.start - longest : Number.NEGATIVE_INFINITY, end: range.end };
           const rowsByFile = latestRowsByFile({ snapshot, joinKeys, keyTypes, features: [], range: eventsIn, readFile: (file, columns) => ctx.offline.readFile(file, columns) });
           for await (const rows of rowsByFile) {
             for (const row of rows) {
               const entityKey = onlineEntityKey(row.keyParts, keyTypes, joinKeys);
-              if (entityKey !== null) backfilled.add(entityKey);
+              if (entityKey === null) continue;
+              const prev = backfilled.get(entityKey);
+              if (prev === undefined || prev.eventTs < row.eventTs) backfilled.set(entityKey, { keyParts: row.keyParts, eventTs: row.eventTs });
             }
           }
           if (backfilled.size === 0) return;
           if (!ctx.source) throw new LarderError("INTERNAL", `materializing aggregated view ${JSON.stringify(view.name)} needs its source (MaterializeContext.source)`);
-          const entities = await readEntityEvents(ctx.source, view, range);
-          for (const key of entities.keys()) if (!backfilled.has(key)) entities.delete(key);
-          const counts = await writeAggregatedRows(ctx.online, ctx.project, view, entities, range.end - 1, { batchSize, maxInFlight }, (n) => {
+          // Values as of end − 1 ms by the training-set SQL over the offline events (so online
+          // vectors equal training-set rows bit for bit); buffers from the source, for pushes.
+          const keyList = [...backfilled.keys()];
+          const parts = keyList.map((k) => backfilled.get(k)!.keyParts);
+          const featureTypes = features.map((f) => ({ name: f, type: view.schema[f]! }));
+          const asOf = range.end - 1;
+          const joined = await aggregatedViewJoin(ctx.offline.engineConfig, snapshot, view, featureTypes, joinKeys.map((_, k) => parts.map((p) => p[k])), new Float64Array(keyList.length).fill(asOf));
+          const fromSource = await readEntityEvents(ctx.source, view, range);
+          const entities = new Map<string, AggregatedOnlineRow>();
+          keyList.forEach((key, i) => {
+            const events = fromSource.get(key);
+            entities.set(key, {
+              values: features.map((f) => columnGet(joined.columns.get(f)!, i)),
+              eventTs: events?.lastChange ?? backfilled.get(key)!.eventTs,
+              buffer: events?.buffer ?? { columns: bufferColumns(aggs), events: [] },
+            });
+          });
+          const counts = await writeAggregatedRows(ctx.online, ctx.project, view, entities, asOf, { batchSize, maxInFlight }, (n) => {
             result.rows += n;
             ctx.onProgress?.({ view: view.name, rows: result.rows });
           });

@@ -5,7 +5,7 @@
  * columns its aggregations read; `aggregatedEventColumns`). A training set then needs, per entity
  * row (key, T), each `agg.<fn>(column, window)` over the key's events with timestamp in (T − w, T]
  * (DESIGN.md, "Windowed aggregations"). The query unions the entity rows into the events as marker
- * rows (no values, no ordering key), partitions by key, orders by time, and evaluates every
+ * rows (one per distinct key and time; no values, no ordering key), partitions by key, orders by time, and evaluates every
  * aggregation over a RANGE frame `w − 1 PRECEDING AND CURRENT ROW` on epoch milliseconds, which is
  * exactly (T − w, T] (CURRENT ROW in RANGE mode takes every row at T, events at T included).
  * Aggregations sharing a window share a frame; all frames share one sort.
@@ -21,7 +21,8 @@
  * - an entity never seen (or with a null key part) has count and sum 0, the others null;
  * - NaN as a numeric result is null (as the JS path stores it); an integer-typed result that is
  *   not an integer raises `LARDER_TYPE_MISMATCH: …` from the query (see `TYPE_MISMATCH_MARK`).
- * Sums may differ from the JS engine's in the last bits (it adds and subtracts as the window slides).
+ * Sums are compensated (fsum), like the JS engine's, but may still differ from it in the last bits
+ * in ill-conditioned cases (it adds and subtracts as the window slides).
  */
 import type { AggregationDef, FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
@@ -120,11 +121,13 @@ export function aggregatedViewJoinSql(args: AggregatedViewJoinArgs): string {
 
   const keyList = keys.map(sqlIdent).join(", ");
   const vcol = (c: string) => sqlIdent(`v_${c}`);
-  // Entity rows: markers with no values and no ordering key, so no aggregate sees them.
+  // One marker per distinct (key, time) of the entity rows, with no values and no ordering key, so
+  // no aggregate sees it. Distinct, so that a key's rows (and the sums' evaluation order) depend
+  // only on its events and the instants asked: equal entity rows give equal values in any query.
   const markers = [
     ...keys.map((k) => sqlIdent(k)),
     `__ts`,
-    `__row`,
+    `TRUE AS __m`,
     `NULL::BOOLEAN AS __ev`,
     `NULL::STRUCT(t BIGINT, c BIGINT, r BIGINT) AS __ord`,
     ...valueColumns.map((c) => `NULL::${duckdbType(storedType.get(c)!)} AS ${vcol(c)}`),
@@ -133,7 +136,7 @@ export function aggregatedViewJoinSql(args: AggregatedViewJoinArgs): string {
   const events = [
     ...keys.map((k, i) => `CAST(${sqlIdent(k)} AS ${duckdbType(keyTypes[i]!)}) AS ${sqlIdent(k)}`),
     `epoch_ms(${sqlIdent(tsCol)}) AS __ts`,
-    `NULL::BIGINT AS __row`,
+    `NULL::BOOLEAN AS __m`,
     `TRUE AS __ev`,
     // Engine order of events at one instant: created time (none lowest), then arrival.
     `{'t': epoch_ms(${sqlIdent(tsCol)}), 'c': ${created}, 'r': file_row_number} AS __ord`,
@@ -155,15 +158,19 @@ export function aggregatedViewJoinSql(args: AggregatedViewJoinArgs): string {
   const raw = requested.map((r, k) => `${windowExpr(r.def, vcol, frameName(r.def.windowMs))} AS __a${k}`);
   const outputs = requested.map((r, k) => `${castTo(`__a${k}`, rawType(r.def, storedType), r.type, view, r.name)} AS ${sqlIdent(r.name)}`);
 
-  return `SELECT __row, ${outputs.join(",\n  ")}
-FROM (
-  SELECT __row, ${raw.join(",\n    ")}
-  FROM (
-    SELECT ${markers.join(", ")} FROM ${sqlIdent(entityTable)}${eventsSql}
+  const keyMatch = keys.map((k) => `e.${sqlIdent(k)} IS NOT DISTINCT FROM m.${sqlIdent(k)}`).join(" AND ");
+  return `SELECT e.__row, ${outputs.join(",\n  ")}
+FROM ${sqlIdent(entityTable)} e
+JOIN (
+  SELECT * FROM (
+    SELECT ${keyList}, __ts, __m, ${raw.join(",\n      ")}
+    FROM (
+      SELECT ${markers.join(", ")} FROM (SELECT DISTINCT ${keyList}, __ts FROM ${sqlIdent(entityTable)})${eventsSql}
+    )
+    WINDOW ${frames.join(",\n      ")}
   )
-  WINDOW ${frames.join(",\n    ")}
-)
-WHERE __row IS NOT NULL`;
+  WHERE __m
+) m ON ${keyMatch} AND e.__ts = m.__ts`;
 }
 
 function windowExpr(def: AggregationDef, vcol: (c: string) => string, frame: string): string {
@@ -171,9 +178,13 @@ function windowExpr(def: AggregationDef, vcol: (c: string) => string, frame: str
   switch (def.fn) {
     case "count":
       return `count(__ev) OVER ${frame}`;
+    // Compensated sums (as the JS engine's): the sum of a window's values then rarely depends on
+    // the order they are added in, so online values (JS) and training sets (SQL) agree bit for bit
+    // in practice, and avg is that sum over the count of values, as in the JS engine.
     case "sum":
-      return `coalesce(sum(${x}) OVER ${frame}, 0)`;
+      return `coalesce(fsum(${x}) OVER ${frame}, 0)`;
     case "avg":
+      return `fsum(${x}) OVER ${frame} / nullif(count(${x}) OVER ${frame}, 0)`;
     case "min":
     case "max":
       return `${def.fn}(${x}) OVER ${frame}`;
