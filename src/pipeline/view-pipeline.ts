@@ -2,7 +2,7 @@ import type { BatchSourceDef, FeatureRow, FeatureViewDef } from "../definitions/
 import { definitionError } from "../definitions/definition-error.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { batchSourceOf } from "../definitions/sources.js";
-import type { AggregationSpec } from "../aggregate/window-aggregator.js";
+import { lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
 import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
@@ -18,6 +18,8 @@ import { sortByKeyTime } from "./sort-by-key-time.js";
 
 export const EVENT_TS = "event_timestamp";
 export const CREATED_TS = "created_timestamp";
+/** The earliest instant a Date holds (a backfill of all history starts there). */
+const MIN_EPOCH_MS = -8.64e15;
 
 export interface PipelineContext {
   repoDir: string;
@@ -74,24 +76,27 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const source = batchSourceOf(view.source);
   const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
   const valueColumns = viewValueColumns(view);
-
+  // Aggregated views store their events, also those their windows look back on before `start`
+  // (re-read from the source: the range they lie in is replaced by the same events), so training
+  // sets and materializations are exact from `start` on, as when change rows were stored.
+  const write = aggs.length > 0 ? { start: Math.max(MIN_EPOCH_MS, range.start - lookbackMs(aggs)), end: range.end } : range;
   const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows, undefined, undefined, ctx.runId);
   try {
-    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, { start: range.start, end: range.end }, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
+    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, write, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
 
     const columns = offlineColumnsOf(view);
     const valueTypes = valueColumns.map((c) => columns.find((s) => s.name === c)!.type);
-    const write = await ctx.offline.beginWrite(view.name, range, columns);
+    const offlineWrite = await ctx.offline.beginWrite(view.name, write, columns);
     try {
       for (const group of buffer.groups()) {
         if (aggs.length > 0) checkAggregationInputs(view, group, valueColumns, aggs);
         const batch = sortGroup(view, group, keys, keyTypes, valueColumns, valueTypes, createdField !== null);
-        if (batch.numRows > 0) await write.writeChunk(batch);
+        if (batch.numRows > 0) await offlineWrite.writeChunk(batch);
       }
-      const done = await write.commit();
+      const done = await offlineWrite.commit();
       return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys };
     } catch (err) {
-      await write.abort();
+      await offlineWrite.abort();
       throw err;
     }
   } finally {
