@@ -1,8 +1,8 @@
 /**
- * Aggregated views in today's training-set path: loads the entity rows into DuckDB as
- * `entity_rows`, runs `aggregatedViewJoinSql` over the view's event files and hands the features
- * back as columns in entity row order. (A training set built wholly in DuckDB calls the SQL
- * directly with its own entity table.)
+ * An aggregated view's aggregates for entity rows held in JS (materialization: each entity as of
+ * end − 1 ms): loads them into DuckDB as `entity_rows`, runs `aggregatedViewJoinSql` (the training
+ * set's SQL, so the values are the same bits) over the view's event files and hands the features
+ * back as columns in entity row order.
  */
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
