@@ -6,9 +6,12 @@ import type { OnlineRow, OnlineStore } from "../online/online-store.js";
 import { DEFAULT_RUN_LEASE_MS, type RegistryStore } from "../registry/registry-store.js";
 import { startViewRun } from "../pipeline/view-run.js";
 import { aggregationsOf } from "../pipeline/view-pipeline.js";
-import { latestRowsByFile, type LatestRow } from "./latest-rows.js";
+import { latestRowsByFile } from "./latest-rows.js";
 import { onlineEntityKey } from "./online-entity-key.js";
-import { readEventBuffers, writeAggregatedRows, type SourceReadContext } from "./aggregated-online-rows.js";
+import { readEntityEvents, writeAggregatedRows, type AggregatedOnlineRow, type SourceReadContext } from "./aggregated-online-rows.js";
+import { bufferColumns, longestWindow } from "../aggregate/event-buffer.js";
+import { aggregatedViewJoin } from "../offline/aggregated-view-join.js";
+import { columnGet } from "../offline/columnar.js";
 
 /** Run and watermark kind of materializations in the registry. */
 export const MATERIALIZE_KIND = "materialize";
@@ -79,7 +82,8 @@ export interface MaterializeResult {
  *
  * Aggregated views store, next to each entity's aggregates as of `end − 1 ms`, the transformed
  * source events of its longest window before `end` (./aggregated-online-rows.ts), so pushes can
- * update the windows exactly; their writes compare the stored "as of" time instead of the event
+ * update the windows exactly. The aggregates come from the training-set SQL over the view's offline
+ * events (../offline/window-join-sql.ts), the buffers from the source; their writes compare the stored "as of" time instead of the event
  * time (an older range never replaces a newer materialization or push). A failed run leaves the watermark as it was and the store
  * holding whatever the monotonic writes stored: rerunning the range repairs it.
  */
@@ -128,23 +132,43 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
           }
           if (failure) throw failure.error;
         };
-        if (aggregationsOf(view).length > 0) {
-          // Aggregated views: every entity's latest row first (an entity may have rows in several
-          // files), then the source events of the longest window, then rows and buffers together.
-          const latest = new Map<string, LatestRow>();
-          const rowsByFile = latestRowsByFile({ snapshot, joinKeys, keyTypes, features, range, readFile: (file, columns) => ctx.offline.readFile(file, columns) });
+        const aggs = aggregationsOf(view);
+        if (aggs.length > 0) {
+          // Aggregated views: the entities whose aggregates can change in [start, end) — an event
+          // in [start − longest window, end), all history when a window is unbounded — among those
+          // the offline store holds, with values and buffers computed from the source's events.
+          const longest = longestWindow(aggs);
+          const backfilled = new Map<string, { keyParts: unknown[]; eventTs: number }>();
+          const eventsIn = { start: Number.isFinite(longest) ? range.start - longest : Number.NEGATIVE_INFINITY, end: range.end };
+          const rowsByFile = latestRowsByFile({ snapshot, joinKeys, keyTypes, features: [], range: eventsIn, readFile: (file, columns) => ctx.offline.readFile(file, columns) });
           for await (const rows of rowsByFile) {
             for (const row of rows) {
               const entityKey = onlineEntityKey(row.keyParts, keyTypes, joinKeys);
               if (entityKey === null) continue;
-              const prev = latest.get(entityKey);
-              if (prev === undefined || prev.eventTs <= row.eventTs) latest.set(entityKey, row);
+              const prev = backfilled.get(entityKey);
+              if (prev === undefined || prev.eventTs < row.eventTs) backfilled.set(entityKey, { keyParts: row.keyParts, eventTs: row.eventTs });
             }
           }
-          if (latest.size === 0) return;
+          if (backfilled.size === 0) return;
           if (!ctx.source) throw new LarderError("INTERNAL", `materializing aggregated view ${JSON.stringify(view.name)} needs its source (MaterializeContext.source)`);
-          const buffers = await readEventBuffers(ctx.source, view, range.end, new Set(latest.keys()));
-          const counts = await writeAggregatedRows(ctx.online, ctx.project, view, latest, buffers, range.end - 1, { batchSize, maxInFlight }, (n) => {
+          // Values as of end − 1 ms by the training-set SQL over the offline events (so online
+          // vectors equal training-set rows bit for bit); buffers from the source, for pushes.
+          const keyList = [...backfilled.keys()];
+          const parts = keyList.map((k) => backfilled.get(k)!.keyParts);
+          const featureTypes = features.map((f) => ({ name: f, type: view.schema[f]! }));
+          const asOf = range.end - 1;
+          const joined = await aggregatedViewJoin(ctx.offline.engineConfig, snapshot, view, featureTypes, joinKeys.map((_, k) => parts.map((p) => p[k])), new Float64Array(keyList.length).fill(asOf));
+          const fromSource = await readEntityEvents(ctx.source, view, range);
+          const entities = new Map<string, AggregatedOnlineRow>();
+          keyList.forEach((key, i) => {
+            const events = fromSource.get(key);
+            entities.set(key, {
+              values: features.map((f) => columnGet(joined.columns.get(f)!, i)),
+              eventTs: events?.lastChange ?? backfilled.get(key)!.eventTs,
+              buffer: events?.buffer ?? { columns: bufferColumns(aggs), events: [] },
+            });
+          });
+          const counts = await writeAggregatedRows(ctx.online, ctx.project, view, entities, asOf, { batchSize, maxInFlight }, (n) => {
             result.rows += n;
             ctx.onProgress?.({ view: view.name, rows: result.rows });
           });

@@ -16,6 +16,7 @@ import type { FeatureRow, FeatureViewDef } from "../definitions/definition-types
 import { joinKeysOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
+import { aggregatedViewJoinSql } from "./window-join-sql.js";
 import { LarderError } from "../errors.js";
 import { resolveFeatures, type FeatureSelection, type ResolvedFeatures } from "../serving/feature-refs.js";
 import { MAX_EPOCH_MS } from "../time.js";
@@ -66,7 +67,12 @@ function checkEntityColumns(resolved: ResolvedFeatures, available: readonly stri
  */
 type ViewJoinPlan = { kind: "asof"; join: string; columns: string[] } | { kind: "select"; sql: string };
 
-function viewJoin(def: FeatureViewDef, features: readonly string[], snapshot: ViewSnapshot | undefined, alias: string, keyColumn: (key: string) => string, tsRange: { min: number; max: number }): ViewJoinPlan {
+function viewJoin(def: FeatureViewDef, features: readonly string[], snapshot: ViewSnapshot | undefined, alias: string, keyColumn: (key: string) => string, tsRange: { min: number; max: number }, entityTable: string): ViewJoinPlan {
+  // Aggregated views store events: their windows are computed in SQL (./window-join-sql.ts).
+  if (def.aggregations) {
+    const files = (snapshot?.segments ?? []).flatMap((s) => s.files).filter((f) => f.rows > 0).map((f) => f.file);
+    return { kind: "select", sql: aggregatedViewJoinSql({ view: def, files, features, entityTable, ...(snapshot ? { columns: snapshot.columns } : {}) }) };
+  }
   const join = pointInTimeJoin({
     entity: "e",
     alias,
@@ -107,7 +113,7 @@ function joinedQuery(resolved: ResolvedFeatures, plan: ReturnType<typeof planEnt
     const alias = `v${v++}`;
     const table = plan.tableOf.get(name)!;
     const list = [...features];
-    const join = viewJoin(def, list, snapshots.get(name), alias, (key) => entityKeyColumn(plan.tables, table, key), tsRange);
+    const join = viewJoin(def, list, snapshots.get(name), alias, (key) => entityKeyColumn(plan.tables, table, key), tsRange, table.name);
     if (join.kind === "asof") {
       if (join.join !== "") joins.push(join.join);
       list.forEach((f, i) => exprs.set(`${name}:${f}`, join.columns[i]!));

@@ -2,11 +2,12 @@ import type { BatchSourceDef, FeatureRow, FeatureViewDef } from "../definitions/
 import { definitionError } from "../definitions/definition-error.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { batchSourceOf } from "../definitions/sources.js";
-import { aggregateKey, lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
+import { lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
 import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
 import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
+import { aggregatedEventColumns } from "../offline/window-join-sql.js";
 import { checkDeclaredSchema } from "../sources/declared-schema.js";
 import { estimateSourceRows, readSource } from "../sources/read-source.js";
 import { probeRowTransform, runRowTransform } from "../transform/transform-executor.js";
@@ -17,6 +18,8 @@ import { sortByKeyTime } from "./sort-by-key-time.js";
 
 export const EVENT_TS = "event_timestamp";
 export const CREATED_TS = "created_timestamp";
+/** The earliest instant a Date holds (a backfill of all history starts there). */
+const MIN_EPOCH_MS = -8.64e15;
 
 export interface PipelineContext {
   repoDir: string;
@@ -40,12 +43,14 @@ export interface BackfillResult {
 
 /** The shape a view's offline dataset has: keys, event time, [created time], features. */
 export function offlineColumnsOf(view: FeatureViewDef): OfflineColumnSpec[] {
+  // Aggregated views store their events; training sets aggregate them (../offline/window-join-sql.ts).
+  if (view.aggregations) return aggregatedEventColumns(view);
   const keys = joinKeysOf(view);
   const types = joinKeyTypesOf(view);
   const cols: OfflineColumnSpec[] = keys.map((name, i) => ({ name, type: types[i]!, role: "key" as const }));
   cols.push({ name: EVENT_TS, type: "timestamp", role: "event_ts" });
   const source = batchSourceOf(view.source);
-  if (!view.aggregations && source.createdTimestampField) cols.push({ name: CREATED_TS, type: "timestamp", role: "created_ts" });
+  if (source.createdTimestampField) cols.push({ name: CREATED_TS, type: "timestamp", role: "created_ts" });
   for (const [name, type] of Object.entries(view.schema)) cols.push({ name, type, role: "feature" });
   return cols;
 }
@@ -71,26 +76,27 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const source = batchSourceOf(view.source);
   const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
   const valueColumns = viewValueColumns(view);
-  const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
-  const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
-
+  // Aggregated views store their events, also those their windows look back on before `start`
+  // (re-read from the source: the range they lie in is replaced by the same events), so training
+  // sets and materializations are exact from `start` on, as when change rows were stored.
+  const write = aggs.length > 0 ? { start: Math.max(MIN_EPOCH_MS, range.start - lookbackMs(aggs)), end: range.end } : range;
   const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows, undefined, undefined, ctx.runId);
   try {
-    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
+    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, write, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
 
     const columns = offlineColumnsOf(view);
-    const write = await ctx.offline.beginWrite(view.name, range, columns);
+    const valueTypes = valueColumns.map((c) => columns.find((s) => s.name === c)!.type);
+    const offlineWrite = await ctx.offline.beginWrite(view.name, write, columns);
     try {
       for (const group of buffer.groups()) {
-        const batch = aggs.length > 0
-          ? aggregateGroup(view, group, keys, keyTypes, valueColumns, aggs, range)
-          : sortGroup(view, group, keys, keyTypes, valueColumns, createdField !== null);
-        if (batch.numRows > 0) await write.writeChunk(batch);
+        if (aggs.length > 0) checkAggregationInputs(view, group, valueColumns, aggs);
+        const batch = sortGroup(view, group, keys, keyTypes, valueColumns, valueTypes, createdField !== null);
+        if (batch.numRows > 0) await offlineWrite.writeChunk(batch);
       }
-      const done = await write.commit();
+      const done = await offlineWrite.commit();
       return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys };
     } catch (err) {
-      await write.abort();
+      await offlineWrite.abort();
       throw err;
     }
   } finally {
@@ -220,7 +226,7 @@ function keyColumnValues(group: RowChunk, k: number, type: ValueType, keys: stri
   return out;
 }
 
-function sortGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], hasCreated: boolean): ColumnarBatch {
+function sortGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], valueTypes: ValueType[], hasCreated: boolean): ColumnarBatch {
   const n = group.ts.length;
   const { order } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
   const columns = new Map<string, ReturnType<typeof columnFromValues>>();
@@ -238,127 +244,21 @@ function sortGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTyp
     const src = group.values[k]!;
     const vals = new Array<unknown>(n);
     for (let i = 0; i < n; i++) vals[i] = src[order[i]!];
-    columns.set(name, columnFromValues(view.schema[name]!, vals, `featureView "${view.name}" feature "${name}"`));
+    columns.set(name, columnFromValues(valueTypes[k]!, vals, `featureView "${view.name}" feature "${name}"`));
   });
   return { numRows: n, columns };
 }
 
-function aggregateGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], aggs: AggregationSpec[], range: { start: number; end: number }): ColumnarBatch {
-  const { order, runStarts } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
-  const n = order.length;
-  const ts = new Float64Array(n);
-  for (let i = 0; i < n; i++) ts[i] = group.ts[order[i]!]!;
-  const inputs = new Map<string, unknown[]>();
-  valueColumns.forEach((name, k) => {
-    const src = group.values[k]!;
-    const vals = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) {
-      const v = src[order[i]!];
-      vals[i] = v === undefined ? null : v;
-    }
-    inputs.set(name, vals);
-  });
+/** sum, avg, min and max read numbers (or null): TYPE_MISMATCH naming the aggregation otherwise. */
+function checkAggregationInputs(view: FeatureViewDef, group: RowChunk, valueColumns: string[], aggs: AggregationSpec[]): void {
   for (const a of aggs) {
     if (a.def.fn === "count" || a.def.fn === "last" || a.def.column === null) continue;
-    const vals = inputs.get(a.def.column)!;
-    for (let i = 0; i < n; i++) {
+    const vals = group.values[valueColumns.indexOf(a.def.column)]!;
+    for (let i = 0; i < vals.length; i++) {
       const v = vals[i];
-      if (v !== null && typeof v !== "number") {
+      if (v !== null && v !== undefined && typeof v !== "number") {
         throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
       }
     }
   }
-  // Typed, growable outputs: aggregated views emit several rows per event, so boxing them in
-  // plain arrays would dominate the run.
-  const outKeyRow = new Int32Growable(n);
-  const outTs = new Float64Growable(n);
-  const numeric = aggs.map((a) => view.schema[a.name] !== "string" && view.schema[a.name] !== "bool");
-  const outNum = aggs.map((_, k) => (numeric[k] ? new Float64Growable(n) : null));
-  const outValid = aggs.map((_, k) => (numeric[k] ? new Uint8Growable(n) : null));
-  const outOther = aggs.map((_, k) => (numeric[k] ? null : ([] as unknown[])));
-  const groups = runStarts.length - 1;
-  for (let g = 0; g < groups; g++) {
-    const from = runStarts[g]!;
-    const to = runStarts[g + 1]!;
-    if (to <= from) continue;
-    const first = order[from]!;
-    aggregateKey({ ts, columns: inputs, from, to }, aggs, range, (t, vals) => {
-      outKeyRow.push(first);
-      outTs.push(t);
-      for (let k = 0; k < vals.length; k++) {
-        const v = vals[k];
-        const num = outNum[k];
-        if (num) {
-          const isNum = typeof v === "number" && !Number.isNaN(v);
-          num.push(isNum ? (v as number) : 0);
-          outValid[k]!.push(isNum ? 1 : 0);
-        } else {
-          outOther[k]!.push(v);
-        }
-      }
-    });
-  }
-  const rows = outTs.length;
-  const keyRows = outKeyRow.view();
-  const columns = new Map<string, ReturnType<typeof columnFromValues>>();
-  keys.forEach((k, i) => {
-    const src = group.keys[i]!;
-    const vals = new Array<unknown>(rows);
-    for (let r = 0; r < rows; r++) vals[r] = src[keyRows[r]!];
-    columns.set(k, columnFromValues(keyTypes[i]!, encodeKeys([vals], [keyTypes[i]!], [k], rows), k));
-  });
-  columns.set(EVENT_TS, { type: "timestamp", values: outTs.view(), valid: null });
-  aggs.forEach((a, k) => {
-    const type = view.schema[a.name]!;
-    if (numeric[k]) {
-      const values = outNum[k]!.view();
-      if (type === "int64" || type === "int32") {
-        for (let r = 0; r < rows; r++) {
-          if (!Number.isInteger(values[r]!) && outValid[k]!.view()[r]) {
-            throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: declared ${type} but the aggregate is ${values[r]}`, { view: view.name });
-          }
-        }
-      }
-      columns.set(a.name, { type: type as NumericType, values, valid: outValid[k]!.view() });
-    } else {
-      columns.set(a.name, columnFromValues(type, outOther[k]!, `featureView "${view.name}" aggregation "${a.name}"`));
-    }
-  });
-  return { numRows: rows, columns };
 }
-
-type TypedArrayCtor<T> = { new (n: number): T };
-
-interface Growable<T> {
-  length: number;
-  push(v: number): void;
-  view(): T;
-}
-
-/**
- * An append-only typed array that doubles when full. One class per element type (made by this
- * factory), so each `push` call site stays monomorphic in V8.
- */
-function growableClass<T extends Float64Array | Int32Array | Uint8Array>(ctor: TypedArrayCtor<T>): new (initial: number) => Growable<T> {
-  return class {
-    private arr: T;
-    length = 0;
-    constructor(initial: number) {
-      this.arr = new ctor(Math.max(16, initial));
-    }
-    push(v: number): void {
-      if (this.length === this.arr.length) {
-        const next = new ctor(this.arr.length * 2);
-        next.set(this.arr);
-        this.arr = next;
-      }
-      this.arr[this.length++] = v;
-    }
-    view(): T {
-      return this.arr.subarray(0, this.length) as T;
-    }
-  };
-}
-const Float64Growable = growableClass(Float64Array);
-const Int32Growable = growableClass(Int32Array);
-const Uint8Growable = growableClass(Uint8Array);

@@ -42,6 +42,7 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { aggregateAsOf, bufferColumns, bufferExpiresAt, decodeBuffer, encodeBuffer, mergeEvents, pruneBuffer, type BufferedEvent } from "../aggregate/event-buffer.js";
 import type { AggregationSpec } from "../aggregate/window-aggregator.js";
+import { aggregateValue, storedValue } from "../aggregate/aggregate-value.js";
 import { LarderError, isLarderError } from "../errors.js";
 import type { PushResult, PushTarget } from "../feature-store.js";
 import { onlineEntityKey } from "../materialize/online-entity-key.js";
@@ -306,23 +307,6 @@ function integralInputColumns(view: FeatureViewDef, aggs: readonly AggregationSp
     if (a.def.column !== null && (type === "int64" || type === "int32") && ["sum", "min", "max", "last"].includes(a.def.fn)) out.set(a.def.column, type);
   }
   return out;
-}
-
-/** A value as the offline store would hand it to materialization (the same column conversion). */
-function storedValue(type: ValueType, v: unknown, what: string): unknown {
-  if (v === null || v === undefined) return null;
-  return columnGet(columnFromValues(type, [v], what), 0);
-}
-
-/** An aggregate as the backfill writes it to the offline store and materialization reads it back. */
-function aggregateValue(view: FeatureViewDef, name: string, v: unknown): unknown {
-  const type = view.schema[name]!;
-  if (type === "string" || type === "bool" || type === "timestamp") return storedValue(type, v, `featureView "${view.name}" aggregation "${name}"`);
-  if (typeof v !== "number" || Number.isNaN(v)) return null;
-  if ((type === "int64" || type === "int32") && !Number.isInteger(v)) {
-    throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${name}: declared ${type} but the aggregate is ${v}`, { view: view.name });
-  }
-  return type === "float32" ? Math.fround(v) : v;
 }
 
 function later(a: ViewRow, b: ViewRow): boolean {
