@@ -8,7 +8,6 @@ import { definitionHash, type RepoDefinitions } from "./definitions/repo-definit
 import { definitionsFingerprint, writeAppliedMarker } from "./config/definitions-watcher.js";
 import { LarderError, toLarderError } from "./errors.js";
 import { OfflineStore } from "./offline/offline-store.js";
-import { ParquetReadPool } from "./offline/parquet-read-pool.js";
 import { buildTrainingSet } from "./offline/training-set.js";
 import { backfillView, type BackfillResult } from "./pipeline/view-pipeline.js";
 import { startViewRun } from "./pipeline/view-run.js";
@@ -162,7 +161,7 @@ export class FeatureStore {
     this.#repo = repo;
     const { path: _path, ...engine } = repo.config.offline;
     if (engine.tempDirectory !== undefined) engine.tempDirectory = resolvePath(repo.dir, engine.tempDirectory);
-    this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared(), engine });
+    this.offline = new OfflineStore(repo.offlinePath, { engine });
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {
