@@ -33,17 +33,13 @@ const IDLE_CLOSE_MS = 1000;
 let shared: { engine: Promise<OfflineEngine>; users: number; timer: NodeJS.Timeout | undefined } | undefined;
 
 /**
- * Runs `fn` on a fresh connection of `engine`, or of the process's shared Parquet engine (opened
- * with `config` on first use).
+ * A fresh connection of `engine`, or of the process's shared Parquet engine (opened with `config`
+ * on first use); `release` closes it (and lets the shared engine close once idle).
  */
-async function withConnection<T>(engine: OfflineEngine | undefined, config: OfflineEngineConfig | undefined, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+export async function acquireConnection(engine?: OfflineEngine, config?: OfflineEngineConfig): Promise<{ conn: DuckDBConnection; release: () => void }> {
   if (engine) {
     const conn = await engine.connect();
-    try {
-      return await fn(conn);
-    } finally {
-      conn.closeSync();
-    }
+    return { conn, release: () => conn.closeSync() };
   }
   if (!shared) {
     const opening = { engine: OfflineEngine.open(config ?? {}), users: 0, timer: undefined };
@@ -53,30 +49,48 @@ async function withConnection<T>(engine: OfflineEngine | undefined, config: Offl
   const s = shared;
   s.users++;
   clearTimeout(s.timer);
+  const done = (): void => {
+    if (--s.users > 0) return;
+    s.timer = setTimeout(() => {
+      if (shared === s && s.users === 0) {
+        shared = undefined;
+        void s.engine.then((e) => e.close(), () => undefined);
+      }
+    }, IDLE_CLOSE_MS);
+    s.timer.unref();
+  };
+  let conn: DuckDBConnection;
   try {
-    const conn = await (await s.engine).connect();
-    try {
-      return await fn(conn);
-    } finally {
+    conn = await (await s.engine).connect();
+  } catch (err) {
+    done();
+    throw err;
+  }
+  let released = false;
+  return {
+    conn,
+    release: () => {
+      if (released) return;
+      released = true;
       conn.closeSync();
-    }
+      done();
+    },
+  };
+}
+
+async function withConnection<T>(engine: OfflineEngine | undefined, config: OfflineEngineConfig | undefined, fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+  const { conn, release } = await acquireConnection(engine, config);
+  try {
+    return await fn(conn);
   } finally {
-    if (--s.users === 0) {
-      s.timer = setTimeout(() => {
-        if (shared === s && s.users === 0) {
-          shared = undefined;
-          void s.engine.then((e) => e.close(), () => undefined);
-        }
-      }, IDLE_CLOSE_MS);
-      s.timer.unref();
-    }
+    release();
   }
 }
 
-type Bindings = typeof import("@duckdb/node-bindings");
+export type Bindings = typeof import("@duckdb/node-bindings");
 let bindingsPromise: Promise<Bindings> | undefined;
 /** DuckDB's C API (raw vector memory), loaded with the engine; a CommonJS module, hence `default`. */
-function bindings(): Promise<Bindings> {
+export function bindings(): Promise<Bindings> {
   bindingsPromise ??= import("@duckdb/node-bindings").then((m) => (m as Bindings & { default?: Bindings }).default ?? m);
   return bindingsPromise;
 }
@@ -85,6 +99,14 @@ let apiPromise: Promise<typeof import("@duckdb/node-api")> | undefined;
 function api(): Promise<typeof import("@duckdb/node-api")> {
   apiPromise ??= import("@duckdb/node-api");
   return apiPromise;
+}
+
+/**
+ * `read_parquet` of one file, with DuckDB's guesses off: a `key=value` directory in the path is
+ * not a column (hive partitioning).
+ */
+export function readParquetRelation(path: string, options = ""): string {
+  return `read_parquet(${sqlString(path)}, hive_partitioning = false${options ? `, ${options}` : ""})`;
 }
 
 // ───────────────────────────── errors ─────────────────────────────
@@ -148,7 +170,7 @@ interface ColumnReader {
 }
 
 /** Validity bits of a result vector as one byte per row (1 = valid), or null when all are valid. */
-function readValidity(b: Bindings, vec: ReturnType<Bindings["data_chunk_get_vector"]>, n: number): Uint8Array | null {
+export function readValidity(b: Bindings, vec: ReturnType<Bindings["data_chunk_get_vector"]>, n: number): Uint8Array | null {
   const bits = b.vector_get_validity(vec, Math.ceil(n / 64) * 8) as Uint8Array | null;
   if (!bits) return null;
   let all = true;
@@ -285,6 +307,24 @@ function packBits(valid: Uint8Array | null, n: number): { bitmap: Uint8Array | u
   return { bitmap, nullCount };
 }
 
+/** The strings of a VARCHAR vector (16-byte duckdb_string_t each), null where `valid` says so. */
+export function varcharValues(b: Bindings, vec: ReturnType<Bindings["data_chunk_get_vector"]>, n: number, valid: Uint8Array | null): (string | null)[] {
+  const out = new Array<string | null>(n);
+  const data = b.vector_get_data(vec, n * 16);
+  const buf = Buffer.from(data.buffer, data.byteOffset, n * 16);
+  for (let i = 0; i < n; i++) {
+    if (valid !== null && valid[i] === 0) {
+      out[i] = null;
+      continue;
+    }
+    const off = i * 16;
+    const len = buf.readUInt32LE(off);
+    // up to 12 bytes are inlined; longer strings are behind a pointer at offset 8
+    out[i] = len <= 12 ? buf.toString("utf8", off + 4, off + 4 + len) : Buffer.from(b.get_data_from_pointer(data.buffer as ArrayBuffer, data.byteOffset + off + 8, len)).toString("utf8");
+  }
+  return out;
+}
+
 /** VARCHAR and BOOLEAN columns, decoded from the vectors' memory (strings: 16-byte duckdb_string_t). */
 class StringOrBoolReader implements ColumnReader {
   private readonly values: (string | boolean | null)[] = [];
@@ -303,19 +343,7 @@ class StringOrBoolReader implements ColumnReader {
       for (let i = 0; i < n; i++) out.push(valid !== null && valid[i] === 0 ? null : data[i] !== 0);
       return;
     }
-    const data = b.vector_get_data(vec, n * 16);
-    const buf = Buffer.from(data.buffer, data.byteOffset, n * 16);
-    for (let i = 0; i < n; i++) {
-      if (valid !== null && valid[i] === 0) {
-        out.push(null);
-        continue;
-      }
-      const off = i * 16;
-      const len = buf.readUInt32LE(off);
-      // up to 12 bytes are inlined; longer strings are behind a pointer at offset 8
-      if (len <= 12) out.push(buf.toString("utf8", off + 4, off + 4 + len));
-      else out.push(Buffer.from(b.get_data_from_pointer(data.buffer as ArrayBuffer, data.byteOffset + off + 8, len)).toString("utf8"));
-    }
+    for (const v of varcharValues(b, vec, n, valid)) out.push(v);
   }
 
   toColumn(): Column {
@@ -451,7 +479,7 @@ async function readColumns(path: string, opts: ReadParquetOptions): Promise<{ na
   const limit = opts.limit !== undefined ? ` LIMIT ${Math.max(0, Math.floor(opts.limit))}` : "";
   return withConnection(opts.engine, opts.engineConfig, async (conn) => {
     try {
-      const result = await conn.stream(`SELECT ${select} FROM read_parquet(${sqlString(path)})${limit}`);
+      const result = await conn.stream(`SELECT ${select} FROM ${readParquetRelation(path)}${limit}`);
       const names = result.columnNames();
       const types = result.columnTypes();
       checkUniqueNames(path, names);
@@ -484,7 +512,7 @@ function checkUniqueNames(path: string, names: string[]): void {
 async function checkColumns(conn: DuckDBConnection, path: string, columns: string[]): Promise<void> {
   let have: string[];
   try {
-    have = (await conn.runAndReadAll(`SELECT * FROM read_parquet(${sqlString(path)}) LIMIT 0`)).columnNames();
+    have = (await conn.runAndReadAll(`SELECT * FROM ${readParquetRelation(path)} LIMIT 0`)).columnNames();
   } catch {
     return;
   }
@@ -545,7 +573,7 @@ export async function parquetFileInfo(path: string, opts: { engine?: OfflineEngi
           `SELECT row_group_id, any_value(row_group_num_rows) AS rows, sum(total_uncompressed_size) AS bytes FROM parquet_metadata(${file}) GROUP BY row_group_id ORDER BY row_group_id`,
         )
       ).getRows();
-      const columns = (await conn.runAndReadAll(`SELECT * FROM read_parquet(${file}) LIMIT 0`)).columnNames();
+      const columns = (await conn.runAndReadAll(`SELECT * FROM ${readParquetRelation(path)} LIMIT 0`)).columnNames();
       const rowGroups = groups.map((g) => ({ rows: Number(g[1]), bytes: Number(g[2]) }));
       return { numRows: rowGroups.reduce((s, g) => s + g.rows, 0), rowGroups, columns };
     } catch (err) {
