@@ -42,7 +42,13 @@ export async function acquireConnection(engine?: OfflineEngine, config?: Offline
     return { conn, release: () => conn.closeSync() };
   }
   if (!shared) {
-    const opening = { engine: OfflineEngine.open(config ?? {}), users: 0, timer: undefined };
+    // No external file cache: a source file rewritten in place within the same second could
+    // otherwise be read from stale cached blocks by this long-lived instance.
+    const engine = OfflineEngine.open(config ?? {}).then(async (e) => {
+      await e.run("SET enable_external_file_cache = false");
+      return e;
+    });
+    const opening = { engine, users: 0, timer: undefined };
     opening.engine.catch(() => (shared = shared === opening ? undefined : shared)); // the next call retries
     shared = opening;
   }
@@ -312,6 +318,21 @@ export function varcharValues(b: Bindings, vec: ReturnType<Bindings["data_chunk_
   const out = new Array<string | null>(n);
   const data = b.vector_get_data(vec, n * 16);
   const buf = Buffer.from(data.buffer, data.byteOffset, n * 16);
+  // Inline strings (up to 12 bytes) are gathered and decoded at once; when that text is ASCII,
+  // byte offsets are character offsets and each string is a slice of it.
+  const packed = Buffer.allocUnsafe(n * 12);
+  const ends = new Int32Array(n + 1);
+  let pos = 0;
+  for (let i = 0; i < n; i++) {
+    const len = buf.readUInt32LE(i * 16);
+    if ((valid === null || valid[i] !== 0) && len <= 12) {
+      buf.copy(packed, pos, i * 16 + 4, i * 16 + 4 + len);
+      pos += len;
+    }
+    ends[i + 1] = pos;
+  }
+  const text = packed.toString("utf8", 0, pos);
+  const ascii = text.length === pos;
   for (let i = 0; i < n; i++) {
     if (valid !== null && valid[i] === 0) {
       out[i] = null;
@@ -319,8 +340,9 @@ export function varcharValues(b: Bindings, vec: ReturnType<Bindings["data_chunk_
     }
     const off = i * 16;
     const len = buf.readUInt32LE(off);
-    // up to 12 bytes are inlined; longer strings are behind a pointer at offset 8
-    out[i] = len <= 12 ? buf.toString("utf8", off + 4, off + 4 + len) : Buffer.from(b.get_data_from_pointer(data.buffer as ArrayBuffer, data.byteOffset + off + 8, len)).toString("utf8");
+    if (len > 12) out[i] = Buffer.from(b.get_data_from_pointer(data.buffer as ArrayBuffer, data.byteOffset + off + 8, len)).toString("utf8");
+    else if (ascii) out[i] = text.slice(ends[i] as number, ends[i + 1] as number);
+    else out[i] = packed.toString("utf8", ends[i] as number, ends[i + 1] as number);
   }
   return out;
 }
@@ -622,13 +644,44 @@ const MS_EXACT_AS_US = 9_007_199_254_740; // |ms| up to here: ms × 1000 is exac
 
 /** Epoch ms (checked integers) as microseconds, exactly. */
 function msToMicros(values: Float64Array, valid: Uint8Array | null, name: string): BigInt64Array {
-  const ms = float64ToInt64(values, valid, name, "timestamp");
-  const out = new BigInt64Array(values.length);
+  const ms = float64ToInt64(values, valid, name, "timestamp"); // checks every value
+  let exact = true;
+  const scaled = new Float64Array(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as number;
-    out[i] = Math.abs(v) <= MS_EXACT_AS_US ? BigInt(v * 1000) : (ms[i] as bigint) * 1000n;
+    if (Math.abs(v) > MS_EXACT_AS_US) exact = false;
+    scaled[i] = v * 1000;
   }
+  if (exact) return float64ToInt64(scaled, valid, name, "timestamp");
+  const out = new BigInt64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = (ms[i] as bigint) * 1000n;
   return out;
+}
+
+/**
+ * Fills a VARCHAR vector: strings of up to 12 UTF-8 bytes are written straight into the vector's
+ * 16-byte entries (length, then the bytes inline) with one copy per chunk; longer ones go
+ * through DuckDB, which keeps them in the vector's string heap.
+ */
+function fillStrings(b: Bindings, vec: ReturnType<Bindings["data_chunk_get_vector"]>, values: readonly (string | null)[], start: number, n: number): void {
+  const entries = Buffer.alloc(n * 16);
+  let nulls: Uint8Array | null = null;
+  const long: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = values[start + i];
+    if (v === null || v === undefined) {
+      (nulls ??= new Uint8Array(n).fill(1))[i] = 0;
+      continue;
+    }
+    if (v.length > 12 || Buffer.byteLength(v, "utf8") > 12) {
+      long.push(i);
+      continue;
+    }
+    entries.writeUInt32LE(entries.write(v, i * 16 + 4, 12, "utf8"), i * 16);
+  }
+  b.copy_data_to_vector(vec, 0, entries.buffer as ArrayBuffer, entries.byteOffset, entries.byteLength);
+  for (const i of long) b.vector_assign_string_element(vec, i, values[start + i] as string);
+  fillValidity(b, vec, nulls, 0, n);
 }
 
 function fillValidity(b: Bindings, vec: ReturnType<Bindings["data_chunk_get_vector"]>, valid: Uint8Array | null, start: number, n: number): void {
@@ -664,15 +717,7 @@ function batchWriteColumn(name: string, col: Column, naiveTimestamp = false): Wr
         name,
         sqlType: "VARCHAR",
         duckType: (t) => t.VARCHAR,
-        fill(b, vec, start, n) {
-          let nulls: Uint8Array | null = null;
-          for (let i = 0; i < n; i++) {
-            const v = values[start + i];
-            if (v === null || v === undefined) (nulls ??= new Uint8Array(n).fill(1))[i] = 0;
-            else b.vector_assign_string_element(vec, i, v);
-          }
-          fillValidity(b, vec, nulls, 0, n);
-        },
+        fill: (b, vec, start, n) => fillStrings(b, vec, values, start, n),
       };
     }
     case "bool": {
