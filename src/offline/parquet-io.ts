@@ -117,8 +117,9 @@ export function readParquetRelation(path: string, options = ""): string {
 
 // ───────────────────────────── errors ─────────────────────────────
 
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+/** An error's message; DuckDB's first line only (the rest quotes the SQL). */
+export function errMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split("\n")[0] as string;
 }
 
 /** True when `err` says a file does not exist (a LarderError from this module, or a raw ENOENT). */

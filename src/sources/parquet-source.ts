@@ -10,7 +10,7 @@ import { RecordBatchReader, TimeUnit, Type } from "apache-arrow";
 import type { ParquetSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
 import { sqlIdent, sqlString } from "../offline/duckdb-engine.js";
-import { acquireConnection, type Bindings, bindings, readParquetRelation, readValidity, varcharValues } from "../offline/parquet-io.js";
+import { acquireConnection, type Bindings, bindings, errMessage, readParquetRelation, readValidity, varcharValues } from "../offline/parquet-io.js";
 import { isEpochMs, parseIsoMs } from "../time.js";
 import type { Row } from "../types.js";
 import { compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
@@ -54,9 +54,7 @@ function corrupt(source: ParquetSourceDef, shown: string, reason: string, cause?
   return new LarderError("CORRUPT_PARQUET", `source ${JSON.stringify(source.name)}: ${shown} is not a valid Parquet file: ${reason}`, { source: source.name, file: shown }, { cause });
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+
 
 interface OpenedFile {
   readonly file: string;
@@ -99,7 +97,7 @@ async function openParquet(conn: DuckDBConnection, source: ParquetSourceDef, fil
     const typeIds = types.map((t, c) => (t.typeId === T.BIGINT && seconds.has(names[c] as string) ? T.TIMESTAMP_S : (t.typeId as number)));
     return { file, shown, names, types, typeIds };
   } catch (err) {
-    throw corrupt(source, shown, errorText(err), err);
+    throw corrupt(source, shown, errMessage(err), err);
   }
 }
 
@@ -355,7 +353,7 @@ export async function* readParquetSource(source: ParquetSourceDef, opts: SourceR
       const filter = await rangeFilter(conn, opened, source.timestampField, range);
       const select = `SELECT * FROM ${readParquetRelation(file, "file_row_number = true")}${filter}`;
       const result = await conn.stream(select).catch((err: unknown) => {
-        throw corrupt(source, opened.shown, errorText(err), err);
+        throw corrupt(source, opened.shown, errMessage(err), err);
       });
       const width = opened.names.length;
       for (;;) {
@@ -363,7 +361,7 @@ export async function* readParquetSource(source: ParquetSourceDef, opts: SourceR
         try {
           chunk = await result.fetchChunk();
         } catch (err) {
-          throw corrupt(source, opened.shown, errorText(err), err);
+          throw corrupt(source, opened.shown, errMessage(err), err);
         }
         if (chunk === null || chunk.rowCount === 0) break;
         const n = chunk.rowCount;
