@@ -10,7 +10,6 @@ import { LarderError, toLarderError } from "./errors.js";
 import { readEntityRows } from "./offline/entity-rows.js";
 import { OfflineStore } from "./offline/offline-store.js";
 import { writeArrowTableToParquet } from "./offline/parquet-io.js";
-import { ParquetReadPool } from "./offline/parquet-read-pool.js";
 import { buildTrainingSet, writeTrainingSetFile } from "./offline/training-set.js";
 import { backfillView, type BackfillResult } from "./pipeline/view-pipeline.js";
 import { startViewRun } from "./pipeline/view-run.js";
@@ -164,7 +163,7 @@ export class FeatureStore {
     this.#repo = repo;
     const { path: _path, ...engine } = repo.config.offline;
     if (engine.tempDirectory !== undefined) engine.tempDirectory = resolvePath(repo.dir, engine.tempDirectory);
-    this.offline = new OfflineStore(repo.offlinePath, { readPool: ParquetReadPool.shared(), engine });
+    this.offline = new OfflineStore(repo.offlinePath, { engine });
   }
 
   static async open(repoDir: string, options: FeatureStoreOptions = {}): Promise<FeatureStore> {

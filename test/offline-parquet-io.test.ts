@@ -61,16 +61,14 @@ function everyType(): ColumnarBatch {
 }
 
 describe("Parquet round trip", () => {
-  test("every value type, with nulls, through both decoders", async () => {
+  test("every value type, with nulls", async () => {
     const path = join(dir, "every.parquet");
     const batch = everyType();
     await writeParquetFile(path, batch);
-    for (const decoder of ["auto", "ipc"] as const) {
-      const back = await readParquetBatch(path, { decoder });
-      assert.equal(back.numRows, 4);
-      assert.deepEqual([...back.columns.entries()].map(([n, c]) => `${n}:${c.type}`), ["i32:int32", "i64:int64", "f32:float32", "f64:float64", "ts:timestamp", "s:string", "b:bool"]);
-      assert.deepEqual(rows(back), rows(batch), `decoder ${decoder}`);
-    }
+    const back = await readParquetBatch(path);
+    assert.equal(back.numRows, 4);
+    assert.deepEqual([...back.columns.entries()].map(([n, c]) => `${n}:${c.type}`), ["i32:int32", "i64:int64", "f32:float32", "f64:float64", "ts:timestamp", "s:string", "b:bool"]);
+    assert.deepEqual(rows(back), rows(batch));
     const table = await readParquetFile(path);
     assert.deepEqual(
       table.schema.fields.map((f) => String(f.type)),
@@ -95,34 +93,33 @@ describe("Parquet round trip", () => {
     assert.deepEqual(rows(arrowTableToBatch(batchToArrowTable(masked))), [{ id: 1 }, { id: null }]);
   });
 
-  test("columns (in the requested order) and row groups", async () => {
+  test("columns (in the requested order), a row limit and row groups", async () => {
     const path = join(dir, "groups.parquet");
-    const n = 1000;
+    const n = 10_000;
     const batch = makeBatch({
       id: columnFromValues("int64", Array.from({ length: n }, (_, i) => i), "id"),
       name: columnFromValues("string", Array.from({ length: n }, (_, i) => `n${i}`), "name"),
       x: columnFromValues("float64", Array.from({ length: n }, (_, i) => i / 2), "x"),
     });
-    await writeParquetFile(path, batch, { rowGroupSize: 100 });
-    assert.equal(await parquetRowGroupCount(path), 10);
+    await writeParquetFile(path, batch, { rowGroupSize: 2048 });
+    assert.equal(await parquetRowGroupCount(path), 5);
     const info = await parquetFileInfo(path);
     assert.equal(info.numRows, n);
     assert.deepEqual(info.columns, ["id", "name", "x"]);
-    assert.deepEqual(info.rowGroups.map((g) => g.rows), Array(10).fill(100));
+    assert.deepEqual(info.rowGroups.map((g) => g.rows), [2048, 2048, 2048, 2048, 1808]);
 
     const all = await readParquetBatch(path);
     assert.deepEqual(rows(all), rows(batch));
-    const some = await readParquetBatch(path, { columns: ["x", "id"], rowGroups: [2, 7] });
+    const some = await readParquetBatch(path, { columns: ["x", "id"], limit: 3000 });
     assert.deepEqual([...some.columns.keys()], ["x", "id"]);
-    assert.equal(some.numRows, 200);
-    assert.equal(columnGet(some.columns.get("id")!, 0), 200);
-    assert.equal(columnGet(some.columns.get("id")!, 100), 700);
-    const t = await readParquetFile(path, { columns: ["name"], rowGroups: [9] });
+    assert.equal(some.numRows, 3000);
+    assert.equal(columnGet(some.columns.get("id")!, 2999), 2999);
+    assert.equal(columnGet(some.columns.get("x")!, 100), 50);
+    const t = await readParquetFile(path, { columns: ["name"], limit: 100 });
     assert.deepEqual(t.schema.fields.map((f) => f.name), ["name"]);
     assert.equal(t.numRows, 100);
-    assert.equal(t.getChild("name")!.get(99), "n999");
+    assert.equal(t.getChild("name")!.get(99), "n99");
     await assert.rejects(readParquetBatch(path, { columns: ["nope"] }), larderError("OFFLINE_STORE_ERROR", /no column "nope"/));
-    await assert.rejects(readParquetBatch(path, { rowGroups: [10] }), larderError("OFFLINE_STORE_ERROR"));
   });
 
   test("a file with no rows keeps its schema", async () => {
@@ -200,9 +197,8 @@ describe("Arrow types accepted by arrowTableToBatch", () => {
     assert.throws(() => arrowTableToBatch(neg), larderError("VALUE_OUT_OF_RANGE", /"n"/));
     const path = join(dir, "big.parquet");
     await writeArrowTableToParquet(path, big);
-    for (const decoder of ["auto", "ipc"] as const) {
-      await assert.rejects(readParquetBatch(path, { decoder }), larderError("VALUE_OUT_OF_RANGE", /"user_id"/));
-    }
+    await assert.rejects(readParquetBatch(path), larderError("VALUE_OUT_OF_RANGE", /"user_id"/));
+    assert.equal((await readParquetFile(path)).getChild("user_id")!.get(1), 2n ** 53n + 1n, "an Arrow read keeps int64 exact");
     assert.equal((await readParquetBatch(path, { columns: ["ok"] })).numRows, 2, "the other column alone reads fine");
     // a garbage value under a null is not an error
     const masked = arrow.makeVector(arrow.makeData({ type: new arrow.Int64(), length: 2, nullCount: 1, nullBitmap: Uint8Array.from([0b01]), data: BigInt64Array.from([5n, 2n ** 62n]) }));
@@ -238,7 +234,7 @@ describe("Parquet file errors", () => {
     await assert.rejects(writeArrowTableToParquet(path, bad), larderError("OFFLINE_STORE_ERROR"));
     assert.deepEqual(await readdir(sub), ["out.parquet"]);
     assert.ok(before.equals(await readFile(path)), "the existing file is untouched");
-    // the WASM module still works after the failure
+    // the engine still works after the failure
     assert.equal((await readParquetBatch(path)).numRows, 4);
   });
 
@@ -297,7 +293,8 @@ describe("Parquet file errors", () => {
       try {
         await readParquetBatch(p);
       } catch (err) {
-        assert.ok(err instanceof LarderError && err.code === "CORRUPT_PARQUET", String(err));
+        // DuckDB writes no page checksums: altered int64 values may be caught by the range check
+        assert.ok(err instanceof LarderError && (err.code === "CORRUPT_PARQUET" || err.code === "VALUE_OUT_OF_RANGE"), String(err));
         errors++;
       }
     }

@@ -112,10 +112,7 @@ export function registerInspectCommands(program: Command): void {
       if (o.format !== "table" && o.format !== "csv") throw new LarderError("INVALID_ARGUMENT", `--format ${JSON.stringify(o.format)}: expected table or csv`);
       const path = resolve(file);
       const info = await parquetFileInfo(path);
-      // Only the row groups that hold the first `limit` rows are decoded.
-      const groups: number[] = [];
-      for (let g = 0, rows = 0; g < info.rowGroups.length && rows < limit; rows += info.rowGroups[g]!.rows, g++) groups.push(g);
-      const table = (await readParquetFile(path, { rowGroups: groups })).slice(0, limit);
+      const table = await readParquetFile(path, { limit });
       const names = table.schema.fields.map((f) => f.name);
       const rows = Array.from({ length: table.numRows }, (_, i) => names.map((n) => table.getChild(n)?.get(i) as unknown));
       if (o.format === "csv") {

@@ -83,6 +83,14 @@ export class OfflineEngine {
     return new OfflineEngine(instance, connection);
   }
 
+  /**
+   * Another connection to the same database, for a query that runs while others are open on this
+   * engine (a connection runs one query at a time); close it with closeSync().
+   */
+  connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
   /** Runs statements that return nothing of interest. */
   async run(sql: string): Promise<void> {
     await this.connection.run(sql);

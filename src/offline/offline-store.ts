@@ -46,7 +46,6 @@ import { LarderError } from "../errors.js";
 import { VALUE_TYPES, type ValueType } from "../types.js";
 import { concatBatches, emptyBatch, filterRows, selectColumns, type ColumnarBatch, type NumericColumn } from "./columnar.js";
 import type { OfflineEngineConfig } from "./duckdb-engine.js";
-import type { ParquetReadPool } from "./parquet-read-pool.js";
 import { isFileNotFound, readParquetBatch, writeParquetFile, type WriteParquetOptions } from "./parquet-io.js";
 
 export type OfflineColumnRole = "key" | "event_ts" | "created_ts" | "feature";
@@ -100,8 +99,6 @@ export interface OfflineStoreOptions {
   orphanAgeMs?: number;
   /** The offline engine's memory, threads and spill directory (config `offline.*`). */
   engine?: OfflineEngineConfig;
-  /** Decode data files on a worker thread (reads then overlap with the caller's work). */
-  readPool?: ParquetReadPool;
 }
 
 interface ManifestFile {
@@ -511,8 +508,7 @@ export class OfflineStore {
    */
   async readFile(f: OfflineFile, columns?: string[]): Promise<ColumnarBatch> {
     try {
-      const pool = this.options.readPool;
-      return await (pool ? pool.read(f.file, columns) : readParquetBatch(f.file, columns ? { columns } : {}));
+      return await readParquetBatch(f.file, { ...(columns ? { columns } : {}), engineConfig: this.engineConfig });
     } catch (err) {
       if (isFileNotFound(err)) {
         throw storeError(`offline file ${f.file} is gone (a newer commit replaced it): read the view again from a fresh snapshot`, { file: f.file, notFound: true }, err);
@@ -624,6 +620,7 @@ export class OfflineStore {
   /** @internal */
   async writeDataFile(view: string, name: string, batch: ColumnarBatch, columns: OfflineColumnSpec[]): Promise<void> {
     await writeParquetFile(join(this.dataDir(view), name), batch, {
+      engineConfig: this.engineConfig,
       ...this.options.parquet,
       metadata: { ...this.options.parquet?.metadata, "larder.view": view, "larder.columns": JSON.stringify(columns) },
     });
@@ -644,7 +641,7 @@ export class OfflineStore {
     const path = join(this.dataDir(view), f.file);
     let batch: ColumnarBatch;
     try {
-      batch = await readParquetBatch(path, { columns: columns.map((c) => c.name) });
+      batch = await readParquetBatch(path, { columns: columns.map((c) => c.name), engineConfig: this.engineConfig });
     } catch (err) {
       throw storeError(`view ${JSON.stringify(view)}: cannot read committed file ${path} to trim it: ${errMessage(err)}`, { view, file: path }, err);
     }

@@ -307,7 +307,7 @@ export async function existingSchema(source: ParquetSourceDef, ctx: AppendContex
     const first = files[0];
     if (first === undefined) return null;
     try {
-      return (await readParquetFile(first, { rowGroups: [0] })).schema;
+      return (await readParquetFile(first, { limit: 0 })).schema;
     } catch (err) {
       if (attempt < 3 && (await stat(first).catch(() => null)) === null) continue;
       throw err;

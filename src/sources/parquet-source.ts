@@ -1,289 +1,395 @@
 /**
- * Reads Parquet sources one row group at a time: the group's bytes are read from the file, framed
- * as a one-group Parquet file (src/parquet/parquet-footer.ts rewrites the footer), decoded by parquet-wasm,
- * parsed by Arrow JS and converted column-wise into row objects. Row groups whose event-time
- * statistics lie outside the requested range are never read; parquet-wasm exposes no statistics,
- * so the footer is parsed here.
- *
- * Why not parquet-wasm's async `ParquetFile` over a file Blob, which also reads only a group's
- * bytes: on a corrupt page it panics inside a wasm future, the promise never settles and the
- * process gets an uncaught exception. The synchronous reader reports the same damage as an error.
+ * Reads Parquet sources as row objects on the offline engine: DuckDB's read_parquet streams each
+ * file in row order, and with a time range it skips the row groups whose event-time statistics
+ * lie outside it (filter pushdown; groups holding null event times are still read, so the null is
+ * reported whatever the range). This module maps DuckDB's values to the row rules of
+ * ./read-source.ts, column-wise from the vectors' memory for the common types.
  */
-import { type FileHandle, open } from "node:fs/promises";
-import { type Data, type DataType, DateUnit, type RecordBatch, type Schema, TimeUnit, Type, tableFromIPC } from "apache-arrow";
-import { readParquet, readSchema } from "parquet-wasm";
+import type { DuckDBConnection, DuckDBDataChunk, DuckDBType } from "@duckdb/node-api";
+import { RecordBatchReader, TimeUnit, Type } from "apache-arrow";
 import type { ParquetSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
+import { sqlIdent, sqlString } from "../offline/duckdb-engine.js";
+import { acquireConnection, type Bindings, bindings, errMessage, readParquetRelation, readValidity, varcharValues } from "../offline/parquet-io.js";
+import { isEpochMs, parseIsoMs } from "../time.js";
 import type { Row } from "../types.js";
-import { type ChunkContext, type ColumnReader, columnReader, dateReader, identity, timeMs } from "./arrow-columns.js";
-import { type ColumnPlan, compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
-import { chunkTimeBoundsMs, FooterFormatError, type ParquetFooter, parseParquetFooter, rowGroupFile, type StatsScale, schemaOnlyFile } from "../parquet/parquet-footer.js";
+import { compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
 import type { SourceReadOptions } from "./read-source.js";
-import { arrowColumnKind, type SourceColumnType } from "./source-column-type.js";
+import type { SourceColumnKind, SourceColumnType } from "./source-column-type.js";
 import { displayPath, resolveSourceFiles } from "./source-files.js";
 
-const MAGIC = "PAR1";
-const CONVERT_CHUNK = 4096;
+/** DuckDB type ids used here (a copy of its enum, so this module loads without loading DuckDB). */
+const T = {
+  BOOLEAN: 1, TINYINT: 2, SMALLINT: 3, INTEGER: 4, BIGINT: 5, UTINYINT: 6, USMALLINT: 7, UINTEGER: 8, UBIGINT: 9,
+  FLOAT: 10, DOUBLE: 11, TIMESTAMP: 12, DATE: 13, HUGEINT: 16, VARCHAR: 17, DECIMAL: 19,
+  TIMESTAMP_S: 20, TIMESTAMP_MS: 21, TIMESTAMP_NS: 22, ENUM: 23, TIMESTAMP_TZ: 31, UHUGEINT: 32, SQLNULL: 36,
+} as const;
+
+/** Fixed-width numbers: the typed array their vectors hold. */
+const NUMBER_ARRAYS: Record<number, { new (buffer: ArrayBuffer, offset: number, length: number): ArrayLike<number>; BYTES_PER_ELEMENT: number }> = {
+  [T.TINYINT]: Int8Array, [T.SMALLINT]: Int16Array, [T.INTEGER]: Int32Array, [T.UTINYINT]: Uint8Array,
+  [T.USMALLINT]: Uint16Array, [T.UINTEGER]: Uint32Array, [T.FLOAT]: Float32Array, [T.DOUBLE]: Float64Array,
+};
+
+/** Timestamp types: units per millisecond of their int64 values. */
+const TIMESTAMP_UNITS_PER_MS: Record<number, number> = { [T.TIMESTAMP_S]: 0.001, [T.TIMESTAMP_MS]: 1, [T.TIMESTAMP]: 1000, [T.TIMESTAMP_TZ]: 1000, [T.TIMESTAMP_NS]: 1_000_000 };
+
+/** How the row-value checks and messages name a Parquet column's type (Arrow's names, as before). */
+const DECLARED: Record<number, string> = {
+  [T.BOOLEAN]: "Bool", [T.TINYINT]: "Int8", [T.SMALLINT]: "Int16", [T.INTEGER]: "Int32", [T.BIGINT]: "Int64",
+  [T.UTINYINT]: "Uint8", [T.USMALLINT]: "Uint16", [T.UINTEGER]: "Uint32", [T.UBIGINT]: "Uint64",
+  [T.FLOAT]: "Float32", [T.DOUBLE]: "Float64", [T.VARCHAR]: "Utf8",
+};
+
+function columnKind(id: number): SourceColumnKind {
+  if (id === T.FLOAT || id === T.DOUBLE || id === T.DECIMAL) return "float";
+  if (id === T.BOOLEAN) return "bool";
+  if (id === T.VARCHAR || id === T.ENUM) return "string";
+  if (id === T.DATE || TIMESTAMP_UNITS_PER_MS[id] !== undefined) return "timestamp";
+  if (NUMBER_ARRAYS[id] !== undefined || id === T.BIGINT || id === T.UBIGINT || id === T.HUGEINT || id === T.UHUGEINT) return "int";
+  return "any";
+}
 
 function corrupt(source: ParquetSourceDef, shown: string, reason: string, cause?: unknown): LarderError {
   return new LarderError("CORRUPT_PARQUET", `source ${JSON.stringify(source.name)}: ${shown} is not a valid Parquet file: ${reason}`, { source: source.name, file: shown }, { cause });
 }
 
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
-async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.alloc(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(buf, done, length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done === length ? buf : buf.subarray(0, done);
-}
-
-/** Reads and parses the footer; checks both magic numbers so that non-Parquet files fail early. */
-async function readFooter(source: ParquetSourceDef, handle: FileHandle, shown: string): Promise<ParquetFooter> {
-  const { size } = await handle.stat();
-  if (size < 12) throw corrupt(source, shown, `only ${size} bytes`);
-  const head = await readAt(handle, 0, 4);
-  const tail = await readAt(handle, size - 8, 8);
-  if (head.toString("latin1") !== MAGIC) throw corrupt(source, shown, "no PAR1 magic number at the start");
-  if (tail.toString("latin1", 4) !== MAGIC) throw corrupt(source, shown, "no PAR1 magic number at the end (truncated?)");
-  const footerLength = tail.readUInt32LE(0);
-  if (footerLength > size - 12) throw corrupt(source, shown, `footer length ${footerLength} exceeds the file size ${size}`);
-  const footer = await readAt(handle, size - 8 - footerLength, footerLength);
-  try {
-    return parseParquetFooter(footer, size);
-  } catch (err) {
-    if (err instanceof FooterFormatError) throw corrupt(source, shown, `unreadable footer (${err.message})`, err);
-    throw err;
-  }
-}
 
 interface OpenedFile {
+  readonly file: string;
   readonly shown: string;
-  readonly handle: FileHandle;
-  readonly footer: ParquetFooter;
-  readonly columnNames: string[];
-  readonly schema: Schema;
-  /** How the event column's statistics map to epoch ms; null when they cannot be used. */
-  readonly eventStatsScale: StatsScale | null;
+  readonly names: string[];
+  readonly types: DuckDBType[];
+  /** Each column's DuckDB type id, or TIMESTAMP_S where only the embedded Arrow schema says so. */
+  readonly typeIds: number[];
 }
 
-async function openParquet(source: ParquetSourceDef, file: string, repoDir: string): Promise<OpenedFile> {
-  const shown = displayPath(file, repoDir);
-  const handle = await open(file, "r").catch((err: unknown) => {
-    throw new LarderError("SOURCE_READ_ERROR", `source ${JSON.stringify(source.name)}: cannot open ${shown}: ${errorText(err)}`, { source: source.name, file: shown }, { cause: err });
-  });
+/**
+ * Columns stored as plain INT64 whose embedded Arrow schema (ARROW:schema, written by arrow-rs)
+ * says timestamp[s]: Parquet has no seconds unit, so only that schema knows they are times.
+ */
+async function secondTimestamps(conn: DuckDBConnection, file: string): Promise<Set<string>> {
+  const [row] = (await conn.runAndReadAll(`SELECT value FROM parquet_kv_metadata(${sqlString(file)}) WHERE key = 'ARROW:schema'::BLOB`)).getRows();
+  const out = new Set<string>();
+  const blob = row?.[0] as { bytes?: Uint8Array } | undefined;
+  if (!blob?.bytes) return out;
   try {
-    const footer = await readFooter(source, handle, shown);
-    let schema: Schema;
-    try {
-      schema = tableFromIPC(readSchema(schemaOnlyFile(footer)).intoIPCStream()).schema;
-    } catch (err) {
-      throw corrupt(source, shown, errorText(err), err);
+    const reader = RecordBatchReader.from(Buffer.from(Buffer.from(blob.bytes).toString("latin1"), "base64"));
+    reader.open();
+    for (const f of reader.schema.fields) {
+      if (f.type.typeId === Type.Timestamp && (f.type as { unit?: TimeUnit }).unit === TimeUnit.SECOND) out.add(f.name);
     }
-    const eventType = schema.fields.find((f) => f.name === source.timestampField)?.type;
-    const eventStatsScale = eventType ? statsScale(footer, source.timestampField, eventType) : null;
-    return { shown, handle, footer, columnNames: schema.fields.map((f) => f.name), schema, eventStatsScale };
+  } catch {
+    // an unreadable hint: the columns read as their Parquet types say
+  }
+  return out;
+}
+
+/** The file's columns (reads the footer only); a file DuckDB cannot read is CORRUPT_PARQUET. */
+async function openParquet(conn: DuckDBConnection, source: ParquetSourceDef, file: string, repoDir: string): Promise<OpenedFile> {
+  const shown = displayPath(file, repoDir);
+  try {
+    const result = await conn.runAndReadAll(`SELECT * FROM ${readParquetRelation(file)} LIMIT 0`);
+    const names = result.columnNames();
+    const types = result.columnTypes();
+    const seconds = await secondTimestamps(conn, file);
+    const typeIds = types.map((t, c) => (t.typeId === T.BIGINT && seconds.has(names[c] as string) ? T.TIMESTAMP_S : (t.typeId as number)));
+    return { file, shown, names, types, typeIds };
   } catch (err) {
-    await handle.close();
-    throw err;
+    throw corrupt(source, shown, errMessage(err), err);
   }
 }
 
-/** Decodes row group `g` into Arrow record batches. */
-async function readRowGroup(source: ParquetSourceDef, opened: OpenedFile, g: number): Promise<RecordBatch[]> {
-  const info = opened.footer.rowGroups[g];
-  if (!info) return [];
-  const [start, end] = info.byteRange;
-  const body = await readAt(opened.handle, start, end - start);
-  if (body.length !== end - start) throw corrupt(source, opened.shown, `row group ${g} extends past the end of the file`);
+async function withConnection<T>(fn: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
+  const { conn, release } = await acquireConnection();
   try {
-    const table = readParquet(rowGroupFile(opened.footer, g, body), { batchSize: Math.max(info.numRows, 1) });
-    return tableFromIPC(table.intoIPCStream()).batches;
-  } catch (err) {
-    throw corrupt(source, opened.shown, `row group ${g}: ${errorText(err)}`, err);
+    return await fn(conn);
+  } finally {
+    release();
   }
 }
 
 /** Column names rows will have (after fieldMapping), from the first file's schema. */
 export async function parquetSourceColumns(source: ParquetSourceDef, opts: SourceReadOptions): Promise<string[]> {
   const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet");
-  const opened = await openParquet(source, files[0] as string, opts.repoDir);
-  try {
-    return [...planColumns(source, opened.columnNames, files.length > 1 ? opened.shown : null).outputNames];
-  } finally {
-    await opened.handle.close();
-  }
+  const opened = await withConnection((conn) => openParquet(conn, source, files[0] as string, opts.repoDir));
+  return [...planColumns(source, opened.names, files.length > 1 ? opened.shown : null).outputNames];
 }
 
 /** Column types by source column name (before fieldMapping), from the first file's schema. */
 export async function parquetSourceColumnTypes(source: ParquetSourceDef, opts: SourceReadOptions): Promise<Map<string, SourceColumnType>> {
   const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet");
-  const opened = await openParquet(source, files[0] as string, opts.repoDir);
-  await opened.handle.close();
-  return new Map(opened.schema.fields.map((f) => [f.name, { kind: arrowColumnKind(f.type), nullable: f.nullable, declared: String(f.type) }]));
+  return withConnection(async (conn) => {
+    const opened = await openParquet(conn, source, files[0] as string, opts.repoDir);
+    const required = new Set(
+      (await conn.runAndReadAll(`SELECT name FROM parquet_schema(${sqlString(opened.file)}) WHERE repetition_type = 'REQUIRED'`)).getRows().map((r) => String(r[0])),
+    );
+    return new Map(opened.names.map((name, c) => {
+      const type = opened.types[c] as DuckDBType;
+      const id = opened.typeIds[c] as number;
+      return [name, { kind: columnKind(id), nullable: !required.has(name), declared: id === T.TIMESTAMP_S ? "Timestamp<SECOND>" : (DECLARED[id] ?? String(type)) }];
+    }));
+  });
 }
 
-const UNIT_SCALE: Record<number, { mul: bigint; div: bigint }> = {
-  [TimeUnit.SECOND]: { mul: 1000n, div: 1n },
-  [TimeUnit.MILLISECOND]: { mul: 1n, div: 1n },
-  [TimeUnit.MICROSECOND]: { mul: 1n, div: 1000n },
-  [TimeUnit.NANOSECOND]: { mul: 1n, div: 1_000_000n },
-};
+/** An ISO-8601 literal of epoch ms, or undefined beyond what a Date holds (the side is then open). */
+function isoOf(ms: number): string | undefined {
+  return Number.isFinite(ms) && Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString() : undefined;
+}
 
 /**
- * How to read the event column's statistics as epoch ms. The Parquet logical type says how values
- * are stored; without one, the Arrow type (restored from arrow-rs's embedded schema) gives the unit.
+ * A WHERE clause DuckDB can push into the row groups' statistics, for an event column of a
+ * timestamp type that holds no nulls (a null must be read to be reported, and an `IS NULL OR …`
+ * filter prunes nothing); "" otherwise. Rows are always filtered here too.
  */
-function statsScale(footer: ParquetFooter, column: string, arrowType: DataType): StatsScale | null {
-  const leaf = footer.leaves.get(column);
-  if (!leaf) return null;
-  const enc = leaf.encoding;
-  if (enc.kind === "timestamp") return { kind: "int", mul: 1n, div: BigInt(enc.unitsPerMs), unsigned: false };
-  if (enc.kind === "date") return { kind: "int", mul: 86_400_000n, div: 1n, unsigned: false };
-  if (enc.kind === "float") return arrowType.typeId === Type.Float ? { kind: "float" } : null;
-  if (enc.kind !== "signed" && enc.kind !== "unsigned") return null;
-  const unsigned = enc.kind === "unsigned";
-  const t = arrowType as unknown as { unit?: number };
-  switch (arrowType.typeId) {
-    case Type.Timestamp: {
-      const scale = UNIT_SCALE[t.unit ?? -1];
-      return scale ? { kind: "int", ...scale, unsigned } : null;
-    }
-    case Type.Date:
-      return { kind: "int", mul: t.unit === DateUnit.DAY ? 86_400_000n : 1n, div: 1n, unsigned };
-    case Type.Int:
-      return { kind: "int", mul: 1n, div: 1n, unsigned };
-    default:
-      return null;
-  }
-}
-
-/** Whether the row group's statistics prove that no event time lies in the range. */
-function rowGroupOutsideRange(opened: OpenedFile, rowGroup: number, column: string, range: TimeRange): boolean {
-  if (!range.bounded || !opened.eventStatsScale) return false;
-  const stats = opened.footer.rowGroups[rowGroup]?.columns.find((c) => c.column === column);
-  // A group with null event times is read anyway, so that the null is reported whatever the range.
-  if (!stats || stats.nullCount !== 0) return false;
-  const bounds = chunkTimeBoundsMs(stats, opened.eventStatsScale);
-  if (!bounds) return false;
-  return bounds[1] < range.start || bounds[0] >= range.end;
-}
-
-function keptRows(eventMs: Float64Array, range: TimeRange): Int32Array {
-  const n = eventMs.length;
-  if (!range.bounded) return identity(n);
-  const kept = new Int32Array(n);
-  let m = 0;
-  const { start, end } = range;
-  for (let i = 0; i < n; i++) {
-    const t = eventMs[i] as number;
-    if (t >= start && t < end) kept[m++] = i;
-  }
-  return m === n ? identity(n) : kept.subarray(0, m);
+async function rangeFilter(conn: DuckDBConnection, opened: OpenedFile, column: string, range: TimeRange): Promise<string> {
+  if (!range.bounded) return "";
+  const id = opened.types[opened.names.indexOf(column)]?.typeId as number;
+  if (id !== T.TIMESTAMP && id !== T.TIMESTAMP_TZ) return "";
+  const [nulls] = (
+    await conn.runAndReadAll(`SELECT count(*) FILTER (WHERE stats_null_count IS NULL OR stats_null_count > 0) FROM parquet_metadata(${sqlString(opened.file)}) WHERE path_in_schema = ${sqlString(column)}`)
+  ).getRows();
+  if (Number(nulls?.[0] ?? 1) !== 0) return "";
+  const lit = (ms: number): string | undefined => {
+    const iso = isoOf(ms);
+    if (iso === undefined) return undefined;
+    return id === T.TIMESTAMP_TZ ? `TIMESTAMPTZ ${sqlString(iso.replace("Z", "+00:00"))}` : `TIMESTAMP ${sqlString(iso.slice(0, -1))}`;
+  };
+  const ev = sqlIdent(column);
+  const conds = [lit(range.start) && `${ev} >= ${lit(range.start)}`, lit(range.end) && `${ev} < ${lit(range.end)}`].filter(Boolean);
+  return conds.length === 0 ? "" : ` WHERE ${conds.join(" AND ")}`;
 }
 
 /**
- * How many rows a read of the source will scan: the footers' row counts of the row groups whose
- * event-time statistics overlap the range (an upper bound of the rows yielded; exact when every
- * scanned group lies inside the range). Reads footers only.
+ * How many rows a read of the source will scan: the rows whose event time lies in the range for
+ * timestamp-typed event columns (DuckDB answers from the statistics where it can), every row
+ * otherwise.
  */
 export async function parquetSourceRowCount(source: ParquetSourceDef, opts: SourceReadOptions): Promise<number> {
   const range = resolveRange(opts);
-  let rows = 0;
-  for (const file of await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet")) {
-    const opened = await openParquet(source, file, opts.repoDir);
-    try {
-      for (let g = 0; g < opened.footer.rowGroups.length; g++) {
-        if (!rowGroupOutsideRange(opened, g, source.timestampField, range)) rows += opened.footer.rowGroups[g]?.numRows ?? 0;
-      }
-    } finally {
-      await opened.handle.close();
+  const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet");
+  return withConnection(async (conn) => {
+    let rows = 0;
+    for (const file of files) {
+      const opened = await openParquet(conn, source, file, opts.repoDir);
+      const filter = await rangeFilter(conn, opened, source.timestampField, range);
+      const [count] = (await conn.runAndReadAll(`SELECT count(*) FROM ${readParquetRelation(file)}${filter}`)).getRows();
+      rows += Number(count?.[0] ?? 0);
     }
+    return rows;
+  });
+}
+
+// ───────────────────────────── values ─────────────────────────────
+
+type Vector = ReturnType<Bindings["data_chunk_get_vector"]>;
+
+interface ChunkContext {
+  readonly source: ParquetSourceDef;
+  readonly opened: OpenedFile;
+  readonly column: string;
+  /** The file's row number of each chunk row. */
+  readonly rowNumbers: Float64Array;
+}
+
+function describeRow(ctx: ChunkContext, i: number): string {
+  return `${ctx.opened.shown}, row index ${ctx.rowNumbers[i] as number}`;
+}
+
+function outOfRange(ctx: ChunkContext, value: string, i: number): LarderError {
+  const { source, column } = ctx;
+  return new LarderError(
+    "VALUE_OUT_OF_RANGE",
+    `source ${JSON.stringify(source.name)}: column ${JSON.stringify(column)} value ${value} is beyond ±2^53 and cannot be a JavaScript number (${describeRow(ctx, i)})`,
+    { source: source.name, column, value },
+  );
+}
+
+/** Raw int64 values of a vector. */
+function int64s(b: Bindings, vec: Vector, n: number, unsigned: boolean): BigInt64Array | BigUint64Array {
+  const data = b.vector_get_data(vec, n * 8).slice();
+  return unsigned ? new BigUint64Array(data.buffer, 0, n) : new BigInt64Array(data.buffer, 0, n);
+}
+
+/** floor(v / per) of int64 values, exactly (values beyond ±2^53 µs lie far outside Date's range). */
+function floorDiv(values: BigInt64Array, per: number, out: Float64Array): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as bigint;
+    out[i] = per < 1 ? Number(v) / per : Number(v / BigInt(per) - (v % BigInt(per) < 0n ? 1n : 0n));
   }
-  return rows;
+}
+
+function invalidTimestamp(ctx: ChunkContext, value: unknown, i: number): LarderError {
+  const shown = value === null ? "null" : JSON.stringify(String(value));
+  return new LarderError(
+    "INVALID_TIMESTAMP",
+    `source ${JSON.stringify(ctx.source.name)}: column ${JSON.stringify(ctx.column)} has ${value === null ? "a null event timestamp" : `invalid timestamp ${shown}`} (${describeRow(ctx, i)}); expected a timestamp, a date, an ISO-8601 string or epoch milliseconds`,
+    { source: ctx.source.name, column: ctx.column, value: value === null ? null : String(value) },
+  );
 }
 
 /**
+ * Epoch ms of every row of a time-like column (timestamp of any unit, date, ISO string, epoch-ms
+ * number), floored to whole ms; NaN for null. Throws INVALID_TIMESTAMP for a value that is not a
+ * time, and for null unless `allowNull`.
+ */
+function timeMs(b: Bindings, chunk: DuckDBDataChunk, c: number, n: number, ctx: ChunkContext, allowNull: boolean): Float64Array {
+  const vec = b.data_chunk_get_vector(chunk.chunk, c);
+  const valid = readValidity(b, vec, n);
+  const type = ctx.opened.types[c] as DuckDBType;
+  const id = ctx.opened.typeIds[c] as number;
+  const out = new Float64Array(n);
+  let raw: ArrayLike<unknown> | null = null;
+  const per = TIMESTAMP_UNITS_PER_MS[id];
+  if (per !== undefined) floorDiv(int64s(b, vec, n, false) as BigInt64Array, per, out);
+  else if (id === T.DATE) {
+    const days = new Int32Array(b.vector_get_data(vec, n * 4).slice().buffer, 0, n);
+    for (let i = 0; i < n; i++) out[i] = (days[i] as number) * 86_400_000;
+  } else if (id === T.BIGINT || id === T.UBIGINT) {
+    raw = int64s(b, vec, n, id === T.UBIGINT);
+    for (let i = 0; i < n; i++) out[i] = Number((raw as BigInt64Array)[i]);
+  } else if (NUMBER_ARRAYS[id] !== undefined) {
+    const Ctor = NUMBER_ARRAYS[id];
+    raw = new Ctor(b.vector_get_data(vec, n * Ctor.BYTES_PER_ELEMENT).slice().buffer, 0, n);
+    for (let i = 0; i < n; i++) out[i] = Math.floor((raw as ArrayLike<number>)[i] as number);
+  } else if (id === T.VARCHAR) {
+    raw = varcharValues(b, vec, n, valid);
+    for (let i = 0; i < n; i++) out[i] = raw[i] === null ? Number.NaN : parseIsoMs(raw[i] as string);
+  } else {
+    throw new LarderError(
+      "INVALID_TIMESTAMP",
+      `source ${JSON.stringify(ctx.source.name)}: column ${JSON.stringify(ctx.column)} has type ${String(type)}, which is not a timestamp (${describeRow(ctx, 0)})`,
+      { source: ctx.source.name, column: ctx.column },
+    );
+  }
+  for (let i = 0; i < n; i++) {
+    if (valid !== null && valid[i] === 0) {
+      if (!allowNull) throw invalidTimestamp(ctx, null, i);
+      out[i] = Number.NaN;
+    } else if (!isEpochMs(out[i] as number)) {
+      throw invalidTimestamp(ctx, raw ? raw[i] : out[i], i);
+    }
+  }
+  return out;
+}
+
+function dates(ms: Float64Array): (Date | null)[] {
+  return Array.from(ms, (t) => (t === t ? new Date(t) : null));
+}
+
+/** Nested values (lists, structs, maps) as plain arrays and objects, with the int64 rule. */
+function plainValue(v: unknown, ctx: ChunkContext, i: number): unknown {
+  if (typeof v === "bigint") {
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)) throw outOfRange(ctx, String(v), i);
+    return Number(v);
+  }
+  if (v === null || typeof v !== "object" || v instanceof Date || ArrayBuffer.isView(v)) return v;
+  if (Array.isArray(v)) return v.map((x) => plainValue(x, ctx, i));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = plainValue(x, ctx, i);
+  return out;
+}
+
+/**
+ * The values of one column of a chunk: int64 → number (range-checked), other numbers → number,
+ * strings and enums → string, bool → boolean, timestamps and dates → Date, lists and structs →
+ * plain arrays and objects.
+ */
+function columnValues(b: Bindings, api: typeof import("@duckdb/node-api"), chunk: DuckDBDataChunk, c: number, n: number, ctx: ChunkContext): unknown[] {
+  const id = ctx.opened.typeIds[c] as number;
+  if (id === T.DATE || TIMESTAMP_UNITS_PER_MS[id] !== undefined) return dates(timeMs(b, chunk, c, n, ctx, true));
+  const vec = b.data_chunk_get_vector(chunk.chunk, c);
+  const valid = readValidity(b, vec, n);
+  if (id === T.VARCHAR) return varcharValues(b, vec, n, valid);
+  const out = new Array<unknown>(n);
+  if (id === T.BOOLEAN) {
+    const data = b.vector_get_data(vec, n);
+    for (let i = 0; i < n; i++) out[i] = valid !== null && valid[i] === 0 ? null : data[i] !== 0;
+    return out;
+  }
+  if (id === T.BIGINT || id === T.UBIGINT) {
+    const values = int64s(b, vec, n, id === T.UBIGINT);
+    for (let i = 0; i < n; i++) {
+      if (valid !== null && valid[i] === 0) out[i] = null;
+      else {
+        const v = Number(values[i]);
+        if (!Number.isSafeInteger(v)) throw outOfRange(ctx, String(values[i]), i);
+        out[i] = v;
+      }
+    }
+    return out;
+  }
+  const Ctor = NUMBER_ARRAYS[id];
+  if (Ctor !== undefined) {
+    const values = new Ctor(b.vector_get_data(vec, n * Ctor.BYTES_PER_ELEMENT).slice().buffer, 0, n);
+    for (let i = 0; i < n; i++) out[i] = valid !== null && valid[i] === 0 ? null : values[i];
+    return out;
+  }
+  // Decimals, huge ints, enums, UUIDs, nested and other types: DuckDB's own JS conversion.
+  const values = chunk.convertColumnValues(c, api.JSDuckDBValueConverter);
+  for (let i = 0; i < n; i++) out[i] = plainValue(values[i] ?? null, ctx, i);
+  return out;
+}
+
+// ───────────────────────────── reading ─────────────────────────────
+
+/**
  * Yields rows of a Parquet source in batches of at most `batchSize`, in file order (files sorted by
- * path, row groups and rows in file order).
+ * path, rows in file order).
  */
 export async function* readParquetSource(source: ParquetSourceDef, opts: SourceReadOptions): AsyncGenerator<Row[]> {
   const range = resolveRange(opts);
   const batchSize = resolveBatchSize(opts);
   const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet");
-  let batch: Row[] = [];
-  for (const file of files) {
-    const opened = await openParquet(source, file, opts.repoDir);
-    try {
-      const plan = planColumns(source, opened.columnNames, files.length > 1 ? opened.shown : null);
+  const [b, api] = await Promise.all([bindings(), import("@duckdb/node-api")]);
+  const { conn, release } = await acquireConnection();
+  try {
+    let batch: Row[] = [];
+    for (const file of files) {
+      const opened = await openParquet(conn, source, file, opts.repoDir);
+      const plan = planColumns(source, opened.names, files.length > 1 ? opened.shown : null);
       const build = compileColumnsRowBuilder(plan.outputNames);
-      // Column buffers reused for every chunk of CONVERT_CHUNK rows.
-      const cols = plan.sourceNames.map(() => new Array<unknown>(CONVERT_CHUNK).fill(null));
-      let rowBase = 0;
-      for (let g = 0; g < opened.footer.rowGroups.length; g++) {
-        const groupRows = opened.footer.rowGroups[g]?.numRows ?? 0;
-        if (groupRows === 0 || rowGroupOutsideRange(opened, g, source.timestampField, range)) {
-          rowBase += groupRows;
-          continue;
+      const filter = await rangeFilter(conn, opened, source.timestampField, range);
+      const select = `SELECT * FROM ${readParquetRelation(file, "file_row_number = true")}${filter}`;
+      const result = await conn.stream(select).catch((err: unknown) => {
+        throw corrupt(source, opened.shown, errMessage(err), err);
+      });
+      const width = opened.names.length;
+      for (;;) {
+        let chunk: DuckDBDataChunk | null;
+        try {
+          chunk = await result.fetchChunk();
+        } catch (err) {
+          throw corrupt(source, opened.shown, errMessage(err), err);
         }
-        for (const rb of await readRowGroup(source, opened, g)) {
-          const n = rb.numRows;
-          const { kept, readers } = prepareBatch(source, opened, plan, rb, rowBase, range);
-          rowBase += n;
-          let pos = 0;
-          while (pos < kept.length) {
-            // Convert a few thousand rows at a time: the column arrays stay small and short-lived.
-            const take = Math.min(batchSize - batch.length, kept.length - pos, CONVERT_CHUNK);
-            for (let j = 0; j < readers.length; j++) (readers[j] as ColumnReader)(kept, pos, pos + take, cols[j]);
-            for (let k = 0; k < take; k++) batch.push(build(cols, k));
-            pos += take;
-            if (batch.length === batchSize) {
-              yield batch;
-              batch = [];
-            }
+        if (chunk === null || chunk.rowCount === 0) break;
+        const n = chunk.rowCount;
+        const rowNumbers = Float64Array.from(int64s(b, b.data_chunk_get_vector(chunk.chunk, width), n, false) as BigInt64Array, Number);
+        const ctx = (c: number): ChunkContext => ({ source, opened, column: opened.names[c] as string, rowNumbers });
+        const eventMs = timeMs(b, chunk, plan.eventIndex, n, ctx(plan.eventIndex), false);
+        const kept: number[] = [];
+        for (let i = 0; i < n; i++) {
+          const t = eventMs[i] as number;
+          if (t >= range.start && t < range.end) kept.push(i);
+        }
+        if (kept.length === 0) continue;
+        const cols = opened.names.map((_, c) => {
+          if (c === plan.eventIndex) return dates(eventMs);
+          if (c === plan.createdIndex) return dates(timeMs(b, chunk as DuckDBDataChunk, c, n, ctx(c), true));
+          return columnValues(b, api, chunk as DuckDBDataChunk, c, n, ctx(c));
+        });
+        for (const i of kept) {
+          batch.push(build(cols, i));
+          if (batch.length === batchSize) {
+            yield batch;
+            batch = [];
           }
         }
       }
-    } finally {
-      await opened.handle.close();
     }
+    if (batch.length > 0) yield batch;
+  } finally {
+    release();
   }
-  if (batch.length > 0) yield batch;
-}
-
-function prepareBatch(
-  source: ParquetSourceDef,
-  opened: OpenedFile,
-  plan: ColumnPlan,
-  rb: RecordBatch,
-  rowBase: number,
-  range: TimeRange,
-): { kept: Int32Array; readers: ColumnReader[] } {
-  const names = rb.schema.fields.map((f) => f.name);
-  const chunks: Data[] = plan.sourceNames.map((name) => {
-    const data = rb.data.children[names.indexOf(name)];
-    if (!data) throw corrupt(source, opened.shown, `column ${JSON.stringify(name)} is missing from a row group`);
-    return data;
-  });
-  const ctx = (column: string): ChunkContext => ({
-    source: source.name,
-    column,
-    describeRow: (i) => `${opened.shown}, row index ${rowBase + i}`,
-  });
-  const eventMs = timeMs(chunks[plan.eventIndex] as Data, ctx(source.timestampField), false);
-  const createdMs = plan.createdIndex >= 0 ? timeMs(chunks[plan.createdIndex] as Data, ctx(source.createdTimestampField as string), true) : null;
-  const kept = keptRows(eventMs, range);
-  if (kept.length === 0) return { kept, readers: [] };
-  const readers = chunks.map((data, j) => {
-    if (j === plan.eventIndex) return dateReader(eventMs);
-    if (j === plan.createdIndex && createdMs) return dateReader(createdMs);
-    return columnReader(data, ctx(plan.sourceNames[j] as string));
-  });
-  return { kept, readers };
 }

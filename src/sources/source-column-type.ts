@@ -4,8 +4,6 @@
  * backfill would read them): the Parquet schema of its first file, the Postgres table's column
  * types and NOT NULL constraints, or, for CSV (which has no types), the types its first rows read as.
  */
-import { type DataType, Type } from "apache-arrow";
-
 /**
  * `int`: whole numbers; `float`: finite numbers; `string`, `bool`; `timestamp`: ISO-8601 or epoch ms;
  * `any`: a type Larder does not check (JSON, lists, UUIDs…: the store checks it offline).
@@ -18,29 +16,6 @@ export interface SourceColumnType {
   nullable: boolean;
   /** The type as the source names it, for messages ("Int64", "int8", "CSV numbers"). */
   declared: string;
-}
-
-/** The kind of an Arrow type (a Parquet column as Arrow reads it). */
-export function arrowColumnKind(type: DataType): SourceColumnKind {
-  switch (type.typeId) {
-    case Type.Int:
-      return "int";
-    case Type.Float:
-    case Type.Decimal:
-      return "float";
-    case Type.Utf8:
-    case Type.LargeUtf8:
-      return "string";
-    case Type.Bool:
-      return "bool";
-    case Type.Timestamp:
-    case Type.Date:
-      return "timestamp";
-    case Type.Dictionary:
-      return arrowColumnKind((type as unknown as { dictionary: DataType }).dictionary);
-    default:
-      return "any";
-  }
 }
 
 /** Postgres type OIDs Larder checks pushed values against; other types are `any`. */
