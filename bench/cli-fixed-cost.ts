@@ -8,6 +8,7 @@
  *
  *   npm run build && node --import tsx bench/cli-fixed-cost.ts
  *   LARDER_CLI=/other/build/dist/cli/main.js node --import tsx bench/cli-fixed-cost.ts   # another build
+ *   LARDER_CLI_BEFORE=/old/build/dist/cli/main.js …   # also that build's commands, taking turns with these
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -16,6 +17,7 @@ import { join, resolve } from "node:path";
 
 const root = resolve(import.meta.dirname, "..");
 const cli = resolve(process.env.LARDER_CLI ?? join(root, "dist", "cli", "main.js"));
+const before = process.env.LARDER_CLI_BEFORE === undefined ? undefined : resolve(process.env.LARDER_CLI_BEFORE);
 const runs = Number(process.env.BENCH_RUNS ?? 10);
 
 const work = mkdtempSync(join(tmpdir(), "larder-cli-bench-"));
@@ -41,13 +43,17 @@ function run(args: string[], opts: { measure?: boolean } = {}): Sample {
 
 const larder = (...args: string[]): string[] => [cli, ...args];
 
+const larderCommands: [string, string[]][] = [
+  ["--version", ["--version"]],
+  ["list", ["list"]],
+  ["plan", ["plan"]],
+  ["runs", ["runs"]],
+  ["online", ["online", "--service", "driver_activity", "--entity", "driver_id=1001", "--entity", "requested_km=12"]],
+];
 const commands: [string, string[]][] = [
   ["node -e ''", ["-e", ""]],
-  ["larder --version", larder("--version")],
-  ["larder list", larder("list")],
-  ["larder plan", larder("plan")],
-  ["larder runs", larder("runs")],
-  ["larder online", larder("online", "--service", "driver_activity", "--entity", "driver_id=1001", "--entity", "requested_km=12")],
+  ...larderCommands.map(([name, args]): [string, string[]] => [`larder ${name}`, [cli, ...args]]),
+  ...(before === undefined ? [] : larderCommands.map(([name, args]): [string, string[]] => [`before ${name}`, [before, ...args]])),
 ];
 
 function quantile(xs: number[], q: number): number {
@@ -69,7 +75,7 @@ function main(): void {
     const peerWall = quantile(peer.map((s) => s.wallMs), 0.5);
     const peerCpu = quantile(peer.map((s) => s.cpuMs), 0.5);
     console.log(`CLI fixed cost, ${runs} runs each, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} (before and during the run: see below)`);
-    console.log(`${cli}`);
+    console.log(`larder: ${cli}${before === undefined ? "" : `\nbefore: ${before}`}`);
     console.log("command            wall median   wall p90   cpu median   cpu p90   median over the peer (wall / cpu)");
     for (const [name] of commands) {
       const s = samples.get(name)!;

@@ -53,6 +53,11 @@ function patchCommonJsResolution(entries: Record<string, string>): void {
   };
 }
 
+/** True when this package runs from its compiled .js files (dist/), as users run it. */
+function builtPackage(): boolean {
+  return packageEntries()[PACKAGE_NAME]!.endsWith(".js");
+}
+
 let installedCjs = false;
 
 /** tsx's CommonJS hooks (in-thread require hooks) and our names for CommonJS `require`. */
@@ -111,9 +116,10 @@ export async function importUserModule(file: string): Promise<Record<string, unk
   // CommonJS modules by file name whatever the query string: drop that entry so it reloads.
   const cache = (Module as unknown as { _cache: Record<string, unknown> })._cache;
   delete cache[resolve(file)];
-  if (isCommonJs(file)) {
+  if (isCommonJs(file) && builtPackage()) {
     // Required directly: the ESM hooks (a loader thread, a quarter of a second of CPU at every
-    // command) are started only for files that need them.
+    // command) are started only for files that need them. Only from the built package: require()
+    // of this package's own .ts sources (under tsx, in development) needs the ESM hooks.
     installCommonJs();
     try {
       return namespaceOf(createRequire(file)(resolve(file)));

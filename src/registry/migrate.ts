@@ -6,6 +6,7 @@ import { sql, type Kysely } from "kysely";
 import { LarderError } from "../errors.js";
 import { advisoryLockKey } from "./advisory-lock-key.js";
 import type { RegistryTables } from "./registry-tables.js";
+import { sqlState } from "./sql-registry-store.js";
 
 export interface MigrationFile {
   name: string;
@@ -94,8 +95,11 @@ async function upToDate(db: Kysely<RegistryTables>, files: readonly MigrationFil
   let applied: { name: string; checksum: string }[];
   try {
     applied = await db.selectFrom("migrations").select(["name", "checksum"]).execute();
-  } catch {
-    return false;
+  } catch (err) {
+    // The server answered (no schema or table yet): the locked path creates them. Anything else,
+    // such as an unreachable server, is the open's failure.
+    if (sqlState(err) !== undefined) return false;
+    throw err;
   }
   const checksums = new Map(files.map((f) => [f.name, f.checksum]));
   return applied.length === files.length && applied.every((row) => checksums.get(row.name) === row.checksum);
