@@ -4,6 +4,7 @@ import { after, describe, test } from "node:test";
 import pg from "pg";
 import { openRegistry } from "../src/registry/open-registry.js";
 import type { AppliedDefinition, DefinitionRecord, RegistryStore } from "../src/registry/registry-store.js";
+import type { RegistryTables } from "../src/registry/registry-tables.js";
 import { runRegistryConformance } from "./conformance/registry-store.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 
@@ -185,6 +186,24 @@ if (!available) {
         await assert.rejects(openRegistry(url, { repoDir, schema }), /9999_from_the_future\.sql.*upgrade Larder/);
       } finally {
         await client.end();
+      }
+    });
+
+    test("a schema missing only the newest migration gets it on open; one holding every file is left as it is", async () => {
+      const schema = newSchema("behind");
+      await (await openRegistry(url, { repoDir, schema })).close();
+      const { migrate, readMigrations } = await import("../src/registry/migrate.js");
+      const { CompiledQuery, Kysely, PostgresDialect } = await import("kysely");
+      const pool = new pg.Pool({ connectionString: url, max: 1 });
+      const db = new Kysely<RegistryTables>({ dialect: new PostgresDialect({ pool, onCreateConnection: (c) => c.executeQuery(CompiledQuery.raw(`set search_path to "${schema}"`)).then(() => {}) }) });
+      try {
+        const files = [...readMigrations(), { name: "9998_probe.sql", checksum: "probe", sql: "create table probe (x integer)" }];
+        assert.deepEqual(await migrate(db, schema, { lockTimeoutMs: 10_000 }), [], "up to date: nothing to run");
+        assert.deepEqual(await migrate(db, schema, { lockTimeoutMs: 10_000, files }), ["9998_probe.sql"], "the pending file runs, although every other one is applied");
+        assert.deepEqual(await migrate(db, schema, { lockTimeoutMs: 10_000, files }), []);
+        await assert.rejects(migrate(db, schema, { lockTimeoutMs: 10_000, files: files.slice(0, -1) }), /9998_probe\.sql.*upgrade Larder/, "an unknown applied file still refuses");
+      } finally {
+        await db.destroy();
       }
     });
   });

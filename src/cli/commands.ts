@@ -1,15 +1,15 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { LarderError } from "../errors.js";
-import { FeatureStore, selectionOf } from "../feature-store.js";
+import type { FeatureSelection } from "../serving/feature-refs.js";
 import type { PlanDiff } from "../registry/registry-store.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { ValueType } from "../types.js";
-import { initRepo, nextSteps } from "./init-repo.js";
 import { formatOnlineTable, registerInspectCommands } from "./inspect-commands.js";
 import { registerModelCommands } from "./model-commands.js";
 import { Progress, viewProgress } from "./progress.js";
+import { openStore } from "./open-store.js";
 import { registerServeCommand } from "./serve-command.js";
 import { formatRunsTable, runToJson } from "./runs-table.js";
 import { specDiff } from "./spec-diff.js";
@@ -44,6 +44,7 @@ export function registerCommands(program: Command): void {
     .argument("[dir]", "directory to create", ".")
     .action(async (dir: string) => {
       const target = resolve(dir);
+      const { initRepo, nextSteps } = await import("./init-repo.js");
       await initRepo(target);
       process.stdout.write(nextSteps(target, dir, target === process.cwd()));
     });
@@ -52,7 +53,7 @@ export function registerCommands(program: Command): void {
     .command("plan")
     .description("show what apply would add, change and remove")
     .action(async (_o, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const { diff, checks } = await store.plan();
       printChecks(checks);
       printDiff(diff, false);
@@ -62,7 +63,7 @@ export function registerCommands(program: Command): void {
     .command("apply")
     .description("validate the definitions and store them in the registry")
     .action(async (_o, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const { diff, checks } = await store.apply();
       printChecks(checks);
       printDiff(diff, true);
@@ -77,7 +78,7 @@ export function registerCommands(program: Command): void {
     .option("--memory-rows <n>", "rows a view's pipeline keeps in memory before spilling to disk (default 2000000)")
     .action(async (o: { start: string; end: string; view?: string[]; memoryRows?: string }, cmd: Command) => {
       const memoryRows = o.memoryRows === undefined ? undefined : positiveInteger(o.memoryRows, "--memory-rows");
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const progress = viewProgress("backfill");
       const results = await progress.around(() =>
         store.backfill({
@@ -103,8 +104,8 @@ export function registerCommands(program: Command): void {
     .option("--full-feature-names", "name columns view__feature", false)
     .action(async (o: { entities: string; features?: string[]; service?: string; out: string; fullFeatureNames: boolean }, cmd: Command) => {
       if (!o.out.endsWith(".parquet")) throw new LarderError("INVALID_ARGUMENT", `--out ${o.out}: expected a .parquet file`);
-      const selection = selectionOf(o);
-      const store = await FeatureStore.open(repoDir(cmd));
+      const selection = await selectionOf(o);
+      const store = await openStore(repoDir(cmd));
       const progress = new Progress("training-set");
       const { rows } = await store.writeTrainingSet(resolve(o.entities), resolve(o.out), { ...selection, fullFeatureNames: o.fullFeatureNames }).catch((err: unknown) => {
         progress.abort();
@@ -121,7 +122,7 @@ export function registerCommands(program: Command): void {
     .requiredOption("--end <iso>", "end of the event-time range (exclusive), ISO-8601")
     .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
     .action(async (o: { start: string; end: string; view?: string[] }, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const progress = viewProgress("materialize");
       const results = await progress.around(() => store.materialize({ start: o.start, end: o.end, ...(o.view ? { views: o.view } : {}), onProgress: (p) => progress.update(p.view, p.rows) }));
       for (const r of results) printMaterialized(r);
@@ -133,7 +134,7 @@ export function registerCommands(program: Command): void {
     .option("--end <iso>", "end of the event-time range (exclusive), ISO-8601; default now")
     .option("--view <name>", "a feature view to materialize (repeatable; default every online view)", collect)
     .action(async (o: { end?: string; view?: string[] }, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const progress = viewProgress("materialize");
       const results = await progress.around(() =>
         store.materializeIncremental({
@@ -159,8 +160,8 @@ export function registerCommands(program: Command): void {
     .option("--format <format>", "json (Feast's response) or table (one row per entity)", "json")
     .action(async (o: { entity: string[]; features?: string[]; service?: string; fullFeatureNames: boolean; format: string }, cmd: Command) => {
       if (o.format !== "json" && o.format !== "table") throw new LarderError("INVALID_ARGUMENT", `--format ${JSON.stringify(o.format)}: expected json or table`);
-      const selection = selectionOf(o);
-      const store = await FeatureStore.open(repoDir(cmd));
+      const selection = await selectionOf(o);
+      const store = await openStore(repoDir(cmd));
       const entities = parseEntityArgs(store.repo.definitions, o.entity);
       const res = await store.getOnlineFeatures(entities, { ...selection, fullFeatureNames: o.fullFeatureNames });
       console.log(o.format === "table" ? formatOnlineTable(res) : JSON.stringify(res, null, 2));
@@ -185,7 +186,7 @@ export function registerRunsCommand(program: Command): void {
     .option("--json", "print JSON (an array of runs) instead of a table", false)
     .action(async (o: { view?: string; kind?: string; limit: string; json: boolean }, cmd: Command) => {
       const limit = positiveInteger(o.limit, "--limit");
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const runs = await store.withRegistry((r) => r.listRuns(store.project, { limit, ...(o.view ? { view: o.view } : {}), ...(o.kind ? { kind: o.kind } : {}) }));
       if (o.json) console.log(JSON.stringify(runs.map(runToJson), null, 2));
       else if (runs.length === 0) console.log(`No runs${o.view ? ` of feature view ${o.view}` : ""}${o.kind ? ` of kind ${o.kind}` : ""}.`);
@@ -200,13 +201,17 @@ export function registerCompactCommand(program: Command): void {
     .description("merge the small files offline pushes added to Parquet directory sources into one per source")
     .option("--source <name>", "a batch source of a push source (repeatable; default all)", collect)
     .action(async (o: { source?: string[] }, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const results = await store.compact(o.source ? { sources: o.source } : {});
       if (results.length === 0) console.log("No Parquet directory takes offline pushes: nothing to compact.");
       for (const r of results) {
         console.log(r.merged === 0 ? `${r.source}: fewer than two push files, nothing to compact` : `${r.source}: merged ${r.merged} push files (${r.rows.toLocaleString("en-US")} rows) into ${r.file}`);
       }
     });
+}
+
+async function selectionOf(o: { features?: readonly string[] | undefined; service?: string | undefined }): Promise<FeatureSelection> {
+  return (await import("../feature-store.js")).selectionOf(o);
 }
 
 function positiveInteger(raw: string, option: string): number {

@@ -3,10 +3,9 @@ import type { Command } from "commander";
 import type { AnyDefinition } from "../definitions/definition-types.js";
 import { allDefinitions, definitionHash, definitionSpec } from "../definitions/repo-definitions.js";
 import { LarderError } from "../errors.js";
-import { FeatureStore } from "../feature-store.js";
-import { parquetFileInfo, readParquetFile } from "../offline/parquet-io.js";
 import type { AppliedDefinition, ModelVersionSummary } from "../registry/registry-store.js";
 import type { OnlineFeaturesResponse } from "../serving/online-features.js";
+import { openStore } from "./open-store.js";
 import { cellText, formatTextTable } from "./text-table.js";
 
 /** One object as `larder list --json` prints it. */
@@ -61,7 +60,7 @@ export function registerInspectCommands(program: Command): void {
     .description("list the entities, sources, feature views, feature services and models")
     .option("--json", "print JSON (an array of {kind, name, summary})", false)
     .action(async (o: { json: boolean }, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const models = await store.withRegistry((r) => r.listModelVersions(store.project));
       const objects: ListedObject[] = [...allDefinitions(store.repo.definitions).map((d) => ({ kind: d.kind, name: d.name, summary: summarize(d) })), ...modelSummaries(models)];
       if (o.json) console.log(JSON.stringify(objects, null, 2));
@@ -75,7 +74,7 @@ export function registerInspectCommands(program: Command): void {
     .argument("<name>", "the object's name")
     .option("--json", "print JSON", false)
     .action(async (name: string, o: { json: boolean }, cmd: Command) => {
-      const store = await FeatureStore.open(repoDir(cmd));
+      const store = await openStore(repoDir(cmd));
       const defs = allDefinitions(store.repo.definitions).filter((d) => d.name === name);
       const { applied, models } = await store.withRegistry(async (r) => ({
         applied: await Promise.all(defs.map((d) => r.getDefinition(store.project, d.kind, d.name))),
@@ -111,6 +110,7 @@ export function registerInspectCommands(program: Command): void {
       if (!/^\s*\d+\s*$/.test(o.limit) || !Number.isSafeInteger(limit) || limit < 1) throw new LarderError("INVALID_ARGUMENT", `--limit ${JSON.stringify(o.limit)}: expected a positive integer`);
       if (o.format !== "table" && o.format !== "csv") throw new LarderError("INVALID_ARGUMENT", `--format ${JSON.stringify(o.format)}: expected table or csv`);
       const path = resolve(file);
+      const { parquetFileInfo, readParquetFile } = await import("../offline/parquet-io.js");
       const info = await parquetFileInfo(path);
       const table = await readParquetFile(path, { limit });
       const names = table.schema.fields.map((f) => f.name);

@@ -2,7 +2,6 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLarderError, toLarderError } from "../errors.js";
-import { registerCommands } from "./commands.js";
 
 /**
  * The `larder` command. Every failure prints one line, `error [CODE]: message`, on stderr and
@@ -17,12 +16,14 @@ async function main(argv: string[]): Promise<number> {
     .option("--repo <dir>", "feature repository directory", ".")
     .showHelpAfterError()
     .exitOverride();
-  registerCommands(program);
   if (versionRequested(argv.slice(2))) {
     console.log(packageVersion());
     return 0;
   }
   try {
+    // Loaded after the version check, so `larder --version` loads nothing but commander.
+    const { registerCommands } = await import("./commands.js");
+    registerCommands(program);
     await program.parseAsync(argv);
     return 0;
   } catch (err) {

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { LarderError } from "../errors.js";
-import { FeatureStore } from "../feature-store.js";
+import type { FeatureStore } from "../feature-store.js";
+import { openStore } from "./open-store.js";
 
 /** Registers `larder serve [--host H] [--port P]`: the HTTP server and the schedules. */
 export function registerServeCommand(program: Command): void {
@@ -13,7 +14,7 @@ export function registerServeCommand(program: Command): void {
     .action(async (o: { host: string; port: string }, cmd: Command) => {
       const port = Number(o.port);
       if (!/^\s*\d+\s*$/.test(o.port) || port > 65535) throw new LarderError("INVALID_ARGUMENT", `--port ${JSON.stringify(o.port)}: expected a port number 0-65535`);
-      const store = await FeatureStore.open(resolve(cmd.optsWithGlobals<{ repo: string }>().repo), { holdOnlineStore: true });
+      const store = await openStore(resolve(cmd.optsWithGlobals<{ repo: string }>().repo), { holdOnlineStore: true });
       await serve(store, o.host, port);
     });
 }

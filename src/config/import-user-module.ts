@@ -1,6 +1,6 @@
-import { existsSync } from "node:fs";
-import Module, { register } from "node:module";
-import { dirname, resolve } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import Module, { createRequire, register } from "node:module";
+import { dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { register as registerTsxCjs } from "tsx/cjs/api";
 import { register as registerTsx } from "tsx/esm/api";
@@ -53,18 +53,55 @@ function patchCommonJsResolution(entries: Record<string, string>): void {
   };
 }
 
+/** True when this package runs from its compiled .js files (dist/), as users run it. */
+function builtPackage(): boolean {
+  return packageEntries()[PACKAGE_NAME]!.endsWith(".js");
+}
+
+let installedCjs = false;
+
+/** tsx's CommonJS hooks (in-thread require hooks) and our names for CommonJS `require`. */
+function installCommonJs(): void {
+  if (installedCjs) return;
+  installedCjs = true;
+  registerTsxCjs();
+  patchCommonJsResolution(packageEntries());
+}
+
 function install(): void {
   if (installed) return;
   installed = true;
+  installCommonJs();
   // TypeScript through tsx's loader (esbuild): fast, and native ESM semantics. Harmless if the
   // process already runs under tsx.
   registerTsx();
-  registerTsxCjs();
-  const entries = packageEntries();
-  const targets = Object.fromEntries(Object.entries(entries).map(([name, file]) => [name, pathToFileURL(file).href]));
+  const targets = Object.fromEntries(Object.entries(packageEntries()).map(([name, file]) => [name, pathToFileURL(file).href]));
   register(`data:text/javascript,${encodeURIComponent(HOOK)}`, { data: { targets } });
-  patchCommonJsResolution(entries);
 }
+
+/**
+ * True when Node loads `file` as CommonJS: a .cts/.cjs file, or a .ts/.js file whose nearest
+ * package.json does not say `"type": "module"` (read afresh, as a long-lived process may see it change).
+ */
+function isCommonJs(file: string): boolean {
+  const ext = extname(file);
+  if (ext === ".cts" || ext === ".cjs") return true;
+  if (ext !== ".ts" && ext !== ".js") return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const pkg = join(dir, "package.json");
+    if (existsSync(pkg)) {
+      try {
+        return (JSON.parse(readFileSync(pkg, "utf8")) as { type?: unknown }).type !== "module";
+      } catch {
+        return true;
+      }
+    }
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+// What require() throws for a file that only the ESM loader can run (top-level await, an ES module).
+const NEEDS_ESM = new Set(["ERR_REQUIRE_ESM", "ERR_REQUIRE_ASYNC_MODULE"]);
 
 let generation = 0;
 
@@ -75,11 +112,34 @@ let generation = 0;
  * usual.
  */
 export async function importUserModule(file: string): Promise<Record<string, unknown>> {
-  install();
   // A .ts file outside a `"type": "module"` package is compiled to CommonJS, and Node caches
   // CommonJS modules by file name whatever the query string: drop that entry so it reloads.
   const cache = (Module as unknown as { _cache: Record<string, unknown> })._cache;
   delete cache[resolve(file)];
+  if (isCommonJs(file) && builtPackage()) {
+    // Required directly: the ESM hooks (a loader thread, a quarter of a second of CPU at every
+    // command) are started only for files that need them. Only from the built package: require()
+    // of this package's own .ts sources (under tsx, in development) needs the ESM hooks.
+    installCommonJs();
+    try {
+      return namespaceOf(createRequire(file)(resolve(file)));
+    } catch (err) {
+      if (!NEEDS_ESM.has((err as NodeJS.ErrnoException).code ?? "")) throw err;
+      delete cache[resolve(file)];
+    }
+  }
+  install();
   const url = `${pathToFileURL(file).href}?larder=${++generation}`;
   return (await import(url)) as Record<string, unknown>;
+}
+
+/**
+ * What `import()` gives for a CommonJS module: `default` is module.exports, beside its named
+ * exports, keys in sorted order (so definitions are collected in the same order either way).
+ */
+function namespaceOf(exports: unknown): Record<string, unknown> {
+  const named = typeof exports === "object" && exports !== null ? (exports as Record<string, unknown>) : {};
+  const ns: Record<string, unknown> = {};
+  for (const key of [...Object.keys(named).filter((k) => k !== "__esModule"), "default"].sort()) ns[key] = key === "default" ? exports : named[key];
+  return ns;
 }

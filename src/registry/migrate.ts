@@ -6,6 +6,7 @@ import { sql, type Kysely } from "kysely";
 import { LarderError } from "../errors.js";
 import { advisoryLockKey } from "./advisory-lock-key.js";
 import type { RegistryTables } from "./registry-tables.js";
+import { sqlState } from "./sql-registry-store.js";
 
 export interface MigrationFile {
   name: string;
@@ -48,6 +49,7 @@ export function readMigrations(dir = migrationsDir()): MigrationFile[] {
  */
 export async function migrate(db: Kysely<RegistryTables>, schema: string, opts: { lockTimeoutMs: number; files?: MigrationFile[] }): Promise<string[]> {
   const files = opts.files ?? readMigrations();
+  if (await upToDate(db, files)) return [];
   return db.transaction().execute(async (trx) => {
     await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(opts.lockTimeoutMs))}ms`}, true)`.execute(trx);
     await sql`select pg_advisory_xact_lock(${advisoryLockKey(schema, "", "migrations")}::bigint)`.execute(trx);
@@ -81,4 +83,24 @@ export async function migrate(db: Kysely<RegistryTables>, schema: string, opts: 
     }
     return ran;
   });
+}
+
+/**
+ * True when the schema already holds exactly `files` (same names, same checksums, nothing more):
+ * every open after the first takes this one read instead of the locked transaction. Anything else
+ * (no schema yet, a pending file, an edited or unknown one) returns false, and the locked path
+ * decides, with its errors.
+ */
+async function upToDate(db: Kysely<RegistryTables>, files: readonly MigrationFile[]): Promise<boolean> {
+  let applied: { name: string; checksum: string }[];
+  try {
+    applied = await db.selectFrom("migrations").select(["name", "checksum"]).execute();
+  } catch (err) {
+    // The server answered (no schema or table yet): the locked path creates them. Anything else,
+    // such as an unreachable server, is the open's failure.
+    if (sqlState(err) !== undefined) return false;
+    throw err;
+  }
+  const checksums = new Map(files.map((f) => [f.name, f.checksum]));
+  return applied.length === files.length && applied.every((row) => checksums.get(row.name) === row.checksum);
 }

@@ -1,6 +1,4 @@
 import { LarderError } from "../errors.js";
-import { openPgliteRegistry } from "./pglite/pglite-registry-store.js";
-import { openPostgresRegistry } from "./postgres/postgres-registry-store.js";
 import type { RegistryStore } from "./registry-store.js";
 
 export interface OpenRegistryOptions {
@@ -26,8 +24,16 @@ export async function openRegistry(url: string, opts: OpenRegistryOptions): Prom
     ...(opts.schema !== undefined ? { schema: opts.schema } : {}),
     ...(opts.lockTimeoutMs !== undefined ? { lockTimeoutMs: opts.lockTimeoutMs } : {}),
   };
-  if (url === "embedded") return openPgliteRegistry({ repoDir: opts.repoDir, ...common });
-  if (typeof url === "string" && /^postgres(ql)?:\/\//i.test(url)) return openPostgresRegistry({ url, ...common });
+  // Each backend is loaded when first opened: a command on the embedded registry never loads pg,
+  // and one on Postgres never loads PGlite's WASM bundle.
+  if (url === "embedded") {
+    const { openPgliteRegistry } = await import("./pglite/pglite-registry-store.js");
+    return openPgliteRegistry({ repoDir: opts.repoDir, ...common });
+  }
+  if (typeof url === "string" && /^postgres(ql)?:\/\//i.test(url)) {
+    const { openPostgresRegistry } = await import("./postgres/postgres-registry-store.js");
+    return openPostgresRegistry({ url, ...common });
+  }
   throw new LarderError("INVALID_CONFIG", `registry ${JSON.stringify(redact(url))} is not supported: expected "embedded" or a postgres://user:password@host:port/database URL`, {
     field: "registry",
   });
