@@ -71,8 +71,9 @@ export interface BackfillOptions {
   /** Views to backfill; default all. */
   views?: string[];
   /**
-   * Rows a view's pipeline keeps in memory before spilling to disk by entity hash (default
-   * 2,000,000): memory stays bounded whatever the source's size.
+   * Ignored (accepted so existing callers compile): pipelines run on the offline engine, whose
+   * memory is bounded by `offline.memoryLimit`.
+   * @deprecated
    */
   memoryRows?: number;
   /** `totalRows`: the source's row count (Parquet footers) or estimate (Postgres statistics), when known. */
@@ -308,8 +309,6 @@ export class FeatureStore {
               repoDir: this.repo.dir,
               offline: this.offline,
               postgresUrl: this.sourcePostgresUrl,
-              runId,
-              ...(options.memoryRows !== undefined ? { memoryRows: options.memoryRows } : {}),
               onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows, ...(p.totalRows !== undefined ? { totalRows: p.totalRows } : {}) }),
             },
             view,

@@ -2,18 +2,17 @@ import type { BatchSourceDef, FeatureRow, FeatureViewDef } from "../definitions/
 import { definitionError } from "../definitions/definition-error.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { batchSourceOf } from "../definitions/sources.js";
-import { aggregateKey, lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
+import type { AggregationSpec } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
-import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
-import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
+import { withOfflineEngine, type OfflineEngine } from "../offline/duckdb-engine.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
 import { checkDeclaredSchema } from "../sources/declared-schema.js";
-import { estimateSourceRows, readSource } from "../sources/read-source.js";
+import { estimateSourceRows, readSource, scanSource } from "../sources/read-source.js";
 import { probeRowTransform, runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
-import { SpillingRowBuffer, type RowChunk } from "./row-buffer.js";
-import { sortByKeyTime } from "./sort-by-key-time.js";
+import { nativeSelect, NEEDS_ROW_PATH } from "./native-select.js";
+import { StagedRows } from "./staged-rows.js";
 
 export const EVENT_TS = "event_timestamp";
 export const CREATED_TS = "created_timestamp";
@@ -23,10 +22,6 @@ export interface PipelineContext {
   offline: OfflineStore;
   postgresUrl: string | undefined;
   batchSize?: number;
-  /** Rows kept in memory before spilling to disk (bounded memory for huge sources). */
-  memoryRows?: number;
-  /** The registry run this backfill records; names its temporary files (see removeSpillDirs). */
-  runId?: string;
   onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
 }
 
@@ -38,16 +33,36 @@ export interface BackfillResult {
   droppedNullKeys: number;
 }
 
-/** The shape a view's offline dataset has: keys, event time, [created time], features. */
+/**
+ * The columns of a view's offline dataset: join keys, event time, created time (when the source
+ * has one), then the values. A plain view stores its schema's features. An aggregated view stores
+ * its transformed source events — the columns its aggregations read — and its window values are
+ * computed from them when they are read (training sets, materialization); see `eventColumnType`.
+ */
 export function offlineColumnsOf(view: FeatureViewDef): OfflineColumnSpec[] {
   const keys = joinKeysOf(view);
   const types = joinKeyTypesOf(view);
   const cols: OfflineColumnSpec[] = keys.map((name, i) => ({ name, type: types[i]!, role: "key" as const }));
   cols.push({ name: EVENT_TS, type: "timestamp", role: "event_ts" });
   const source = batchSourceOf(view.source);
-  if (!view.aggregations && source.createdTimestampField) cols.push({ name: CREATED_TS, type: "timestamp", role: "created_ts" });
-  for (const [name, type] of Object.entries(view.schema)) cols.push({ name, type, role: "feature" });
+  if (source.createdTimestampField) cols.push({ name: CREATED_TS, type: "timestamp", role: "created_ts" });
+  if (view.aggregations) {
+    for (const name of viewValueColumns(view)) cols.push({ name, type: eventColumnType(view, name), role: "feature" });
+  } else {
+    for (const [name, type] of Object.entries(view.schema)) cols.push({ name, type, role: "feature" });
+  }
   return cols;
+}
+
+/**
+ * The type an aggregated view stores an event column with: float64 when a sum, avg, min or max
+ * reads it (they need numbers), else the declared type of the `last` that reads it.
+ */
+function eventColumnType(view: FeatureViewDef, column: string): ValueType {
+  const readers = Object.entries(view.aggregations ?? {}).filter(([, a]) => a.column === column);
+  const last = readers.find(([, a]) => a.fn === "last");
+  if (!last || readers.some(([, a]) => a.fn !== "last" && a.fn !== "count")) return "float64";
+  return view.schema[last[0]] ?? "float64";
 }
 
 export function aggregationsOf(view: FeatureViewDef): AggregationSpec[] {
@@ -59,43 +74,111 @@ function mappedName(source: BatchSourceDef, column: string): string {
 }
 
 /**
- * The compiled batch pipeline of one view over [start, end): read the source (with the lookback
- * its windows need), run the row transform on every row, sort by entity and time (spilling to disk
- * past a memory bound), aggregate if the view aggregates, and write one atomic replacement of the
- * range into the offline store.
+ * The compiled batch pipeline of one view over [start, end), run by the offline engine: the
+ * source's rows in the range, with null keys dropped (counted), converted to the view's offline
+ * columns (`offlineColumnsOf`), sorted by (keys, event time, created time) and written as one
+ * atomic replacement of the range into the offline store. Memory is the engine's: it spills its
+ * sort past offline.memoryLimit to offline.tempDirectory.
+ *
+ * Two paths give the same rows. Sources the engine reads itself (Parquet, CSV) of views without a
+ * row transform never pass through JavaScript (./native-select.ts). Views with a transform, and
+ * Postgres sources, take the row path: rows are read and transformed in JavaScript and appended
+ * to the engine (./staged-rows.ts). The native path hands a view to the row path when a value
+ * needs its judgement, so errors are always the row path's.
  */
 export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<BackfillResult> {
-  const keys = joinKeysOf(view);
-  const keyTypes = joinKeyTypesOf(view);
-  const aggs = aggregationsOf(view);
+  const columns = offlineColumnsOf(view);
+  return withOfflineEngine(ctx.offline.engineConfig, async (engine) => {
+    const native = view.transform ? undefined : await backfillNative(ctx, engine, view, columns, range);
+    return native ?? backfillRows(ctx, engine, view, columns, range);
+  });
+}
+
+/** A failure of the engine reading the source, or a value the native path leaves to the row path. */
+function leaveToRowPath(err: unknown): boolean {
+  if (!(err instanceof LarderError)) return true;
+  const cause = (err as { cause?: unknown }).cause;
+  return err.code === "OFFLINE_STORE_ERROR" && cause !== undefined && !(cause instanceof LarderError);
+}
+
+async function backfillNative(ctx: PipelineContext, engine: OfflineEngine, view: FeatureViewDef, columns: OfflineColumnSpec[], range: { start: number; end: number }): Promise<BackfillResult | undefined> {
   const source = batchSourceOf(view.source);
-  const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
-  const valueColumns = viewValueColumns(view);
-  const lookback = aggs.length > 0 ? lookbackMs(aggs) : 0;
-  const readStart = lookback === Number.POSITIVE_INFINITY ? undefined : range.start - lookback;
-
-  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows, undefined, undefined, ctx.runId);
+  // A declared source schema is checked against a first row as the readers deliver it.
+  if (source.schema) return undefined;
+  const opts = { repoDir: ctx.repoDir, range, ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) };
+  let select: ReturnType<typeof nativeSelect>;
+  let counts: Record<string, unknown> | undefined;
   try {
-    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, { ...(readStart === undefined ? {} : { start: readStart }), end: range.end }, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
-
-    const columns = offlineColumnsOf(view);
-    const write = await ctx.offline.beginWrite(view.name, range, columns);
-    try {
-      for (const group of buffer.groups()) {
-        const batch = aggs.length > 0
-          ? aggregateGroup(view, group, keys, keyTypes, valueColumns, aggs, range)
-          : sortGroup(view, group, keys, keyTypes, valueColumns, createdField !== null);
-        if (batch.numRows > 0) await write.writeChunk(batch);
-      }
-      const done = await write.commit();
-      return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys };
-    } catch (err) {
-      await write.abort();
-      throw err;
+    const scan = await scanSource(engine, source, opts);
+    if (!scan) return undefined;
+    select = nativeSelect(view, columns, scan, range);
+    if (!select) return undefined;
+    [counts] = await engine.rows(select.countSql);
+    const rows = Number(counts?.["rows"] ?? 0);
+    if (rows > 0) {
+      const names = Object.fromEntries(scan.columns.map((c) => [c.name, null]));
+      checkColumns(view, names, [...joinKeysOf(view), ...viewValueColumns(view)], Boolean(view.aggregations));
     }
-  } finally {
-    buffer.dispose();
+    if (Number(counts?.["bad_ts"] ?? 0) > 0) return undefined;
+  } catch (err) {
+    if (leaveToRowPath(err)) return undefined;
+    throw err;
   }
+  const sourceRows = Number(counts?.["rows"] ?? 0);
+  ctx.onProgress?.({ sourceRows, totalRows: sourceRows });
+  const write = await ctx.offline.beginWrite(view.name, range, columns);
+  try {
+    await write.writeQuery(engine, select.selectSql);
+    const done = await write.commit();
+    return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: Number(counts?.["null_keys"] ?? 0) };
+  } catch (err) {
+    await write.abort();
+    if (leaveToRowPath(err) || String((err as { cause?: unknown }).cause ?? "").includes(NEEDS_ROW_PATH)) return undefined;
+    throw err;
+  }
+}
+
+async function backfillRows(ctx: PipelineContext, engine: OfflineEngine, view: FeatureViewDef, columns: OfflineColumnSpec[], range: { start: number; end: number }): Promise<BackfillResult> {
+  const label = (spec: OfflineColumnSpec) => (view.aggregations ? `featureView "${view.name}" column "${spec.name}"` : `featureView "${view.name}" feature "${spec.name}"`);
+  const staged = await StagedRows.create(engine, "staged_rows", columns, label);
+  let counts: { sourceRows: number; droppedNullKeys: number };
+  try {
+    const checkNumbers = numericChecks(view);
+    counts = await forEachTransformedRow(ctx, view, range, (keyParts, ts, created, values) => {
+      checkNumbers(values);
+      staged.add(keyParts, ts, created, values);
+    });
+    staged.finish();
+  } catch (err) {
+    staged.dispose();
+    throw err;
+  }
+  const write = await ctx.offline.beginWrite(view.name, range, columns);
+  try {
+    if (staged.rows > 0) await write.writeQuery(engine, staged.selectSql());
+    const done = await write.commit();
+    return { view: view.name, sourceRows: counts.sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: counts.droppedNullKeys };
+  } catch (err) {
+    await write.abort();
+    throw err;
+  }
+}
+
+/** For aggregated views: sum, avg, min and max need numbers (or null) in the columns they read. */
+function numericChecks(view: FeatureViewDef): (values: readonly unknown[]) => void {
+  const valueColumns = viewValueColumns(view);
+  const checks = aggregationsOf(view)
+    .filter((a) => a.def.column !== null && a.def.fn !== "count" && a.def.fn !== "last")
+    .map((a) => ({ a, index: valueColumns.indexOf(a.def.column!) }));
+  if (checks.length === 0) return () => undefined;
+  return (values) => {
+    for (const { a, index } of checks) {
+      const v = values[index];
+      if (v !== null && v !== undefined && typeof v !== "number") {
+        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
+      }
+    }
+  };
 }
 
 /** Plain views carry their schema's features; aggregated views carry the columns aggregations read. */
@@ -208,157 +291,3 @@ function checkColumns(view: FeatureViewDef, row: FeatureRow, needed: string[], a
   }
 }
 
-function normalisedKeys(group: RowChunk, keys: string[], keyTypes: ValueType[]): EntityKey[] {
-  return encodeKeys(group.keys, keyTypes, keys, group.ts.length) as EntityKey[];
-}
-
-function keyColumnValues(group: RowChunk, k: number, type: ValueType, keys: string[], order: ArrayLike<number>): unknown[] {
-  const src = group.keys[k]!;
-  const out = new Array<unknown>(order.length);
-  const single = encodeKeys([src], [type], [keys[k]!], src.length);
-  for (let i = 0; i < order.length; i++) out[i] = single[order[i]!];
-  return out;
-}
-
-function sortGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], hasCreated: boolean): ColumnarBatch {
-  const n = group.ts.length;
-  const { order } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
-  const columns = new Map<string, ReturnType<typeof columnFromValues>>();
-  keys.forEach((k, i) => columns.set(k, columnFromValues(keyTypes[i]!, keyColumnValues(group, i, keyTypes[i]!, keys, order), k)));
-  const ts = new Array<unknown>(n);
-  const created = new Array<unknown>(n);
-  for (let i = 0; i < n; i++) {
-    ts[i] = group.ts[order[i]!];
-    const c = group.created[order[i]!]!;
-    created[i] = c === Number.NEGATIVE_INFINITY ? null : c;
-  }
-  columns.set(EVENT_TS, columnFromValues("timestamp", ts, EVENT_TS));
-  if (hasCreated) columns.set(CREATED_TS, columnFromValues("timestamp", created, CREATED_TS));
-  valueColumns.forEach((name, k) => {
-    const src = group.values[k]!;
-    const vals = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) vals[i] = src[order[i]!];
-    columns.set(name, columnFromValues(view.schema[name]!, vals, `featureView "${view.name}" feature "${name}"`));
-  });
-  return { numRows: n, columns };
-}
-
-function aggregateGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], aggs: AggregationSpec[], range: { start: number; end: number }): ColumnarBatch {
-  const { order, runStarts } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
-  const n = order.length;
-  const ts = new Float64Array(n);
-  for (let i = 0; i < n; i++) ts[i] = group.ts[order[i]!]!;
-  const inputs = new Map<string, unknown[]>();
-  valueColumns.forEach((name, k) => {
-    const src = group.values[k]!;
-    const vals = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) {
-      const v = src[order[i]!];
-      vals[i] = v === undefined ? null : v;
-    }
-    inputs.set(name, vals);
-  });
-  for (const a of aggs) {
-    if (a.def.fn === "count" || a.def.fn === "last" || a.def.column === null) continue;
-    const vals = inputs.get(a.def.column)!;
-    for (let i = 0; i < n; i++) {
-      const v = vals[i];
-      if (v !== null && typeof v !== "number") {
-        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
-      }
-    }
-  }
-  // Typed, growable outputs: aggregated views emit several rows per event, so boxing them in
-  // plain arrays would dominate the run.
-  const outKeyRow = new Int32Growable(n);
-  const outTs = new Float64Growable(n);
-  const numeric = aggs.map((a) => view.schema[a.name] !== "string" && view.schema[a.name] !== "bool");
-  const outNum = aggs.map((_, k) => (numeric[k] ? new Float64Growable(n) : null));
-  const outValid = aggs.map((_, k) => (numeric[k] ? new Uint8Growable(n) : null));
-  const outOther = aggs.map((_, k) => (numeric[k] ? null : ([] as unknown[])));
-  const groups = runStarts.length - 1;
-  for (let g = 0; g < groups; g++) {
-    const from = runStarts[g]!;
-    const to = runStarts[g + 1]!;
-    if (to <= from) continue;
-    const first = order[from]!;
-    aggregateKey({ ts, columns: inputs, from, to }, aggs, range, (t, vals) => {
-      outKeyRow.push(first);
-      outTs.push(t);
-      for (let k = 0; k < vals.length; k++) {
-        const v = vals[k];
-        const num = outNum[k];
-        if (num) {
-          const isNum = typeof v === "number" && !Number.isNaN(v);
-          num.push(isNum ? (v as number) : 0);
-          outValid[k]!.push(isNum ? 1 : 0);
-        } else {
-          outOther[k]!.push(v);
-        }
-      }
-    });
-  }
-  const rows = outTs.length;
-  const keyRows = outKeyRow.view();
-  const columns = new Map<string, ReturnType<typeof columnFromValues>>();
-  keys.forEach((k, i) => {
-    const src = group.keys[i]!;
-    const vals = new Array<unknown>(rows);
-    for (let r = 0; r < rows; r++) vals[r] = src[keyRows[r]!];
-    columns.set(k, columnFromValues(keyTypes[i]!, encodeKeys([vals], [keyTypes[i]!], [k], rows), k));
-  });
-  columns.set(EVENT_TS, { type: "timestamp", values: outTs.view(), valid: null });
-  aggs.forEach((a, k) => {
-    const type = view.schema[a.name]!;
-    if (numeric[k]) {
-      const values = outNum[k]!.view();
-      if (type === "int64" || type === "int32") {
-        for (let r = 0; r < rows; r++) {
-          if (!Number.isInteger(values[r]!) && outValid[k]!.view()[r]) {
-            throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: declared ${type} but the aggregate is ${values[r]}`, { view: view.name });
-          }
-        }
-      }
-      columns.set(a.name, { type: type as NumericType, values, valid: outValid[k]!.view() });
-    } else {
-      columns.set(a.name, columnFromValues(type, outOther[k]!, `featureView "${view.name}" aggregation "${a.name}"`));
-    }
-  });
-  return { numRows: rows, columns };
-}
-
-type TypedArrayCtor<T> = { new (n: number): T };
-
-interface Growable<T> {
-  length: number;
-  push(v: number): void;
-  view(): T;
-}
-
-/**
- * An append-only typed array that doubles when full. One class per element type (made by this
- * factory), so each `push` call site stays monomorphic in V8.
- */
-function growableClass<T extends Float64Array | Int32Array | Uint8Array>(ctor: TypedArrayCtor<T>): new (initial: number) => Growable<T> {
-  return class {
-    private arr: T;
-    length = 0;
-    constructor(initial: number) {
-      this.arr = new ctor(Math.max(16, initial));
-    }
-    push(v: number): void {
-      if (this.length === this.arr.length) {
-        const next = new ctor(this.arr.length * 2);
-        next.set(this.arr);
-        this.arr = next;
-      }
-      this.arr[this.length++] = v;
-    }
-    view(): T {
-      return this.arr.subarray(0, this.length) as T;
-    }
-  };
-}
-const Float64Growable = growableClass(Float64Array);
-const Int32Growable = growableClass(Int32Array);
-const Uint8Growable = growableClass(Uint8Array);

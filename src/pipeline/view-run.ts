@@ -1,6 +1,5 @@
 import type { RegistryStore } from "../registry/registry-store.js";
 import { RunLease } from "../registry/run-lease.js";
-import { removeSpillDirs } from "./row-buffer.js";
 
 /** A started run of a view: its registry id and the lease that keeps it "running". */
 export interface ViewRun {
@@ -10,10 +9,9 @@ export interface ViewRun {
 
 /**
  * Starts a leased run of a view. First it reaps the view's runs whose lease expired (their process
- * died: kill -9, a lost machine) — they are stored "abandoned" — and removes their spill
- * directories, so a dead run's temporary files are gone as soon as the view runs again. (Orphan
- * files in the view's offline data are removed by the offline store when the next writer takes the
- * view's lock.) Stop `lease` before finishing the run.
+ * died: kill -9, a lost machine) — they are stored "abandoned". (Orphan files in the view's
+ * offline data are removed by the offline store when the next writer takes the view's lock; the
+ * engine's spill files live only as long as its process.) Stop `lease` before finishing the run.
  */
 export async function startViewRun(
   registry: RegistryStore,
@@ -21,8 +19,7 @@ export async function startViewRun(
   run: { kind: string; view: string; rangeStart?: Date; rangeEnd?: Date },
   leaseMs: number,
 ): Promise<ViewRun> {
-  const reaped = await registry.reapAbandonedRuns(project, run.view);
-  await removeSpillDirs(reaped.map((r) => r.id));
+  await registry.reapAbandonedRuns(project, run.view);
   const id = await registry.startRun(project, { ...run, leaseMs });
   return { id, lease: RunLease.keep((ms) => registry.renewRun(id, ms), leaseMs) };
 }

@@ -12,15 +12,15 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { type Data, type DataType, DateUnit, type RecordBatch, type Schema, TimeUnit, Type, tableFromIPC } from "apache-arrow";
 import { readParquet, readSchema } from "parquet-wasm";
-import type { ParquetSourceDef } from "../definitions/definition-types.js";
-import { LarderError } from "../errors.js";
-import type { Row } from "../types.js";
+import type { ParquetSourceDef } from "../../definitions/definition-types.js";
+import { LarderError } from "../../errors.js";
+import type { Row } from "../../types.js";
 import { type ChunkContext, type ColumnReader, columnReader, dateReader, identity, timeMs } from "./arrow-columns.js";
-import { type ColumnPlan, compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
-import { chunkTimeBoundsMs, FooterFormatError, type ParquetFooter, parseParquetFooter, rowGroupFile, type StatsScale, schemaOnlyFile } from "../parquet/parquet-footer.js";
-import type { SourceReadOptions } from "./read-source.js";
-import { arrowColumnKind, type SourceColumnType } from "./source-column-type.js";
-import { displayPath, resolveSourceFiles } from "./source-files.js";
+import { type ColumnPlan, compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "../column-plan.js";
+import { chunkTimeBoundsMs, FooterFormatError, type ParquetFooter, parseParquetFooter, rowGroupFile, type StatsScale, schemaOnlyFile } from "../../parquet/parquet-footer.js";
+import type { SourceReadOptions } from "../source-reader.js";
+import { arrowColumnKind, type SourceColumnType } from "../source-column-type.js";
+import { displayPath, resolveSourceFiles } from "../source-files.js";
 
 const MAGIC = "PAR1";
 const CONVERT_CHUNK = 4096;

@@ -3,8 +3,8 @@
  * directly (Arrow's per-cell `get` walks a visitor per value and is several times slower).
  */
 import { type Data, DateUnit, makeVector, TimeUnit, Type } from "apache-arrow";
-import { LarderError } from "../errors.js";
-import { isEpochMs, parseIsoMs } from "../time.js";
+import { LarderError } from "../../errors.js";
+import { isEpochMs, parseIsoMs } from "../../time.js";
 
 /** Where a chunk's rows come from, for error messages. */
 export interface ChunkContext {
