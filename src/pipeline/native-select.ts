@@ -177,8 +177,8 @@ export function nativeSelect(view: FeatureViewDef, columns: readonly OfflineColu
       nullKeys.push(sqlIdent(`__n${i}`));
     }
     if (spec.role === "event_ts") {
-      inner.push(`${v} AS "__ts"`);
-      tsBad = `${x} IS NULL OR ${v} IS NULL OR ${b}`;
+      inner.push(`${conv.value} AS "__ts"`, `${x} IS NULL AS "__ts_null"`);
+      tsBad = `"__ts_null" OR "__ts" IS NULL OR ${b}`;
       outer.push(`CASE WHEN ${b} THEN error(${sqlString(NEEDS_ROW_PATH)}) ELSE ${v} END AS ${sqlIdent(spec.name)}`);
     } else {
       outer.push(`CASE WHEN ${b} THEN error(${sqlString(NEEDS_ROW_PATH)}) ELSE ${v} END AS ${sqlIdent(spec.name)}`);

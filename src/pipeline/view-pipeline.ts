@@ -23,6 +23,8 @@ export interface PipelineContext {
   postgresUrl: string | undefined;
   batchSize?: number;
   onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
+  /** Told which path a view's backfill took (for tests and benchmarks). */
+  onPath?: (path: "native" | "rows") => void;
 }
 
 export interface BackfillResult {
@@ -90,6 +92,7 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const columns = offlineColumnsOf(view);
   return withOfflineEngine(ctx.offline.engineConfig, async (engine) => {
     const native = view.transform ? undefined : await backfillNative(ctx, engine, view, columns, range);
+    ctx.onPath?.(native ? "native" : "rows");
     return native ?? backfillRows(ctx, engine, view, columns, range);
   });
 }
