@@ -7,10 +7,11 @@ import { LarderError } from "../errors.js";
 import { withOfflineEngine, type OfflineEngine } from "../offline/duckdb-engine.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
 import { checkDeclaredSchema } from "../sources/declared-schema.js";
-import { estimateSourceRows, readSource, scanSource } from "../sources/read-source.js";
+import { estimateSourceRows, readSource, scanSource, type Row } from "../sources/read-source.js";
 import { probeRowTransform, runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
+import { engineRows } from "./engine-rows.js";
 import { nativeSelect, NEEDS_ROW_PATH } from "./native-select.js";
 import { StagedRows } from "./staged-rows.js";
 
@@ -24,7 +25,7 @@ export interface PipelineContext {
   batchSize?: number;
   onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
   /** Told which path a view's backfill took (for tests and benchmarks). */
-  onPath?: (path: "native" | "rows") => void;
+  onPath?: (path: "native" | "engine-rows" | "rows") => void;
 }
 
 export interface BackfillResult {
@@ -92,7 +93,7 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   const columns = offlineColumnsOf(view);
   return withOfflineEngine(ctx.offline.engineConfig, async (engine) => {
     const native = view.transform ? undefined : await backfillNative(ctx, engine, view, columns, range);
-    ctx.onPath?.(native ? "native" : "rows");
+    if (native) ctx.onPath?.("native");
     return native ?? backfillRows(ctx, engine, view, columns, range);
   });
 }
@@ -118,6 +119,7 @@ async function backfillNative(ctx: PipelineContext, engine: OfflineEngine, view:
     if (!select) return undefined;
     [counts] = await engine.rows(select.countSql);
     const rows = Number(counts?.["rows"] ?? 0);
+    ctx.onProgress?.({ sourceRows: 0, totalRows: rows });
     if (rows > 0) {
       const names = Object.fromEntries(scan.columns.map((c) => [c.name, null]));
       checkColumns(view, names, [...joinKeysOf(view), ...viewValueColumns(view)], Boolean(view.aggregations));
@@ -142,27 +144,62 @@ async function backfillNative(ctx: PipelineContext, engine: OfflineEngine, view:
 }
 
 async function backfillRows(ctx: PipelineContext, engine: OfflineEngine, view: FeatureViewDef, columns: OfflineColumnSpec[], range: { start: number; end: number }): Promise<BackfillResult> {
-  const label = (spec: OfflineColumnSpec) => (view.aggregations ? `featureView "${view.name}" column "${spec.name}"` : `featureView "${view.name}" feature "${spec.name}"`);
-  const staged = await StagedRows.create(engine, "staged_rows", columns, label);
-  let counts: { sourceRows: number; droppedNullKeys: number };
-  try {
-    const checkNumbers = numericChecks(view);
-    counts = await forEachTransformedRow(ctx, view, range, (keyParts, ts, created, values) => {
-      checkNumbers(values);
-      staged.add(keyParts, ts, created, values);
-    });
-    staged.finish();
-  } catch (err) {
-    staged.dispose();
-    throw err;
+  let staged: { rows: StagedRows; counts: { sourceRows: number; droppedNullKeys: number } } | undefined;
+  // A transform's input streams out of the engine when it reads the source itself; a value it
+  // cannot stream exactly sends the view to the source's reader (the staged rows are dropped).
+  if (view.transform) {
+    try {
+      const source = batchSourceOf(view.source);
+      const scan = await scanSource(engine, source, { repoDir: ctx.repoDir, range });
+      const rows = scan ? engineRows(engine, scan, source, range) : undefined;
+      if (rows) staged = await stageRows(ctx, engine, view, columns, range, "engine_rows", rows);
+    } catch (err) {
+      if (err instanceof LarderError && !leaveToRowPath(err)) throw err;
+      staged = undefined;
+    }
   }
+  ctx.onPath?.(staged ? "engine-rows" : "rows");
+  staged ??= await stageRows(ctx, engine, view, columns, range, "reader_rows", undefined);
   const write = await ctx.offline.beginWrite(view.name, range, columns);
   try {
-    if (staged.rows > 0) await write.writeQuery(engine, staged.selectSql());
+    if (staged.rows.rows > 0) await write.writeQuery(engine, staged.rows.selectSql());
     const done = await write.commit();
-    return { view: view.name, sourceRows: counts.sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: counts.droppedNullKeys };
+    return { view: view.name, sourceRows: staged.counts.sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: staged.counts.droppedNullKeys };
   } catch (err) {
     await write.abort();
+    throw err;
+  }
+}
+
+/** Reads (or streams) the view's rows through the transform and checks into an engine table. */
+async function stageRows(
+  ctx: PipelineContext,
+  engine: OfflineEngine,
+  view: FeatureViewDef,
+  columns: OfflineColumnSpec[],
+  range: { start: number; end: number },
+  table: string,
+  rows: AsyncIterable<Row[]> | undefined,
+): Promise<{ rows: StagedRows; counts: { sourceRows: number; droppedNullKeys: number } }> {
+  const label = (spec: OfflineColumnSpec) => (view.aggregations ? `featureView "${view.name}" column "${spec.name}"` : `featureView "${view.name}" feature "${spec.name}"`);
+  const staged = await StagedRows.create(engine, table, columns, label);
+  try {
+    const checkNumbers = numericChecks(view);
+    const counts = await forEachTransformedRow(
+      ctx,
+      view,
+      range,
+      (keyParts, ts, created, values) => {
+        checkNumbers(values);
+        staged.add(keyParts, ts, created, values);
+      },
+      rows,
+    );
+    staged.finish();
+    return { rows: staged, counts };
+  } catch (err) {
+    staged.dispose();
+    await engine.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
     throw err;
   }
 }
@@ -209,6 +246,8 @@ export async function forEachTransformedRow(
   view: FeatureViewDef,
   readRange: { start?: number; end: number },
   visit: TransformedRowVisitor,
+  /** The source's rows over `readRange` from elsewhere (the engine); default: the source's reader. */
+  rowsFrom?: AsyncIterable<Row[]>,
 ): Promise<{ sourceRows: number; droppedNullKeys: number }> {
   const source = batchSourceOf(view.source);
   const keys = joinKeysOf(view);
@@ -226,7 +265,7 @@ export async function forEachTransformedRow(
   const readOpts = { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) };
   // Only worth a footer read or a catalog query when someone shows progress.
   const totalRows = ctx.onProgress ? await estimateSourceRows(source, readOpts) : undefined;
-  const rows = readSource(source, readOpts);
+  const rows = rowsFrom ?? readSource(source, readOpts);
   for await (const batch of rows) {
     for (let r = 0; r < batch.length; r++) {
       const raw = batch[r]!;

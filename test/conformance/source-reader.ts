@@ -123,7 +123,7 @@ export function runSourceReaderConformance(name: string, setup: () => Promise<So
     });
 
     test("columns come after fieldMapping, time columns named before it", async () => {
-      const mapped = await fx.make("mapped", FIXTURE_ROWS, { fieldMapping: { id: "customer_id", ts: "event_time" } });
+      const mapped = await fx.make("mapped", FIXTURE_ROWS, { fieldMapping: { id: "customer_id", ts: "event_time" }, createdTimestampField: "created" });
       const cols = await readerOf(mapped).columns(mapped, fx.opts);
       assert.deepEqual([...cols].sort(), ["active", "amount", "created", "customer_id", "event_time", "plan"]);
       const { rows } = await readAll(mapped, { ...fx.opts, range: { start: T0, end: T0 + 1 } });
@@ -151,8 +151,9 @@ export function runSourceReaderConformance(name: string, setup: () => Promise<So
         const ctx = { repoDir: fx.opts.repoDir, offline: store, postgresUrl: fx.opts.postgresUrl, onPath: (p: string) => paths.push(p) };
         const a = await backfillView(ctx, direct, range);
         const b = await backfillView(ctx, viaRows, range);
-        assert.equal(paths[1], "rows");
-        if (readerOf(source).scan) assert.equal(paths[0], "native", "a source the engine reads takes the native path");
+        // A source the engine reads itself: no row in JavaScript without a transform, and a
+        // transform's input streamed out of the engine; else the source's reader.
+        assert.deepEqual(paths, readerOf(source).scan ? ["native", "engine-rows"] : ["rows", "rows"]);
         assert.deepEqual({ ...a, view: "" }, { ...b, view: "" });
         assert.equal(a.droppedNullKeys, 1);
         assert.equal(a.sourceRows, FIXTURE_ROWS.length);

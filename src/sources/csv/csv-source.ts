@@ -42,7 +42,7 @@ export function typeCsvCell(s: string, outOfRange: (s: string) => never): Cell {
 }
 
 /** Epoch ms of a time cell (ISO-8601, zone-less = UTC, or epoch ms); NaN if it is neither. */
-function csvTimeMs(s: string): number {
+export function csvTimeMs(s: string): number {
   return NUMBER_RE.test(s) ? epochMsOf(Math.floor(Number(s))) : parseIsoMs(s);
 }
 
