@@ -13,7 +13,8 @@
  * files records that the range was written and had no rows.
  *
  * Writes. `beginWrite(view, {start, end}, columns)` takes the view's lock; each `writeChunk` becomes
- * one Parquet file; `commit()` atomically replaces every row with event_ts in [start, end): old
+ * one Parquet file, and so does each `writeQuery` (a query's rows written by the offline engine,
+ * DuckDB's COPY, never passing through JavaScript: how backfills write); `commit()` atomically replaces every row with event_ts in [start, end): old
  * segments overlapping the range are trimmed (files entirely inside are dropped, files straddling
  * a bound are rewritten with only their rows outside the range, in their original order), the new
  * manifest is written to a temporary file, fsynced and renamed over manifest.json, and only then

@@ -12,7 +12,7 @@ import { probeRowTransform, runRowTransform } from "../transform/transform-execu
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
 import { engineRows } from "./engine-rows.js";
-import { nativeSelect, NEEDS_ROW_PATH } from "./native-select.js";
+import { nativeSelect } from "./native-select.js";
 import { StagedRows } from "./staged-rows.js";
 
 export const EVENT_TS = "event_timestamp";
@@ -138,25 +138,24 @@ async function backfillNative(ctx: PipelineContext, engine: OfflineEngine, view:
     return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: Number(counts?.["null_keys"] ?? 0) };
   } catch (err) {
     await write.abort();
-    if (leaveToRowPath(err) || String((err as { cause?: unknown }).cause ?? "").includes(NEEDS_ROW_PATH)) return undefined;
+    // An engine failure, NEEDS_ROW_PATH included: the row path gives the rows or the reader's error.
+    if (leaveToRowPath(err)) return undefined;
     throw err;
   }
 }
 
 async function backfillRows(ctx: PipelineContext, engine: OfflineEngine, view: FeatureViewDef, columns: OfflineColumnSpec[], range: { start: number; end: number }): Promise<BackfillResult> {
   let staged: { rows: StagedRows; counts: { sourceRows: number; droppedNullKeys: number } } | undefined;
-  // A transform's input streams out of the engine when it reads the source itself; a value it
-  // cannot stream exactly sends the view to the source's reader (the staged rows are dropped).
-  if (view.transform) {
-    try {
-      const source = batchSourceOf(view.source);
-      const scan = await scanSource(engine, source, { repoDir: ctx.repoDir, range });
-      const rows = scan ? engineRows(engine, scan, source, range) : undefined;
-      if (rows) staged = await stageRows(ctx, engine, view, columns, range, "engine_rows", rows);
-    } catch (err) {
-      if (err instanceof LarderError && !leaveToRowPath(err)) throw err;
-      staged = undefined;
-    }
+  // Rows stream out of the engine when it reads the source itself; a value it cannot stream
+  // exactly sends the view to the source's reader (the staged rows are dropped).
+  try {
+    const source = batchSourceOf(view.source);
+    const scan = await scanSource(engine, source, { repoDir: ctx.repoDir, range });
+    const rows = scan ? engineRows(engine, scan, source, range) : undefined;
+    if (rows) staged = await stageRows(ctx, engine, view, columns, range, "engine_rows", rows);
+  } catch (err) {
+    if (err instanceof LarderError && !leaveToRowPath(err)) throw err;
+    staged = undefined;
   }
   ctx.onPath?.(staged ? "engine-rows" : "rows");
   staged ??= await stageRows(ctx, engine, view, columns, range, "reader_rows", undefined);
