@@ -302,13 +302,14 @@ export class FeatureStore {
       if (options.compact !== false) await this.compactSources(registry, this.pushedSourcesOf(views));
       const results: BackfillResult[] = [];
       for (const view of views) {
-        const { id: runId, lease } = await startViewRun(registry, this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) }, this.runLeaseMs);
+        const { id: runId, lease } = await startViewRun(registry, this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) }, this.runLeaseMs, { root: this.offline.engineConfig.tempDirectory });
         try {
           const result = await backfillView(
             {
               repoDir: this.repo.dir,
               offline: this.offline,
               postgresUrl: this.sourcePostgresUrl,
+              runId,
               onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows, ...(p.totalRows !== undefined ? { totalRows: p.totalRows } : {}) }),
             },
             view,

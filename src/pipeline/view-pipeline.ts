@@ -1,3 +1,4 @@
+import { mkdir, rm } from "node:fs/promises";
 import type { BatchSourceDef, FeatureRow, FeatureViewDef } from "../definitions/definition-types.js";
 import { definitionError } from "../definitions/definition-error.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
@@ -14,6 +15,7 @@ import type { ValueType } from "../types.js";
 import { engineRows } from "./engine-rows.js";
 import { nativeSelect } from "./native-select.js";
 import { StagedRows } from "./staged-rows.js";
+import { spillDirOf } from "./view-run.js";
 
 export const EVENT_TS = "event_timestamp";
 export const CREATED_TS = "created_timestamp";
@@ -24,6 +26,8 @@ export interface PipelineContext {
   postgresUrl: string | undefined;
   batchSize?: number;
   onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
+  /** The registry run this backfill records: names the engine's spill directory (see spillDirOf). */
+  runId?: string;
   /** Told which path a view's backfill took (for tests and benchmarks). */
   onPath?: (path: "native" | "engine-rows" | "rows") => void;
 }
@@ -91,11 +95,18 @@ function mappedName(source: BatchSourceDef, column: string): string {
  */
 export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<BackfillResult> {
   const columns = offlineColumnsOf(view);
-  return withOfflineEngine(ctx.offline.engineConfig, async (engine) => {
-    const native = view.transform ? undefined : await backfillNative(ctx, engine, view, columns, range);
-    if (native) ctx.onPath?.("native");
-    return native ?? backfillRows(ctx, engine, view, columns, range);
-  });
+  const config = ctx.offline.engineConfig;
+  const spill = ctx.runId === undefined ? undefined : spillDirOf(config.tempDirectory, ctx.runId);
+  if (spill) await mkdir(spill, { recursive: true });
+  try {
+    return await withOfflineEngine(spill ? { ...config, tempDirectory: spill } : config, async (engine) => {
+      const native = view.transform ? undefined : await backfillNative(ctx, engine, view, columns, range);
+      if (native) ctx.onPath?.("native");
+      return native ?? backfillRows(ctx, engine, view, columns, range);
+    });
+  } finally {
+    if (spill) await rm(spill, { recursive: true, force: true });
+  }
 }
 
 /** A failure of the engine reading the source, or a value the native path leaves to the row path. */
