@@ -66,3 +66,24 @@ test("a backfill far larger than the memory limit spills, succeeds and writes th
   });
   assert.deepEqual(rows, { differ: 0, unsorted: 0 });
 });
+
+test("a transform's rows stream out of the engine and back in, every one, past the appender's flush size", async () => {
+  // DuckDB's appender flushes every 204,800 rows; flushing on the connection that streams the
+  // source ended the stream there, silently (found by the benchmark). 300,000 rows cross it.
+  const n = 300_000;
+  await withOfflineEngine({}, (engine) =>
+    engine.run(`COPY (SELECT (i % 1000)::BIGINT AS customer_id, make_timestamp(${T0 * 1000}::BIGINT + i * 1000) AS ts, i / 10.0 AS f1 FROM range(${n}) t(i)) TO '${join(dir, "stream.parquet")}' (FORMAT parquet)`),
+  );
+  const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
+  const src = parquetSource({ name: "stream", path: "stream.parquet", timestampField: "ts" });
+  const view = featureView({ name: "doubled", entities: [customer], source: src, schema: { f1: t.float64, f2: t.float64 }, transform: (row) => ({ ...row, f2: (row.f1 as number) * 2 }) });
+  const store = new OfflineStore(join(dir, "stream-store"));
+  const paths: string[] = [];
+  const r = await backfillView({ repoDir: dir, offline: store, postgresUrl: undefined, onPath: (p) => paths.push(p) }, view, { start: T0, end: T0 + n * 1000 });
+  assert.deepEqual(paths, ["engine-rows"]);
+  assert.equal(r.sourceRows, n);
+  assert.equal(r.rowsWritten, n);
+  const [sum] = await withOfflineEngine({}, (engine) => engine.rows(`SELECT sum(f2) AS s, count(*) AS c FROM read_parquet('${join(store.root, "doubled", "data")}/*.parquet')`));
+  assert.equal(sum!["c"], n);
+  assert.ok(Math.abs((sum!["s"] as number) - (n * (n - 1)) / 10) < 1e-3, `sum ${String(sum!["s"])}`);
+});

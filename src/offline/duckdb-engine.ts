@@ -97,6 +97,17 @@ export class OfflineEngine {
     return new OfflineEngine(instance, connection);
   }
 
+  /**
+   * Another connection to the same database, for work that must run while `connection` streams a
+   * result: an appender flushing on the streaming connection ends that stream early (DuckDB
+   * allows one active query per connection), silently. Close it when done.
+   */
+  async connect(): Promise<DuckDBConnection> {
+    const connection = await this.instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
+    return connection;
+  }
+
   /** Runs statements that return nothing of interest. */
   async run(sql: string): Promise<void> {
     await this.connection.run(sql);

@@ -8,7 +8,7 @@
  * staged as a DOUBLE (epoch ms, safe integers), so no BigInt is made per cell, and cast to the
  * offline types when the table is read.
  */
-import type { DuckDBAppender } from "@duckdb/node-api";
+import type { DuckDBAppender, DuckDBConnection } from "@duckdb/node-api";
 import { columnFromValues, type Column } from "../offline/columnar.js";
 import { sqlIdent, type OfflineEngine } from "../offline/duckdb-engine.js";
 import { normaliseKeyPart } from "../offline/entity-keys.js";
@@ -36,6 +36,7 @@ export class StagedRows {
   private constructor(
     private readonly table: string,
     private readonly columns: readonly OfflineColumnSpec[],
+    private readonly connection: DuckDBConnection,
     private readonly appender: DuckDBAppender,
     /** Names conversion errors: `featureView "v" feature "f"`. */
     private readonly label: (spec: OfflineColumnSpec) => string,
@@ -50,8 +51,15 @@ export class StagedRows {
   static async create(engine: OfflineEngine, table: string, columns: readonly OfflineColumnSpec[], label: (spec: OfflineColumnSpec) => string): Promise<StagedRows> {
     const defs = columns.map((c) => `${sqlIdent(c.name)} ${c.role === "key" && c.type !== "string" ? "DOUBLE" : stagedType(c)}`);
     await engine.run(`CREATE TABLE ${sqlIdent(table)} (${[...defs, `${sqlIdent(SEQ)} DOUBLE`].join(", ")})`);
-    const appender = await engine.connection.createAppender(table);
-    return new StagedRows(table, columns, appender, label);
+    // Its own connection: the rows may come from a result the engine's connection is streaming.
+    const connection = await engine.connect();
+    try {
+      const appender = await connection.createAppender(table);
+      return new StagedRows(table, columns, connection, appender, label);
+    } catch (err) {
+      connection.closeSync();
+      throw err;
+    }
   }
 
   /**
@@ -70,6 +78,7 @@ export class StagedRows {
   finish(): void {
     this.flush();
     this.appender.closeSync();
+    this.connection.closeSync();
   }
 
   /** Discards the appender after a failure (the engine is closed by its owner). */
@@ -78,6 +87,11 @@ export class StagedRows {
       this.appender.closeSync();
     } catch {
       // already closed, or the failure was the appender's
+    }
+    try {
+      this.connection.closeSync();
+    } catch {
+      // already closed
     }
   }
 
