@@ -72,8 +72,9 @@ export interface BackfillOptions {
   /** Views to backfill; default all. */
   views?: string[];
   /**
-   * Rows a view's pipeline keeps in memory before spilling to disk by entity hash (default
-   * 2,000,000): memory stays bounded whatever the source's size.
+   * Ignored (accepted so existing callers compile): pipelines run on the offline engine, whose
+   * memory is bounded by `offline.memoryLimit`.
+   * @deprecated
    */
   memoryRows?: number;
   /** `totalRows`: the source's row count (Parquet footers) or estimate (Postgres statistics), when known. */
@@ -302,7 +303,7 @@ export class FeatureStore {
       if (options.compact !== false) await this.compactSources(registry, this.pushedSourcesOf(views));
       const results: BackfillResult[] = [];
       for (const view of views) {
-        const { id: runId, lease } = await startViewRun(registry, this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) }, this.runLeaseMs);
+        const { id: runId, lease } = await startViewRun(registry, this.project, { kind: "backfill", view: view.name, rangeStart: new Date(start), rangeEnd: new Date(end) }, this.runLeaseMs, { root: this.offline.engineConfig.tempDirectory });
         try {
           const result = await backfillView(
             {
@@ -310,7 +311,6 @@ export class FeatureStore {
               offline: this.offline,
               postgresUrl: this.sourcePostgresUrl,
               runId,
-              ...(options.memoryRows !== undefined ? { memoryRows: options.memoryRows } : {}),
               onProgress: (p) => options.onProgress?.({ view: view.name, sourceRows: p.sourceRows, ...(p.totalRows !== undefined ? { totalRows: p.totalRows } : {}) }),
             },
             view,

@@ -3,7 +3,7 @@ import { describe, test } from "node:test";
 import { parquetSource } from "../src/definitions/sources.js";
 import { LarderError } from "../src/errors.js";
 import { compileColumnsRowBuilder, compileValuesRowBuilder, planColumns } from "../src/sources/column-plan.js";
-import { quoteQualifiedName, redactPostgresUrl } from "../src/sources/postgres-source.js";
+import { quoteQualifiedName, redactPostgresUrl } from "../src/sources/postgres/postgres-source.js";
 import { globToRegExp } from "../src/sources/source-files.js";
 
 describe("globToRegExp", () => {

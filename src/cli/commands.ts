@@ -75,7 +75,7 @@ export function registerCommands(program: Command): void {
     .requiredOption("--start <iso>", "start of the event-time range (inclusive), ISO-8601")
     .requiredOption("--end <iso>", "end of the event-time range (exclusive), ISO-8601")
     .option("--view <name>", "a feature view to backfill (repeatable; default all)", collect)
-    .option("--memory-rows <n>", "rows a view's pipeline keeps in memory before spilling to disk (default 2000000)")
+    .option("--memory-rows <n>", "ignored: memory is bounded by offline.memoryLimit in the config (kept so existing scripts run)")
     .action(async (o: { start: string; end: string; view?: string[]; memoryRows?: string }, cmd: Command) => {
       const memoryRows = o.memoryRows === undefined ? undefined : positiveInteger(o.memoryRows, "--memory-rows");
       const store = await openStore(repoDir(cmd));

@@ -16,6 +16,7 @@ import { tmpdir, totalmem, availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBInstance } from "@duckdb/node-api";
 import { LarderError } from "../errors.js";
+import type { ValueType } from "../types.js";
 
 export interface OfflineEngineConfig {
   /** DuckDB's memory_limit, e.g. "1GB" or "512MB" (default: half of the machine's memory). */
@@ -42,6 +43,17 @@ function duckdb(): Promise<typeof import("@duckdb/node-api")> {
   modulePromise ??= import("@duckdb/node-api");
   return modulePromise;
 }
+
+/** The engine's column type for each value type (timestamps are UTC instants, TIMESTAMPTZ). */
+export const DUCKDB_TYPES: Record<ValueType, string> = {
+  int32: "INTEGER",
+  int64: "BIGINT",
+  float32: "FLOAT",
+  float64: "DOUBLE",
+  string: "VARCHAR",
+  bool: "BOOLEAN",
+  timestamp: "TIMESTAMPTZ",
+};
 
 /** A string literal for SQL. */
 export function sqlString(s: string): string {
@@ -80,15 +92,20 @@ export class OfflineEngine {
       preserve_insertion_order: "true",
     });
     const connection = await instance.connect();
+    // Zone-less timestamps are UTC everywhere in Larder, whatever the machine's zone.
+    await connection.run("SET TimeZone = 'UTC'");
     return new OfflineEngine(instance, connection);
   }
 
   /**
-   * Another connection to the same database, for a query that runs while others are open on this
-   * engine (a connection runs one query at a time); close it with closeSync().
+   * Another connection to the same database, for work that must run while `connection` streams a
+   * result: an appender flushing on the streaming connection ends that stream early (DuckDB
+   * allows one active query per connection), silently. Close it when done.
    */
-  connect(): Promise<DuckDBConnection> {
-    return this.instance.connect();
+  async connect(): Promise<DuckDBConnection> {
+    const connection = await this.instance.connect();
+    await connection.run("SET TimeZone = 'UTC'");
+    return connection;
   }
 
   /** Runs statements that return nothing of interest. */

@@ -13,7 +13,8 @@
  * files records that the range was written and had no rows.
  *
  * Writes. `beginWrite(view, {start, end}, columns)` takes the view's lock; each `writeChunk` becomes
- * one Parquet file; `commit()` atomically replaces every row with event_ts in [start, end): old
+ * one Parquet file, and so does each `writeQuery` (a query's rows written by the offline engine,
+ * DuckDB's COPY, never passing through JavaScript: how backfills write); `commit()` atomically replaces every row with event_ts in [start, end): old
  * segments overlapping the range are trimmed (files entirely inside are dropped, files straddling
  * a bound are rewritten with only their rows outside the range, in their original order), the new
  * manifest is written to a temporary file, fsynced and renamed over manifest.json, and only then
@@ -45,7 +46,7 @@ import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, 
 import { LarderError } from "../errors.js";
 import { VALUE_TYPES, type ValueType } from "../types.js";
 import { concatBatches, emptyBatch, filterRows, selectColumns, type ColumnarBatch, type NumericColumn } from "./columnar.js";
-import type { OfflineEngineConfig } from "./duckdb-engine.js";
+import { DUCKDB_TYPES, sqlIdent, sqlString, type OfflineEngine, type OfflineEngineConfig } from "./duckdb-engine.js";
 import { isFileNotFound, readParquetBatch, writeParquetFile, type WriteParquetOptions } from "./parquet-io.js";
 
 export type OfflineColumnRole = "key" | "event_ts" | "created_ts" | "feature";
@@ -82,6 +83,15 @@ export interface OfflineWrite {
    * event_ts non-null and inside [start, end); otherwise OFFLINE_STORE_ERROR and nothing is written.
    */
   writeChunk(batch: ColumnarBatch): Promise<void>;
+  /**
+   * Writes the rows of a query as one Parquet file, written by the offline engine (DuckDB's
+   * `COPY … TO`): the rows never pass through JavaScript. `select` must yield every spec column
+   * (others are dropped; values are cast to the spec types) in the order the file must have:
+   * sorted by (keys, event_ts, created_ts). Every event_ts must be non-null and inside
+   * [start, end), else OFFLINE_STORE_ERROR and nothing is written. An empty result writes nothing.
+   * @example await write.writeQuery(engine, `SELECT * FROM staged ORDER BY customer_id, event_timestamp`);
+   */
+  writeQuery(engine: OfflineEngine, select: string): Promise<{ rows: number }>;
   /** Atomically makes the written chunks the view's rows for [start, end); releases the lock. */
   commit(): Promise<{ rows: number; files: number }>;
   /** Removes what this write wrote; the manifest is untouched; releases the lock. */
@@ -391,6 +401,43 @@ class Write implements OfflineWrite {
     });
   }
 
+  writeQuery(engine: OfflineEngine, select: string): Promise<{ rows: number }> {
+    return this.serial(async () => {
+      this.checkOpen("writeQuery");
+      const name = `${randomUUID()}.parquet`;
+      const path = this.store.dataFilePath(this.view, name);
+      const projection = this.columns.map((c) => `CAST(${sqlIdent(c.name)} AS ${DUCKDB_TYPES[c.type]}) AS ${sqlIdent(c.name)}`).join(", ");
+      const metadata = `{'larder.view': ${sqlString(this.view)}, 'larder.columns': ${sqlString(JSON.stringify(this.columns))}}`;
+      try {
+        // The projection keeps the query's order (the engine runs with preserve_insertion_order).
+        await engine.run(`COPY (SELECT ${projection} FROM (${select})) TO ${sqlString(path)} (FORMAT parquet, COMPRESSION snappy, KV_METADATA ${metadata})`);
+        const ts = sqlIdent(this.tsName);
+        const [stats] = await engine.rows(
+          `SELECT count(*) AS n, epoch_ms(min(${ts})) AS min_ts, epoch_ms(max(${ts})) AS max_ts, ` +
+            `count(*) FILTER (WHERE ${ts} IS NULL OR epoch_ms(${ts}) < ${this.range.start} OR epoch_ms(${ts}) >= ${this.range.end}) AS outside ` +
+            `FROM read_parquet(${sqlString(path)})`,
+        );
+        const rows = Number(stats?.["n"] ?? 0);
+        if (Number(stats?.["outside"] ?? 0) > 0) {
+          throw storeError(
+            `view ${JSON.stringify(this.view)}: ${String(stats?.["outside"])} rows of the query have a null event timestamp ${this.tsName} or one outside the write range [${new Date(this.range.start).toISOString()}, ${new Date(this.range.end).toISOString()}); nothing was written`,
+            { view: this.view, column: this.tsName },
+          );
+        }
+        if (rows === 0) {
+          await this.store.removeDataFiles(this.view, [name]);
+          return { rows: 0 };
+        }
+        this.written.push({ file: name, rows, minTs: Number(stats?.["min_ts"]), maxTs: Number(stats?.["max_ts"]) });
+        return { rows };
+      } catch (err) {
+        await this.store.removeDataFiles(this.view, [name]);
+        if (err instanceof LarderError) throw err;
+        throw storeError(`view ${JSON.stringify(this.view)}: the engine could not write ${name}: ${errMessage(err)}`, { view: this.view }, err);
+      }
+    });
+  }
+
   commit(): Promise<{ rows: number; files: number }> {
     return this.serial(async () => {
       this.checkOpen("commit");
@@ -615,6 +662,11 @@ export class OfflineStore {
       throw storeError(`${path} is not a Larder offline manifest (format 1)`, { view });
     }
     return m;
+  }
+
+  /** @internal Where a data file of the view lives. */
+  dataFilePath(view: string, name: string): string {
+    return join(this.dataDir(view), name);
   }
 
   /** @internal */

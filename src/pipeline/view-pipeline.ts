@@ -1,20 +1,22 @@
+import { mkdir, rm } from "node:fs/promises";
 import type { BatchSourceDef, FeatureRow, FeatureViewDef } from "../definitions/definition-types.js";
 import { definitionError } from "../definitions/definition-error.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { batchSourceOf } from "../definitions/sources.js";
 import { lookbackMs, type AggregationSpec } from "../aggregate/window-aggregator.js";
 import { LarderError } from "../errors.js";
-import { columnFromValues, type ColumnarBatch, type NumericType } from "../offline/columnar.js";
-import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
+import { withOfflineEngine, type OfflineEngine } from "../offline/duckdb-engine.js";
 import type { OfflineColumnSpec, OfflineStore } from "../offline/offline-store.js";
 import { aggregatedEventColumns } from "../offline/window-join-sql.js";
 import { checkDeclaredSchema } from "../sources/declared-schema.js";
-import { estimateSourceRows, readSource } from "../sources/read-source.js";
+import { estimateSourceRows, readSource, scanSource, type Row } from "../sources/read-source.js";
 import { probeRowTransform, runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import type { ValueType } from "../types.js";
-import { SpillingRowBuffer, type RowChunk } from "./row-buffer.js";
-import { sortByKeyTime } from "./sort-by-key-time.js";
+import { engineRows } from "./engine-rows.js";
+import { nativeSelect } from "./native-select.js";
+import { StagedRows } from "./staged-rows.js";
+import { spillDirOf } from "./view-run.js";
 
 export const EVENT_TS = "event_timestamp";
 export const CREATED_TS = "created_timestamp";
@@ -26,11 +28,11 @@ export interface PipelineContext {
   offline: OfflineStore;
   postgresUrl: string | undefined;
   batchSize?: number;
-  /** Rows kept in memory before spilling to disk (bounded memory for huge sources). */
-  memoryRows?: number;
-  /** The registry run this backfill records; names its temporary files (see removeSpillDirs). */
-  runId?: string;
   onProgress?: (p: { sourceRows: number; totalRows?: number }) => void;
+  /** The registry run this backfill records: names the engine's spill directory (see spillDirOf). */
+  runId?: string;
+  /** Told which path a view's backfill took (for tests and benchmarks). */
+  onPath?: (path: "native" | "engine-rows" | "rows") => void;
 }
 
 export interface BackfillResult {
@@ -41,7 +43,12 @@ export interface BackfillResult {
   droppedNullKeys: number;
 }
 
-/** The shape a view's offline dataset has: keys, event time, [created time], features. */
+/**
+ * The columns of a view's offline dataset: join keys, event time, created time (when the source
+ * has one), then the values. A plain view stores its schema's features. An aggregated view stores
+ * its transformed source events — the columns its aggregations read — and its window values are
+ * computed from them when they are read (training sets, materialization); see `aggregatedEventColumns`.
+ */
 export function offlineColumnsOf(view: FeatureViewDef): OfflineColumnSpec[] {
   // Aggregated views store their events; training sets aggregate them (../offline/window-join-sql.ts).
   if (view.aggregations) return aggregatedEventColumns(view);
@@ -64,44 +71,159 @@ function mappedName(source: BatchSourceDef, column: string): string {
 }
 
 /**
- * The compiled batch pipeline of one view over [start, end): read the source (with the lookback
- * its windows need), run the row transform on every row, sort by entity and time (spilling to disk
- * past a memory bound), aggregate if the view aggregates, and write one atomic replacement of the
- * range into the offline store.
+ * The compiled batch pipeline of one view over [start, end), run by the offline engine: the
+ * source's rows in the range, with null keys dropped (counted), converted to the view's offline
+ * columns (`offlineColumnsOf`), sorted by (keys, event time, created time) and written as one
+ * atomic replacement of the range into the offline store. Memory is the engine's: it spills its
+ * sort past offline.memoryLimit to offline.tempDirectory.
+ *
+ * Two paths give the same rows. Sources the engine reads itself (Parquet, CSV) of views without a
+ * row transform never pass through JavaScript (./native-select.ts). Views with a transform, and
+ * Postgres sources, take the row path: rows are read and transformed in JavaScript and appended
+ * to the engine (./staged-rows.ts). The native path hands a view to the row path when a value
+ * needs its judgement, so errors are always the row path's.
  */
 export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, range: { start: number; end: number }): Promise<BackfillResult> {
-  const keys = joinKeysOf(view);
-  const keyTypes = joinKeyTypesOf(view);
-  const aggs = aggregationsOf(view);
-  const source = batchSourceOf(view.source);
-  const createdField = source.createdTimestampField ? mappedName(source, source.createdTimestampField) : null;
-  const valueColumns = viewValueColumns(view);
+  const columns = offlineColumnsOf(view);
   // Aggregated views store their events, also those their windows look back on before `start`
   // (re-read from the source: the range they lie in is replaced by the same events), so training
-  // sets and materializations are exact from `start` on, as when change rows were stored.
+  // sets and materializations are exact from `start` on.
+  const aggs = aggregationsOf(view);
   const write = aggs.length > 0 ? { start: Math.max(MIN_EPOCH_MS, range.start - lookbackMs(aggs)), end: range.end } : range;
-  const buffer = new SpillingRowBuffer(keys.length, valueColumns.length, ctx.memoryRows, undefined, undefined, ctx.runId);
+  const config = ctx.offline.engineConfig;
+  const spill = ctx.runId === undefined ? undefined : spillDirOf(config.tempDirectory, ctx.runId);
+  if (spill) await mkdir(spill, { recursive: true });
   try {
-    const { sourceRows, droppedNullKeys } = await forEachTransformedRow(ctx, view, write, (keyParts, ts, created, values) => buffer.add(keyParts, ts, created, values));
-
-    const columns = offlineColumnsOf(view);
-    const valueTypes = valueColumns.map((c) => columns.find((s) => s.name === c)!.type);
-    const offlineWrite = await ctx.offline.beginWrite(view.name, write, columns);
-    try {
-      for (const group of buffer.groups()) {
-        if (aggs.length > 0) checkAggregationInputs(view, group, valueColumns, aggs);
-        const batch = sortGroup(view, group, keys, keyTypes, valueColumns, valueTypes, createdField !== null);
-        if (batch.numRows > 0) await offlineWrite.writeChunk(batch);
-      }
-      const done = await offlineWrite.commit();
-      return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys };
-    } catch (err) {
-      await offlineWrite.abort();
-      throw err;
-    }
+    return await withOfflineEngine(spill ? { ...config, tempDirectory: spill } : config, async (engine) => {
+      const native = view.transform ? undefined : await backfillNative(ctx, engine, view, columns, write);
+      if (native) ctx.onPath?.("native");
+      return native ?? backfillRows(ctx, engine, view, columns, write);
+    });
   } finally {
-    buffer.dispose();
+    if (spill) await rm(spill, { recursive: true, force: true });
   }
+}
+
+/** A failure of the engine reading the source, or a value the native path leaves to the row path. */
+function leaveToRowPath(err: unknown): boolean {
+  if (!(err instanceof LarderError)) return true;
+  const cause = (err as { cause?: unknown }).cause;
+  return err.code === "OFFLINE_STORE_ERROR" && cause !== undefined && !(cause instanceof LarderError);
+}
+
+async function backfillNative(ctx: PipelineContext, engine: OfflineEngine, view: FeatureViewDef, columns: OfflineColumnSpec[], range: { start: number; end: number }): Promise<BackfillResult | undefined> {
+  const source = batchSourceOf(view.source);
+  // A declared source schema is checked against a first row as the readers deliver it.
+  if (source.schema) return undefined;
+  const opts = { repoDir: ctx.repoDir, range, ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) };
+  let select: ReturnType<typeof nativeSelect>;
+  let counts: Record<string, unknown> | undefined;
+  try {
+    const scan = await scanSource(engine, source, opts);
+    if (!scan) return undefined;
+    select = nativeSelect(view, columns, scan, range);
+    if (!select) return undefined;
+    [counts] = await engine.rows(select.countSql);
+    const rows = Number(counts?.["rows"] ?? 0);
+    ctx.onProgress?.({ sourceRows: 0, totalRows: rows });
+    if (rows > 0) {
+      const names = Object.fromEntries(scan.columns.map((c) => [c.name, null]));
+      checkColumns(view, names, [...joinKeysOf(view), ...viewValueColumns(view)], Boolean(view.aggregations));
+    }
+    if (Number(counts?.["bad_ts"] ?? 0) > 0) return undefined;
+  } catch (err) {
+    if (leaveToRowPath(err)) return undefined;
+    throw err;
+  }
+  const sourceRows = Number(counts?.["rows"] ?? 0);
+  ctx.onProgress?.({ sourceRows, totalRows: sourceRows });
+  const write = await ctx.offline.beginWrite(view.name, range, columns);
+  try {
+    await write.writeQuery(engine, select.selectSql);
+    const done = await write.commit();
+    return { view: view.name, sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: Number(counts?.["null_keys"] ?? 0) };
+  } catch (err) {
+    await write.abort();
+    // An engine failure, NEEDS_ROW_PATH included: the row path gives the rows or the reader's error.
+    if (leaveToRowPath(err)) return undefined;
+    throw err;
+  }
+}
+
+async function backfillRows(ctx: PipelineContext, engine: OfflineEngine, view: FeatureViewDef, columns: OfflineColumnSpec[], range: { start: number; end: number }): Promise<BackfillResult> {
+  let staged: { rows: StagedRows; counts: { sourceRows: number; droppedNullKeys: number } } | undefined;
+  // Rows stream out of the engine when it reads the source itself; a value it cannot stream
+  // exactly sends the view to the source's reader (the staged rows are dropped).
+  try {
+    const source = batchSourceOf(view.source);
+    const scan = await scanSource(engine, source, { repoDir: ctx.repoDir, range });
+    const rows = scan ? engineRows(engine, scan, source, range) : undefined;
+    if (rows) staged = await stageRows(ctx, engine, view, columns, range, "engine_rows", rows);
+  } catch (err) {
+    if (err instanceof LarderError && !leaveToRowPath(err)) throw err;
+    staged = undefined;
+  }
+  ctx.onPath?.(staged ? "engine-rows" : "rows");
+  staged ??= await stageRows(ctx, engine, view, columns, range, "reader_rows", undefined);
+  const write = await ctx.offline.beginWrite(view.name, range, columns);
+  try {
+    if (staged.rows.rows > 0) await write.writeQuery(engine, staged.rows.selectSql());
+    const done = await write.commit();
+    return { view: view.name, sourceRows: staged.counts.sourceRows, rowsWritten: done.rows, files: done.files, droppedNullKeys: staged.counts.droppedNullKeys };
+  } catch (err) {
+    await write.abort();
+    throw err;
+  }
+}
+
+/** Reads (or streams) the view's rows through the transform and checks into an engine table. */
+async function stageRows(
+  ctx: PipelineContext,
+  engine: OfflineEngine,
+  view: FeatureViewDef,
+  columns: OfflineColumnSpec[],
+  range: { start: number; end: number },
+  table: string,
+  rows: AsyncIterable<Row[]> | undefined,
+): Promise<{ rows: StagedRows; counts: { sourceRows: number; droppedNullKeys: number } }> {
+  const label = (spec: OfflineColumnSpec) => (view.aggregations ? `featureView "${view.name}" column "${spec.name}"` : `featureView "${view.name}" feature "${spec.name}"`);
+  const staged = await StagedRows.create(engine, table, columns, label);
+  try {
+    const checkNumbers = numericChecks(view);
+    const counts = await forEachTransformedRow(
+      ctx,
+      view,
+      range,
+      (keyParts, ts, created, values) => {
+        checkNumbers(values);
+        staged.add(keyParts, ts, created, values);
+      },
+      rows,
+    );
+    staged.finish();
+    return { rows: staged, counts };
+  } catch (err) {
+    staged.dispose();
+    await engine.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** For aggregated views: sum, avg, min and max need numbers (or null) in the columns they read. */
+function numericChecks(view: FeatureViewDef): (values: readonly unknown[]) => void {
+  const valueColumns = viewValueColumns(view);
+  const checks = aggregationsOf(view)
+    .filter((a) => a.def.column !== null && a.def.fn !== "count" && a.def.fn !== "last")
+    .map((a) => ({ a, index: valueColumns.indexOf(a.def.column!) }));
+  if (checks.length === 0) return () => undefined;
+  return (values) => {
+    for (const { a, index } of checks) {
+      const v = values[index];
+      if (v !== null && v !== undefined && typeof v !== "number") {
+        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
+      }
+    }
+  };
 }
 
 /** Plain views carry their schema's features; aggregated views carry the columns aggregations read. */
@@ -129,6 +251,8 @@ export async function forEachTransformedRow(
   view: FeatureViewDef,
   readRange: { start?: number; end: number },
   visit: TransformedRowVisitor,
+  /** The source's rows over `readRange` from elsewhere (the engine); default: the source's reader. */
+  rowsFrom?: AsyncIterable<Row[]>,
 ): Promise<{ sourceRows: number; droppedNullKeys: number }> {
   const source = batchSourceOf(view.source);
   const keys = joinKeysOf(view);
@@ -146,7 +270,7 @@ export async function forEachTransformedRow(
   const readOpts = { repoDir: ctx.repoDir, range: readRange, ...(ctx.batchSize ? { batchSize: ctx.batchSize } : {}), ...(ctx.postgresUrl ? { postgresUrl: ctx.postgresUrl } : {}) };
   // Only worth a footer read or a catalog query when someone shows progress.
   const totalRows = ctx.onProgress ? await estimateSourceRows(source, readOpts) : undefined;
-  const rows = readSource(source, readOpts);
+  const rows = rowsFrom ?? readSource(source, readOpts);
   for await (const batch of rows) {
     for (let r = 0; r < batch.length; r++) {
       const raw = batch[r]!;
@@ -214,51 +338,3 @@ function checkColumns(view: FeatureViewDef, row: FeatureRow, needed: string[], a
   }
 }
 
-function normalisedKeys(group: RowChunk, keys: string[], keyTypes: ValueType[]): EntityKey[] {
-  return encodeKeys(group.keys, keyTypes, keys, group.ts.length) as EntityKey[];
-}
-
-function keyColumnValues(group: RowChunk, k: number, type: ValueType, keys: string[], order: ArrayLike<number>): unknown[] {
-  const src = group.keys[k]!;
-  const out = new Array<unknown>(order.length);
-  const single = encodeKeys([src], [type], [keys[k]!], src.length);
-  for (let i = 0; i < order.length; i++) out[i] = single[order[i]!];
-  return out;
-}
-
-function sortGroup(view: FeatureViewDef, group: RowChunk, keys: string[], keyTypes: ValueType[], valueColumns: string[], valueTypes: ValueType[], hasCreated: boolean): ColumnarBatch {
-  const n = group.ts.length;
-  const { order } = sortByKeyTime(normalisedKeys(group, keys, keyTypes), group.ts, group.created);
-  const columns = new Map<string, ReturnType<typeof columnFromValues>>();
-  keys.forEach((k, i) => columns.set(k, columnFromValues(keyTypes[i]!, keyColumnValues(group, i, keyTypes[i]!, keys, order), k)));
-  const ts = new Array<unknown>(n);
-  const created = new Array<unknown>(n);
-  for (let i = 0; i < n; i++) {
-    ts[i] = group.ts[order[i]!];
-    const c = group.created[order[i]!]!;
-    created[i] = c === Number.NEGATIVE_INFINITY ? null : c;
-  }
-  columns.set(EVENT_TS, columnFromValues("timestamp", ts, EVENT_TS));
-  if (hasCreated) columns.set(CREATED_TS, columnFromValues("timestamp", created, CREATED_TS));
-  valueColumns.forEach((name, k) => {
-    const src = group.values[k]!;
-    const vals = new Array<unknown>(n);
-    for (let i = 0; i < n; i++) vals[i] = src[order[i]!];
-    columns.set(name, columnFromValues(valueTypes[k]!, vals, `featureView "${view.name}" feature "${name}"`));
-  });
-  return { numRows: n, columns };
-}
-
-/** sum, avg, min and max read numbers (or null): TYPE_MISMATCH naming the aggregation otherwise. */
-function checkAggregationInputs(view: FeatureViewDef, group: RowChunk, valueColumns: string[], aggs: AggregationSpec[]): void {
-  for (const a of aggs) {
-    if (a.def.fn === "count" || a.def.fn === "last" || a.def.column === null) continue;
-    const vals = group.values[valueColumns.indexOf(a.def.column)]!;
-    for (let i = 0; i < vals.length; i++) {
-      const v = vals[i];
-      if (v !== null && v !== undefined && typeof v !== "number") {
-        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
-      }
-    }
-  }
-}

@@ -23,8 +23,8 @@ import type { BatchSourceDef, ParquetSourceDef, PostgresSourceDef } from "../def
 import { LarderError, isLarderError } from "../errors.js";
 import { readParquetFile, writeParquetFile } from "../offline/parquet-io.js";
 import { epochMsOf } from "../time.js";
-import { isPostgresDataError, postgresDataError } from "./postgres-data-error.js";
-import { quoteIdent, quoteQualifiedName } from "./postgres-source.js";
+import { isPostgresDataError, postgresDataError } from "./postgres/postgres-data-error.js";
+import { quoteIdent, quoteQualifiedName } from "./postgres/postgres-source.js";
 import { isGlob, resolveSourceFiles } from "./source-files.js";
 
 export interface AppendRows {

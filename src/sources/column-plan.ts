@@ -5,7 +5,7 @@
 import type { BatchSourceDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
 import type { Row } from "../types.js";
-import type { SourceReadOptions } from "./read-source.js";
+import type { SourceReadOptions } from "./source-reader.js";
 
 export interface ColumnPlan {
   /** Source column names, in source order. */

@@ -1,6 +1,7 @@
 /**
- * The one entry point for reading batch sources. Every reader yields plain row objects keyed by
- * the mapped column names, in batches, with the event and created times as Dates.
+ * The one entry point for reading batch sources: picks the source's implementation of the sources
+ * port (./source-reader.ts). Every reader yields plain row objects keyed by the mapped column
+ * names, in batches, with the event and created times as Dates.
  *
  * Values rows carry:
  * - event time (`timestampField`) and created time: a Date, whatever the storage (Parquet/pg
@@ -25,26 +26,29 @@
  * }
  */
 import type { BatchSourceDef } from "../definitions/definition-types.js";
+import type { OfflineEngine } from "../offline/duckdb-engine.js";
 import type { Row } from "../types.js";
-import { csvSourceColumns, csvSourceColumnTypes, readCsvSource } from "./csv-source.js";
-import { parquetSourceColumns, parquetSourceColumnTypes, parquetSourceRowCount, readParquetSource } from "./parquet-source.js";
-import { postgresSourceColumns, postgresSourceColumnTypes, postgresSourceRowEstimate, readPostgresSource } from "./postgres-source.js";
+import { csvReader } from "./csv/csv-reader.js";
+import { parquetReader } from "./parquet/parquet-reader.js";
+import { postgresReader } from "./postgres/postgres-reader.js";
 import type { SourceColumnType } from "./source-column-type.js";
+import type { SourceReader, SourceReadOptions, SourceScan } from "./source-reader.js";
 
 export type { Row } from "../types.js";
+export type { SourceReadOptions, SourceScan } from "./source-reader.js";
 
-export interface SourceReadOptions {
-  /** Relative source paths resolve from here. */
-  repoDir: string;
-  /** Epoch ms; rows with start <= event time < end are kept. A missing side is open. */
-  range?: { start?: number; end?: number };
-  /** Rows per yielded batch (at most), default 65536. */
-  batchSize?: number;
-  /**
-   * Connection URL for Postgres sources whose definition has no `connection` of its own (the
-   * caller resolves the config default and LARDER_SOURCE_POSTGRES_URL). Neither → INVALID_CONFIG.
-   */
-  postgresUrl?: string;
+type ReaderFor<T extends BatchSourceDef["type"]> = SourceReader<Extract<BatchSourceDef, { type: T }>>;
+
+/** The implementation of each kind of batch source. */
+const READERS: { [T in BatchSourceDef["type"]]: ReaderFor<T> } = {
+  parquet: parquetReader,
+  csv: csvReader,
+  postgres: postgresReader,
+};
+
+/** The port implementation for `source`'s kind. */
+export function readerOf<S extends BatchSourceDef>(source: S): SourceReader<S> {
+  return READERS[source.type] as unknown as SourceReader<S>;
 }
 
 /**
@@ -54,14 +58,7 @@ export interface SourceReadOptions {
  * consumer stops early).
  */
 export function readSource(source: BatchSourceDef, opts: SourceReadOptions): AsyncIterable<Row[]> {
-  switch (source.type) {
-    case "parquet":
-      return readParquetSource(source, opts);
-    case "csv":
-      return readCsvSource(source, opts);
-    case "postgres":
-      return readPostgresSource(source, opts);
-  }
+  return readerOf(source).read(source, opts);
 }
 
 /**
@@ -69,15 +66,8 @@ export function readSource(source: BatchSourceDef, opts: SourceReadOptions): Asy
  * CSV header or the query's result metadata, without reading the data. Also checks that the time
  * columns exist (SOURCE_READ_ERROR otherwise).
  */
-export async function sourceColumns(source: BatchSourceDef, opts: SourceReadOptions): Promise<string[]> {
-  switch (source.type) {
-    case "parquet":
-      return parquetSourceColumns(source, opts);
-    case "csv":
-      return csvSourceColumns(source, opts);
-    case "postgres":
-      return postgresSourceColumns(source, opts);
-  }
+export function sourceColumns(source: BatchSourceDef, opts: SourceReadOptions): Promise<string[]> {
+  return readerOf(source).columns(source, opts);
 }
 
 /**
@@ -86,14 +76,7 @@ export async function sourceColumns(source: BatchSourceDef, opts: SourceReadOpti
  * its first rows read as. Errors as for `sourceColumns`.
  */
 export function sourceColumnTypes(source: BatchSourceDef, opts: SourceReadOptions): Promise<Map<string, SourceColumnType>> {
-  switch (source.type) {
-    case "parquet":
-      return parquetSourceColumnTypes(source, opts);
-    case "csv":
-      return csvSourceColumnTypes(source, opts);
-    case "postgres":
-      return postgresSourceColumnTypes(source, opts);
-  }
+  return readerOf(source).columnTypes(source, opts);
 }
 
 /**
@@ -104,15 +87,14 @@ export function sourceColumnTypes(source: BatchSourceDef, opts: SourceReadOption
  */
 export async function estimateSourceRows(source: BatchSourceDef, opts: SourceReadOptions): Promise<number | undefined> {
   try {
-    switch (source.type) {
-      case "parquet":
-        return await parquetSourceRowCount(source, opts);
-      case "postgres":
-        return await postgresSourceRowEstimate(source, opts);
-      case "csv":
-        return undefined;
-    }
+    return await readerOf(source).estimateRows(source, opts);
   } catch {
     return undefined;
   }
+}
+
+/** The source as a relation of the offline engine, or undefined when the engine cannot read it itself. */
+export async function scanSource(engine: OfflineEngine, source: BatchSourceDef, opts: SourceReadOptions): Promise<SourceScan | undefined> {
+  const reader = readerOf(source);
+  return reader.scan ? reader.scan(engine, source, opts) : undefined;
 }

@@ -6,14 +6,14 @@
 import { createReadStream } from "node:fs";
 import { pipeline, type Readable } from "node:stream";
 import { type CsvError, type Info, parse } from "csv-parse";
-import type { CsvSourceDef } from "../definitions/definition-types.js";
-import { LarderError } from "../errors.js";
-import { epochMsOf, parseIsoMs } from "../time.js";
-import { csvColumnKind, type SourceColumnType } from "./source-column-type.js";
-import type { Row } from "../types.js";
-import { compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange } from "./column-plan.js";
-import type { SourceReadOptions } from "./read-source.js";
-import { displayPath, resolveSourceFiles } from "./source-files.js";
+import type { CsvSourceDef } from "../../definitions/definition-types.js";
+import { LarderError } from "../../errors.js";
+import { epochMsOf, parseIsoMs } from "../../time.js";
+import { csvColumnKind, type SourceColumnType } from "../source-column-type.js";
+import type { Row } from "../../types.js";
+import { compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange } from "../column-plan.js";
+import type { SourceReadOptions } from "../source-reader.js";
+import { displayPath, resolveSourceFiles } from "../source-files.js";
 
 const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INTEGER_RE = /^[+-]?\d+$/;
@@ -42,7 +42,7 @@ export function typeCsvCell(s: string, outOfRange: (s: string) => never): Cell {
 }
 
 /** Epoch ms of a time cell (ISO-8601, zone-less = UTC, or epoch ms); NaN if it is neither. */
-function csvTimeMs(s: string): number {
+export function csvTimeMs(s: string): number {
   return NUMBER_RE.test(s) ? epochMsOf(Math.floor(Number(s))) : parseIsoMs(s);
 }
 
@@ -135,7 +135,8 @@ class CellError {
   ) {}
 }
 
-async function readHeader(source: CsvSourceDef, file: string, shown: string): Promise<string[]> {
+/** The header line of one file of the source (SOURCE_READ_ERROR when the file is empty or unreadable). */
+export async function csvFileHeader(source: CsvSourceDef, file: string, shown: string): Promise<string[]> {
   try {
     for await (const chunk of openRecords(file, source.delimiter, { to: 1 })) if (chunk[0]) return chunk[0];
   } catch (err) {
@@ -191,7 +192,7 @@ export async function csvSourceColumns(source: CsvSourceDef, opts: SourceReadOpt
   const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".csv");
   const file = files[0] as string;
   const shown = displayPath(file, opts.repoDir);
-  const header = await readHeader(source, file, shown);
+  const header = await csvFileHeader(source, file, shown);
   return [...planColumns(source, header, files.length > 1 ? shown : null).outputNames];
 }
 

@@ -5,14 +5,14 @@
  */
 import pg from "pg";
 import Cursor from "pg-cursor";
-import type { PostgresSourceDef } from "../definitions/definition-types.js";
-import { LarderError } from "../errors.js";
-import { epochMsOf, parseIsoMs } from "../time.js";
-import type { Row } from "../types.js";
+import type { PostgresSourceDef } from "../../definitions/definition-types.js";
+import { LarderError } from "../../errors.js";
+import { epochMsOf, parseIsoMs } from "../../time.js";
+import type { Row } from "../../types.js";
 import { isPostgresTypeError, postgresDataError } from "./postgres-data-error.js";
-import { type ColumnPlan, compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
-import type { SourceReadOptions } from "./read-source.js";
-import { postgresColumnKind, type SourceColumnType } from "./source-column-type.js";
+import { type ColumnPlan, compileValuesRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "../column-plan.js";
+import type { SourceReadOptions } from "../source-reader.js";
+import { postgresColumnKind, type SourceColumnType } from "../source-column-type.js";
 
 const OID = {
   int2: 21,

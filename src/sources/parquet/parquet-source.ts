@@ -7,16 +7,16 @@
  */
 import type { DuckDBConnection, DuckDBDataChunk, DuckDBType } from "@duckdb/node-api";
 import { RecordBatchReader, TimeUnit, Type } from "apache-arrow";
-import type { ParquetSourceDef } from "../definitions/definition-types.js";
-import { LarderError } from "../errors.js";
-import { sqlIdent, sqlString } from "../offline/duckdb-engine.js";
-import { acquireConnection, type Bindings, bindings, errMessage, readParquetRelation, readValidity, varcharValues } from "../offline/parquet-io.js";
-import { isEpochMs, parseIsoMs } from "../time.js";
-import type { Row } from "../types.js";
-import { compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "./column-plan.js";
-import type { SourceReadOptions } from "./read-source.js";
-import type { SourceColumnKind, SourceColumnType } from "./source-column-type.js";
-import { displayPath, resolveSourceFiles } from "./source-files.js";
+import type { ParquetSourceDef } from "../../definitions/definition-types.js";
+import { LarderError } from "../../errors.js";
+import { sqlIdent, sqlString } from "../../offline/duckdb-engine.js";
+import { acquireConnection, type Bindings, bindings, errMessage, readParquetRelation, readValidity, varcharValues } from "../../offline/parquet-io.js";
+import { isEpochMs, parseIsoMs } from "../../time.js";
+import type { Row } from "../../types.js";
+import { compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "../column-plan.js";
+import type { SourceReadOptions } from "../source-reader.js";
+import type { SourceColumnKind, SourceColumnType } from "../source-column-type.js";
+import { displayPath, resolveSourceFiles } from "../source-files.js";
 
 /** DuckDB type ids used here (a copy of its enum, so this module loads without loading DuckDB). */
 const T = {

@@ -10,7 +10,7 @@
  * foreign-key or check violation 23505/23503/23514…) is INVALID_DATA. Details carry what Postgres
  * reports: its SQLSTATE, and the column, constraint, table and detail when it names them.
  */
-import { LarderError } from "../errors.js";
+import { LarderError } from "../../errors.js";
 
 const TYPE_CODES = new Set(["22P02", "22007", "22008", "22003", "23502", "42804"]);
 
