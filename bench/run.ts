@@ -24,6 +24,10 @@
  *      The pipeline's figure is windows backfill + this training set.
  *   cli: fixed cost of a command, the median of BENCH_CLI_RUNS runs each of `larder --version`
  *      and `larder list` against `node -e ''`, interleaved.
+ *   layout (with BENCH_BASELINE_CLI, another build's dist/cli/main.js, e.g. main before issue 11):
+ *      the windows pipeline (backfill + training set of the 4 windows) of this build against the
+ *      same of the other build, each in its own repository over the same files: the evidence for
+ *      the aggregated views' layout (change points against stored events).
  *   memory: a backfill of BENCH_MEMORY_ROWS rows (default 50M) with offline.memoryLimit "1GB"
  *      against DuckDB's sort with memory_limit 1GB; its own data set and repository.
  *
@@ -32,7 +36,7 @@
  * DuckDB into bench/data/ (gitignored) and reused across runs.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -42,6 +46,7 @@ const entities = Number(process.env.BENCH_ENTITIES ?? 100_000);
 const featureRows = Number(process.env.BENCH_FEATURE_ROWS ?? 10_000_000);
 const entityRows = Number(process.env.BENCH_ENTITY_ROWS ?? 1_000_000);
 const memoryRows = Number(process.env.BENCH_MEMORY_ROWS ?? 50_000_000);
+const baselineCli = process.env.BENCH_BASELINE_CLI;
 const cliRuns = Number(process.env.BENCH_CLI_RUNS ?? 11);
 const only = new Set((process.env.BENCH_ONLY ?? "plain,windows,training,windows-training,cli").split(","));
 const cli = join(root, "dist", "cli", "main.js");
@@ -253,10 +258,31 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
       ],
     },
   };
+  const baselineRepo = join(dataDir, "repo-baseline");
+  if (baselineCli !== undefined) {
+    writeRepo(baselineRepo, `{ path: "./offline" }`);
+    rmSync(join(baselineRepo, "data", "features.parquet"), { force: true });
+    symlinkSync(src, join(baselineRepo, "data", "features.parquet"));
+    const pipeline = (cliPath: string, repo: string, outFile: string) => (): Run => {
+      const b = spawnNode([cliPath, "--repo", repo, "backfill", ...range, "--view", "windows"]);
+      const t = spawnNode([cliPath, "--repo", repo, "training-set", "--entities", ent, "--features", winFeatures, "--out", outFile]);
+      return { ms: b.ms + t.ms, rssMiB: Math.max(b.rssMiB, t.rssMiB) };
+    };
+    all.layout = {
+      label: "windows pipeline (backfill + training set of the 4 windows), this build",
+      larder: pipeline(cli, repoDir, out("larder-win-training.parquet")),
+      peers: [{ label: `the same, baseline build (${baselineCli})`, run: pipeline(baselineCli, baselineRepo, out("baseline-win-training.parquet")) }],
+    };
+  }
   const pairs = Object.fromEntries(Object.entries(all).filter(([k]) => only.has(k)));
 
   rmSync(join(repoDir, "offline"), { recursive: true, force: true });
   spawnNode([cli, "--repo", repoDir, "apply"]);
+  if (pairs.layout !== undefined) {
+    rmSync(join(baselineRepo, "offline"), { recursive: true, force: true });
+    rmSync(join(baselineRepo, ".larder"), { recursive: true, force: true });
+    spawnNode([baselineCli!, "--repo", baselineRepo, "apply"]);
+  }
   const results = Object.keys(pairs).length > 0 ? rounds(pairs) : [];
 
   machine();
@@ -305,6 +331,17 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
         JOIN read_parquet('${out("duck-win-asof.parquet")}') a USING (row_id)`);
     console.log(`window training-set rows checked against DuckDB's exact peer: ${rows}, differing: ${diff} (Larder null count: ${nullRows}); the ASOF peer differs from the exact one at ${asofDiff}`);
     if (diff !== 0 || rows !== entityRows) failures.push(`window training set: ${diff} of ${rows} rows differ from DuckDB's (expected ${entityRows} rows)`);
+  }
+  if (pairs.layout !== undefined) {
+    const sizes = ["repo", "repo-baseline"].map((r) => {
+      const files = offlineFiles(join(dataDir, r), "windows");
+      return `${r}: ${files.length} files, ${(files.reduce((n, f) => n + statSync(f).size, 0) / 2 ** 20).toFixed(1)} MiB`;
+    });
+    const [rows, diff] = await count(`SELECT count(*), count(*) FILTER (WHERE l.n_7d IS DISTINCT FROM b.n_7d OR l.f3_max_1h IS DISTINCT FROM b.f3_max_1h
+        OR ${close("l.f1_sum_1d", "b.f1_sum_1d")} OR ${close("l.f2_avg_7d", "b.f2_avg_7d")})
+      FROM read_parquet('${out("larder-win-training.parquet")}') l JOIN read_parquet('${out("baseline-win-training.parquet")}') b USING (row_id)`);
+    console.log(`layout: windows offline store ${sizes.join("; ")}; window training sets of the two builds: ${rows} rows, differing: ${diff}`);
+    if (diff !== 0 || rows !== entityRows) failures.push(`layout: ${diff} of ${rows} window training-set rows differ between the builds`);
   }
   if (pairs.plain !== undefined) {
     const [rows] = await count(`SELECT count(*), 0 FROM read_parquet(${list(offlineFiles(repoDir, "plain"))})`);
