@@ -49,7 +49,8 @@ const memoryRows = Number(process.env.BENCH_MEMORY_ROWS ?? 50_000_000);
 const baselineCli = process.env.BENCH_BASELINE_CLI;
 const cliRuns = Number(process.env.BENCH_CLI_RUNS ?? 11);
 const only = new Set((process.env.BENCH_ONLY ?? "plain,windows,training,windows-training,cli").split(","));
-const cli = join(root, "dist", "cli", "main.js");
+// BENCH_CLI: another build's CLI (e.g. a trial merge), default this checkout's build.
+const cli = process.env.BENCH_CLI ?? join(root, "dist", "cli", "main.js");
 const duckScript = join(root, "bench", "duckdb-query.mjs");
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -71,9 +72,13 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-/** One process: wall time from spawn to exit, and its peak RSS. */
+/**
+ * One process: wall time from spawn to exit, its CPU time (user + system, all threads: it moves
+ * much less with the machine's load than wall time does) and its peak RSS.
+ */
 interface Run {
   ms: number;
+  cpuMs: number;
   rssMiB: number;
 }
 
@@ -81,14 +86,14 @@ interface Run {
 function spawnNode(args: string[], quiet = false): Run {
   const rssFile = join(root, "bench", "data", `rss-${process.pid}.txt`);
   const t = performance.now();
-  const res = spawnSync("/usr/bin/time", ["-f", "%M", "-o", rssFile, process.execPath, ...args], {
+  const res = spawnSync("/usr/bin/time", ["-f", "%M %U %S", "-o", rssFile, process.execPath, ...args], {
     stdio: ["ignore", quiet ? "ignore" : "inherit", "inherit"],
     env: { ...process.env, CI: "1" },
   });
   const ms = performance.now() - t;
   if (res.status !== 0) throw new Error(`node ${args.join(" ")} failed with ${res.status}`);
-  const rssKiB = Number(readFileSync(rssFile, "utf8").trim().split("\n").pop());
-  return { ms, rssMiB: rssKiB / 1024 };
+  const [rssKiB, user, system] = readFileSync(rssFile, "utf8").trim().split("\n").pop()!.split(" ").map(Number) as [number, number, number];
+  return { ms, cpuMs: (user + system) * 1000, rssMiB: rssKiB / 1024 };
 }
 
 /** Generates a source of `rows` feature rows over `keys` customers, event times in whole minutes over 90 days. */
@@ -159,13 +164,14 @@ function rounds(pairs: Record<string, Pair>): { load: string; times: Record<stri
 }
 
 function printTable(pairs: Record<string, Pair>, results: { load: string; times: Record<string, Times> }[]): void {
-  console.log("\n| round (load avg before → after) | run | Larder (peak RSS) | peer | peer time (peak RSS) | Larder / peer |\n|---|---|---|---|---|---|");
+  console.log("\n| round (load avg before → after) | run | Larder: wall, CPU (peak RSS) | peer | peer: wall, CPU (peak RSS) | Larder / peer, wall | CPU |\n|---|---|---|---|---|---|---|");
   results.forEach((r, i) => {
     for (const [key, pair] of Object.entries(pairs)) {
       const t = r.times[key]!;
       pair.peers.forEach((p, j) => {
         const pt = t.peers[j]!;
-        console.log(`| ${i === 0 ? "1, Larder first" : "2, DuckDB first"} (${r.load}) | ${pair.label} | ${sec(t.larder.ms)} (${t.larder.rssMiB.toFixed(0)} MiB) | ${p.label} | ${sec(pt.ms)} (${pt.rssMiB.toFixed(0)} MiB) | ${(t.larder.ms / pt.ms).toFixed(2)} |`);
+        const side = (x: Run) => `${sec(x.ms)}, ${sec(x.cpuMs)} (${x.rssMiB.toFixed(0)} MiB)`;
+        console.log(`| ${i === 0 ? "1, Larder first" : "2, DuckDB first"} (${r.load}) | ${pair.label} | ${side(t.larder)} | ${p.label} | ${side(pt)} | ${(t.larder.ms / pt.ms).toFixed(2)} | ${(t.larder.cpuMs / pt.cpuMs).toFixed(2)} |`);
       });
     }
   });
@@ -266,7 +272,7 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
     const pipeline = (cliPath: string, repo: string, outFile: string) => (): Run => {
       const b = spawnNode([cliPath, "--repo", repo, "backfill", ...range, "--view", "windows"]);
       const t = spawnNode([cliPath, "--repo", repo, "training-set", "--entities", ent, "--features", winFeatures, "--out", outFile]);
-      return { ms: b.ms + t.ms, rssMiB: Math.max(b.rssMiB, t.rssMiB) };
+      return { ms: b.ms + t.ms, cpuMs: b.cpuMs + t.cpuMs, rssMiB: Math.max(b.rssMiB, t.rssMiB) };
     };
     all.layout = {
       label: "windows pipeline (backfill + training set of the 4 windows), this build",
@@ -369,11 +375,14 @@ function cliBench(repoDir: string): void {
     ["larder --version", [cli, "--version"]],
     ["larder list", [cli, "--repo", repoDir, "list"]],
   ];
-  const times = cmds.map(() => [] as number[]);
+  const times = cmds.map(() => [] as Run[]);
   const before = load();
-  for (let i = 0; i < cliRuns; i++) cmds.forEach(([, args], j) => times[j]!.push(spawnNode(args, true).ms));
+  for (let i = 0; i < cliRuns; i++) cmds.forEach(([, args], j) => times[j]!.push(spawnNode(args, true)));
   console.log(`\nCLI fixed cost, median of ${cliRuns} interleaved runs (load ${before} → ${load()}):`);
-  cmds.forEach(([name], j) => console.log(`  ${name}: ${sec(median(times[j]!))} (min ${sec(Math.min(...times[j]!))}, max ${sec(Math.max(...times[j]!))})`));
+  cmds.forEach(([name], j) => {
+    const wall = times[j]!.map((r) => r.ms);
+    console.log(`  ${name}: wall ${sec(median(wall))} (min ${sec(Math.min(...wall))}, max ${sec(Math.max(...wall))}), CPU ${sec(median(times[j]!.map((r) => r.cpuMs)))}`);
+  });
 }
 
 /** A backfill of memoryRows rows with offline.memoryLimit "1GB", against DuckDB's sort with the same limit. */
