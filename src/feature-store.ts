@@ -7,9 +7,11 @@ import { definitionRecords } from "./definitions/definition-records.js";
 import { definitionHash, type RepoDefinitions } from "./definitions/repo-definitions.js";
 import { definitionsFingerprint, writeAppliedMarker } from "./config/definitions-watcher.js";
 import { LarderError, toLarderError } from "./errors.js";
+import { readEntityRows } from "./offline/entity-rows.js";
 import { OfflineStore } from "./offline/offline-store.js";
+import { writeArrowTableToParquet } from "./offline/parquet-io.js";
 import { ParquetReadPool } from "./offline/parquet-read-pool.js";
-import { buildTrainingSet } from "./offline/training-set.js";
+import { buildTrainingSet, writeTrainingSetFile } from "./offline/training-set.js";
 import { backfillView, type BackfillResult } from "./pipeline/view-pipeline.js";
 import { startViewRun } from "./pipeline/view-run.js";
 import { validateViewColumns, type ColumnCheck } from "./pipeline/validate-view-columns.js";
@@ -395,6 +397,30 @@ export class FeatureStore {
     }
     await check;
     return table;
+  }
+
+  /**
+   * `getTrainingSet` from an entity file to a Parquet file. When no on-demand feature is requested
+   * and the entities are Parquet, DuckDB reads, joins and writes without the rows passing through
+   * JS; otherwise the file is read, `getTrainingSet` runs and the table is written. Either way the
+   * output appears whole (written aside, renamed) and only if everything succeeded.
+   */
+  async writeTrainingSet(entitiesPath: string, outPath: string, options: TrainingSetOptions): Promise<{ rows: number }> {
+    const selection = selectionOf(options);
+    const views = selection.service !== undefined ? this.serviceViews(selection.service) : selection.features.map((r) => r.split(":")[0] ?? "");
+    const check = this.withRegistry((r) => this.assertApplied(r, views));
+    check.catch(() => {});
+    let written: { rows: number } | undefined;
+    try {
+      written = await writeTrainingSetFile(this.repo.definitions, this.offline, entitiesPath, outPath, { selection, fullFeatureNames: options.fullFeatureNames ?? false, beforeCommit: () => check });
+    } catch (err) {
+      await check;
+      throw err;
+    }
+    if (written !== undefined) return written;
+    const table = await this.getTrainingSet(await readEntityRows(entitiesPath), options);
+    await writeArrowTableToParquet(outPath, table);
+    return { rows: table.numRows };
   }
 
   /**

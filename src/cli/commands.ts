@@ -2,8 +2,6 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { LarderError } from "../errors.js";
 import { FeatureStore, selectionOf } from "../feature-store.js";
-import { readEntityRows } from "../offline/entity-rows.js";
-import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import type { PlanDiff } from "../registry/registry-store.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { entityColumnTypes } from "../definitions/feature-view.js";
@@ -108,13 +106,11 @@ export function registerCommands(program: Command): void {
       const selection = selectionOf(o);
       const store = await FeatureStore.open(repoDir(cmd));
       const progress = new Progress("training-set");
-      const entities = await readEntityRows(resolve(o.entities));
-      const table = await store.getTrainingSet(entities, { ...selection, fullFeatureNames: o.fullFeatureNames }).catch((err: unknown) => {
+      const { rows } = await store.writeTrainingSet(resolve(o.entities), resolve(o.out), { ...selection, fullFeatureNames: o.fullFeatureNames }).catch((err: unknown) => {
         progress.abort();
         throw err;
       });
-      await writeArrowTableToParquet(resolve(o.out), table);
-      progress.update(table.numRows);
+      progress.update(rows);
       progress.done(`→ ${o.out}`);
     });
 

@@ -1,214 +1,132 @@
-import type { Column, ColumnarBatch } from "./columnar.js";
-import { emptyColumn } from "./columnar.js";
-import { encodeKeys, type EntityKey } from "./entity-keys.js";
-import type { OfflineFile, ViewSnapshot } from "./offline-store.js";
-import type { ValueType } from "../types.js";
-
-/** The entity side of a point-in-time join: one normalised key and one timestamp per row. */
-export interface EntitySide {
-  numRows: number;
-  keys: (EntityKey | null)[];
-  ts: Float64Array;
-}
-
-export interface ViewJoinSpec {
-  snapshot: ViewSnapshot | undefined;
-  joinKeys: readonly string[];
-  keyTypes: readonly ValueType[];
-  features: readonly { name: string; type: ValueType }[];
-  ttlMs: number | null;
-  readFile(file: OfflineFile, columns: string[]): Promise<ColumnarBatch>;
-}
-
-export interface ViewJoinResult {
-  /** Feature columns, one row per entity row. */
-  columns: Map<string, Column>;
-  /** 1 where a row matched (inside the TTL). */
-  found: Uint8Array;
-  /** Event timestamp of the matched row (NaN where none). */
-  eventTs: Float64Array;
-}
-
 /**
- * Point-in-time join of one view onto entity rows. For each entity row (key, T): the view's row
- * for that key with the greatest event timestamp ≤ T, ties broken by the greatest created
- * timestamp; with a TTL the row must also have event timestamp ≥ T − ttl. Entity rows are never
- * dropped or reordered.
+ * The point-in-time join of one feature view, as DuckDB SQL over a table of entity rows.
  *
- * Files are sorted by (key, event ts, created ts), so each key's rows are one contiguous run: a
- * hash lookup finds the run and a binary search the row. Files are read one at a time and the best
- * candidate so far is kept per entity row, so memory holds one file plus the output.
+ * Contract (DESIGN.md, "Point-in-time join"): for each entity row (keys, T), the view's row for
+ * those keys with the greatest event timestamp ≤ T; among equal event timestamps the greatest
+ * created timestamp wins (none lowest); with a TTL the row must also have event timestamp ≥ T − ttl
+ * (a row exactly ttl old is used); no such row gives nulls. A null key part matches nothing.
+ *
+ * Rows equal in keys, event and created timestamp are decided as the JS join did before DuckDB:
+ * the first file in snapshot order (segments, then files) wins, and within a file its last such
+ * row (files are sorted by keys, event, created timestamp, in arrival order). All of it goes into
+ * the ASOF ordering, so the join needs no de-duplication pass. Measured on 500k entity rows × 2M
+ * view rows (CPU time, same process): a QUALIFY de-duplication then ASOF on the event timestamp
+ * 1.3–1.6× a plain ASOF JOIN; this ordering struct 1.05–1.2×; a 4-field struct 1.2–1.5×.
  */
-export async function pointInTimeJoin(entities: EntitySide, view: ViewJoinSpec): Promise<ViewJoinResult> {
-  const n = entities.numRows;
-  const columns = new Map<string, Column>();
-  for (const f of view.features) columns.set(f.name, emptyColumn(f.type, n));
-  const found = new Uint8Array(n);
-  const bestTs = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
-  const bestCreated = new Float64Array(n).fill(Number.NEGATIVE_INFINITY);
-  const result: ViewJoinResult = { columns, found, eventTs: new Float64Array(n).fill(Number.NaN) };
-  const snapshot = view.snapshot;
-  if (!snapshot || n === 0) return result;
+import type { ValueType } from "../types.js";
+import type { CellValue } from "./columnar.js";
+import { sqlIdent, sqlString } from "./duckdb-engine.js";
+import type { OfflineColumnSpec, OfflineFile } from "./offline-store.js";
 
-  const tsCol = snapshot.columns.find((c) => c.role === "event_ts")!.name;
-  const createdCol = snapshot.columns.find((c) => c.role === "created_ts")?.name;
-  let minT = Number.POSITIVE_INFINITY;
-  let maxT = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < n; i++) {
-    const t = entities.ts[i]!;
-    if (t < minT) minT = t;
-    if (t > maxT) maxT = t;
+/** DuckDB's type for a value type (timestamps as TIMESTAMPTZ: UTC instants, as the store writes them). */
+export function sqlTypeOf(type: ValueType): string {
+  switch (type) {
+    case "int32":
+      return "INTEGER";
+    case "int64":
+      return "BIGINT";
+    case "float32":
+      return "FLOAT";
+    case "float64":
+      return "DOUBLE";
+    case "string":
+      return "VARCHAR";
+    case "bool":
+      return "BOOLEAN";
+    case "timestamp":
+      return "TIMESTAMPTZ";
   }
-  const ttl = view.ttlMs;
-  const wanted = [...view.joinKeys, tsCol, ...(createdCol ? [createdCol] : []), ...view.features.map((f) => f.name)];
-  const groups = groupEntityRows(entities);
-  // Matches of the current file: entity row matchedEntity[m] takes file row matchedRow[m]. A later
-  // match of the same entity row in the same file overwrites an earlier one in order, so gathering
-  // in match order leaves the best.
-  const matchedEntity = new Int32Array(n);
-  const matchedRow = new Int32Array(n);
-  let matches = 0;
-
-  const files = snapshot.segments.flatMap((seg) => seg.files).filter((file) => file.rows > 0 && file.minTs <= maxT && (ttl === null || file.maxTs >= minT - ttl));
-  // Read one file ahead: with a worker-backed reader the next file decodes while this one joins.
-  let next: Promise<ColumnarBatch> | null = files.length > 0 ? view.readFile(files[0]!, wanted) : null;
-  next?.catch(() => {});
-  for (let fileIndex = 0; fileIndex < files.length; fileIndex++) {
-    {
-      const batch = await next!;
-      next = fileIndex + 1 < files.length ? view.readFile(files[fileIndex + 1]!, wanted) : null;
-      next?.catch(() => {});
-      const rows = batch.numRows;
-      const keys = fileKeys(batch, view);
-      const ts = batch.columns.get(tsCol)!.values as Float64Array;
-      const created = createdCol ? (batch.columns.get(createdCol)! as { values: Float64Array; valid: Uint8Array | null }) : null;
-      const sources = view.features.map((f) => batch.columns.get(f.name)!);
-      const targets = view.features.map((f) => columns.get(f.name)!);
-
-      // Walk the file's runs of equal keys; each run is matched with its key's entity rows.
-      let s = 0;
-      while (s < rows) {
-        const k = keys[s];
-        let e = s + 1;
-        while (e < rows && keys[e] === k) e++;
-        const g = k === null || k === undefined ? undefined : groups.groupOf.get(k);
-        if (g !== undefined) {
-          for (let r = groups.starts[g]!; r < groups.starts[g + 1]!; r++) {
-            const i = groups.rows[r]!;
-            const T = entities.ts[i]!;
-            // Last row in [s, e) with ts ≤ T.
-            let lo = s;
-            let hi = e;
-            while (lo < hi) {
-              const mid = (lo + hi) >>> 1;
-              if (ts[mid]! <= T) lo = mid + 1;
-              else hi = mid;
-            }
-            const j = lo - 1;
-            if (j < s) continue;
-            const t = ts[j]!;
-            const c = created && (created.valid === null || created.valid[j] === 1) ? created.values[j]! : Number.NEGATIVE_INFINITY;
-            if (t < bestTs[i]! || (t === bestTs[i]! && c <= bestCreated[i]!)) continue;
-            bestTs[i] = t;
-            bestCreated[i] = c;
-            found[i] = 1;
-            if (matches === n) {
-              // Only if a file repeats a key in two runs (files are sorted, so not expected).
-              for (let f = 0; f < sources.length; f++) gather(sources[f]!, targets[f]!, matchedRow, matchedEntity, matches);
-              matches = 0;
-            }
-            matchedEntity[matches] = i;
-            matchedRow[matches++] = j;
-          }
-        }
-        s = e;
-      }
-      // Gather column by column: tight loops without per-cell type dispatch.
-      for (let f = 0; f < sources.length; f++) gather(sources[f]!, targets[f]!, matchedRow, matchedEntity, matches);
-      matches = 0;
-    }
-  }
-
-  for (let i = 0; i < n; i++) {
-    if (!found[i]) continue;
-    if (ttl !== null && bestTs[i]! < entities.ts[i]! - ttl) {
-      found[i] = 0;
-      for (const col of columns.values()) setNull(col, i);
-    } else {
-      result.eventTs[i] = bestTs[i]!;
-    }
-  }
-  return result;
-}
-
-/** Entity rows grouped by key (CSR layout): rows[starts[g] .. starts[g+1]) have key g. */
-function groupEntityRows(entities: EntitySide): { groupOf: Map<EntityKey, number>; starts: Int32Array; rows: Int32Array } {
-  const n = entities.numRows;
-  const groupOf = new Map<EntityKey, number>();
-  const ids = new Int32Array(n).fill(-1);
-  for (let i = 0; i < n; i++) {
-    const k = entities.keys[i];
-    if (k === null || k === undefined) continue;
-    let g = groupOf.get(k);
-    if (g === undefined) {
-      g = groupOf.size;
-      groupOf.set(k, g);
-    }
-    ids[i] = g;
-  }
-  const starts = new Int32Array(groupOf.size + 1);
-  for (let i = 0; i < n; i++) if (ids[i]! >= 0) starts[ids[i]! + 1]!++;
-  for (let g = 0; g < groupOf.size; g++) starts[g + 1]! += starts[g]!;
-  const cursor = starts.slice(0, groupOf.size);
-  const rows = new Int32Array(starts[groupOf.size]!);
-  for (let i = 0; i < n; i++) if (ids[i]! >= 0) rows[cursor[ids[i]!]!++] = i;
-  return { groupOf, starts, rows };
 }
 
 /**
- * The file's keys in the normalised form entity keys have. A single int key column is already
- * numbers and a single string key column strings, so those are used as they are (the hot path);
- * anything else goes through `encodeKeys`.
+ * The type of a join key column in the entity rows table: int32 and int64 keys are both BIGINT
+ * (a key is its value: "5" and 5 are entity 5), string keys VARCHAR.
  */
-function fileKeys(batch: ColumnarBatch, view: ViewJoinSpec): ArrayLike<EntityKey | null> {
-  if (view.joinKeys.length === 1) {
-    const col = batch.columns.get(view.joinKeys[0]!)!;
-    const type = view.keyTypes[0]!;
-    if (col.type === "string" && type === "string") return col.values;
-    if ((col.type === "int64" || col.type === "int32") && type !== "string" && col.valid === null) return col.values;
-  }
-  const keyCols = view.joinKeys.map((k) => batch.columns.get(k)!.values as ArrayLike<unknown>);
-  return encodeKeys(keyCols, view.keyTypes, view.joinKeys, batch.numRows);
+export function entityKeySqlType(type: ValueType): "BIGINT" | "VARCHAR" {
+  return type === "string" ? "VARCHAR" : "BIGINT";
 }
 
-function gather(from: Column, to: Column, rowsFrom: Int32Array, rowsTo: Int32Array, count: number): void {
-  if (from.type === "string" || from.type === "bool" || to.type === "string" || to.type === "bool") {
-    const src = from.values as unknown[];
-    const dst = to.values as unknown[];
-    for (let m = 0; m < count; m++) dst[rowsTo[m]!] = src[rowsFrom[m]!] ?? null;
-    return;
-  }
-  const src = from.values;
-  const dst = to.values;
-  const valid = to.valid!;
-  const srcValid = from.valid;
-  if (srcValid === null) {
-    for (let m = 0; m < count; m++) {
-      const i = rowsTo[m]!;
-      dst[i] = src[rowsFrom[m]!]!;
-      valid[i] = 1;
-    }
-  } else {
-    for (let m = 0; m < count; m++) {
-      const i = rowsTo[m]!;
-      const j = rowsFrom[m]!;
-      dst[i] = src[j]!;
-      valid[i] = srcValid[j]!;
-    }
-  }
+export interface ViewJoinFeature {
+  name: string;
+  type: ValueType;
+  /** The value when no row matches (an aggregation's empty window: count and sum 0); default null. */
+  empty?: CellValue;
 }
 
-function setNull(col: Column, i: number): void {
-  if (col.type === "string" || col.type === "bool") (col.values as unknown[])[i] = null;
-  else if (col.valid) col.valid[i] = 0;
+export interface ViewJoinArgs {
+  /** The alias of the entity rows relation: `__row`, `__ts` (epoch ms, BIGINT) and the key columns. */
+  entity: string;
+  /** The alias this join gives the view's rows. */
+  alias: string;
+  /** Each join key: its column in the entity relation (typed by `entityKeySqlType`) and in the view's files. */
+  keys: readonly { entityColumn: string; name: string }[];
+  /** The committed files in snapshot order (the exact-tie rule depends on it); none for an unwritten view. */
+  files: readonly OfflineFile[];
+  /** The snapshot's columns (roles say which is the event and the created timestamp). */
+  columns: readonly OfflineColumnSpec[];
+  features: readonly ViewJoinFeature[];
+  ttlMs: number | null;
+  /** The entity rows' smallest and largest T: files entirely outside what they can match are skipped. */
+  tsRange?: { min: number; max: number };
+}
+
+/** A view's join: a clause to append to `FROM <entity relation>`, and its feature columns. */
+export interface ViewJoin {
+  join: string;
+  /** One SQL expression per feature, in order, typed by `sqlTypeOf`. */
+  columns: string[];
+}
+
+const BIGINT_MAX = "9223372036854775807::BIGINT";
+const BIGINT_MIN = "(-9223372036854775807 - 1)::BIGINT";
+/** Rows per file stay below 2^40 in the tie-break word (file position above it). */
+const ROW_BITS = 1099511627776;
+
+/** A literal of `type` (numbers, strings, booleans, epoch ms for timestamps) or a typed NULL. */
+function sqlLiteral(value: CellValue | undefined, type: ValueType): string {
+  const sqlType = sqlTypeOf(type);
+  if (value === null || value === undefined) return `NULL::${sqlType}`;
+  if (type === "timestamp") return `make_timestamptz(${Number(value) * 1000}::BIGINT)`;
+  if (typeof value === "string") return `${sqlString(value)}::${sqlType}`;
+  return `${String(value)}::${sqlType}`;
+}
+
+/**
+ * The point-in-time join of one view as an ASOF LEFT JOIN onto the entity relation (see the module
+ * comment). The ASOF ordering is a struct {event ts, created ts, file and row}, the last packed in
+ * one BIGINT: the first file wins (a larger word), then the last row.
+ */
+export function pointInTimeJoin(args: ViewJoinArgs): ViewJoin {
+  const e = args.entity;
+  const v = args.alias;
+  const eventTs = args.columns.find((c) => c.role === "event_ts")?.name;
+  const created = args.columns.find((c) => c.role === "created_ts")?.name;
+  const stored = new Set(args.columns.map((c) => c.name));
+  const ttl = args.ttlMs;
+  const range = args.tsRange;
+  const files = args.files
+    .map((file, index) => ({ file, index }))
+    .filter(({ file }) => file.rows > 0 && (range === undefined || (file.minTs <= range.max && (ttl === null || file.maxTs >= range.min - ttl))));
+  const empty = (f: ViewJoinFeature) => sqlLiteral(f.empty, f.type);
+  if (eventTs === undefined || files.length === 0) return { join: "", columns: args.features.map(empty) };
+
+  const keys = args.keys.map((k) => sqlIdent(k.name));
+  const values = args.features.filter((f) => stored.has(f.name)).map((f) => sqlIdent(f.name));
+  const read = [...keys, sqlIdent(eventTs), ...(created ? [sqlIdent(created)] : []), ...values].join(", ");
+  const perFile = files.map(({ file, index }) => `SELECT ${read}, (${args.files.length - index}::BIGINT * ${ROW_BITS} + file_row_number) AS __tie FROM read_parquet(${sqlString(file.file)}, file_row_number = true)`);
+  const order = created
+    ? `{t: epoch_ms(${sqlIdent(eventTs)}), c: coalesce(epoch_ms(${sqlIdent(created)}), ${BIGINT_MIN}), o: __tie}`
+    : `{t: epoch_ms(${sqlIdent(eventTs)}), o: __tie}`;
+  const bound = created ? `{t: ${e}.__ts, c: ${BIGINT_MAX}, o: ${BIGINT_MAX}}` : `{t: ${e}.__ts, o: ${BIGINT_MAX}}`;
+  const rows = `SELECT ${[...keys, ...values].join(", ")}, ${order} AS __order FROM (${perFile.join(" UNION ALL ")})`;
+  const on = [...args.keys.map((k) => `${e}.${sqlIdent(k.entityColumn)} = ${v}.${sqlIdent(k.name)}`), `${bound} >= ${v}.__order`].join(" AND ");
+  const matched = ttl === null ? `${v}.__order IS NOT NULL` : `${v}.__order.t >= ${e}.__ts - ${ttl}`;
+  return {
+    join: `ASOF LEFT JOIN (${rows}) ${v} ON ${on}`,
+    columns: args.features.map((f) => {
+      const value = stored.has(f.name) ? `${v}.${sqlIdent(f.name)}::${sqlTypeOf(f.type)}` : `NULL::${sqlTypeOf(f.type)}`;
+      // An unmatched (or expired) row's value columns are null anyway; only a non-null empty value needs the test.
+      return f.empty === undefined || f.empty === null ? (ttl === null ? value : `CASE WHEN ${matched} THEN ${value} END`) : `CASE WHEN ${matched} THEN ${value} ELSE ${empty(f)} END`;
+    }),
+  };
 }

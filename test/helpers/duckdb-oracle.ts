@@ -1,7 +1,9 @@
 /**
- * DuckDB as the reference implementation of Larder's training-set semantics (DESIGN.md: "its
- * ASOF JOIN is the reference point-in-time join"). The query builders here read the very Parquet
- * files a test repository's sources read, and return one row per entity row, in entity row order.
+ * DuckDB SQL for Larder's training-set semantics (ASOF LEFT JOIN, windowed aggregates): a second
+ * oracle that cross-checks the JS reference (helpers/feature-reference.ts) in
+ * feature-reference-duckdb.test.ts. Larder's engine runs on DuckDB, so the product is compared
+ * with the JS reference, never with this. The query builders read Parquet files and return one
+ * row per entity row, in entity row order.
  *
  * All times are compared as epoch milliseconds (BIGINT) so that zones and units cannot differ.
  */
