@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { FeatureStore } from "../src/feature-store.js";
-import { startScheduler, type Scheduler } from "../src/materialize/scheduler.js";
+import { startScheduler, type Scheduler } from "../src/use-cases/scheduler.js";
 import { arrowTable, col, fastTempDir, writeParquet } from "./helpers/feature-repo.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 

@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { LarderError } from "../errors.js";
-import { FeatureStore, selectionOf } from "../feature-store.js";
+import { FeatureStore } from "../feature-store.js";
+import { selectionOf } from "../serving/feature-refs.js";
 import { readEntityRows } from "../offline/entity-rows.js";
 import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import type { PlanDiff } from "../registry/registry-store.js";

@@ -4,13 +4,14 @@ import type { Command } from "commander";
 import { LarderError } from "../errors.js";
 import { FeatureStore } from "../feature-store.js";
 import type { ModelKind } from "../models/model.js";
-import { checkStage, listModels, promoteModel, registerModel } from "../models/model-registry.js";
+import { checkStage } from "../models/model-name.js";
+import { listModels, promoteModel, registerModel } from "../use-cases/model-registry.js";
 import type { LinearObjective, MissingPolicy } from "../models/training/linear-model-json.js";
-import { trainModel } from "../models/training/train-model.js";
+import { trainModel } from "../use-cases/train-model.js";
 import { readEntityRows } from "../offline/entity-rows.js";
 import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import type { ModelVersionSummary } from "../registry/registry-store.js";
-import { predictBatch } from "../serving/predict.js";
+import { predictBatch } from "../use-cases/predict.js";
 import { Progress } from "./progress.js";
 
 /** `larder models train|register|list|promote` and `larder predict`. */
