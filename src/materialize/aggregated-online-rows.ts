@@ -12,7 +12,7 @@ import { bufferColumns, pushMarksOf, bufferExpiresAt, encodeBuffer, longestWindo
 import type { OnlineStore, StateModify } from "../online/online-store.js";
 import { aggregationsOf, forEachTransformedRow, viewValueColumns } from "../pipeline/view-pipeline.js";
 import type { LatestRow } from "./latest-rows.js";
-import { onlineEntityKey } from "./online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 
 /** Where a view's batch source is read from (as for backfills). */
 export interface SourceReadContext {

@@ -7,7 +7,7 @@ import { DEFAULT_RUN_LEASE_MS, type RegistryStore } from "../registry/registry-s
 import { startViewRun } from "../pipeline/view-run.js";
 import { aggregationsOf } from "../pipeline/view-pipeline.js";
 import { latestRowsByFile, type LatestRow } from "./latest-rows.js";
-import { onlineEntityKey } from "./online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 import { readEventBuffers, writeAggregatedRows, type SourceReadContext } from "./aggregated-online-rows.js";
 
 /** Run and watermark kind of materializations in the registry. */

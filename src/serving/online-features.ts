@@ -3,7 +3,7 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
 import { LarderError, isLarderError } from "../errors.js";
-import { onlineEntityKey } from "../materialize/online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 import { columnFromValues, columnGet, type Column } from "../offline/columnar.js";
 import { readViews, type OnlineStore, type OnlineValue } from "../online/online-store.js";
 import { cellValue } from "../offline/training-set.js";

@@ -43,7 +43,7 @@ import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { aggregateAsOf, bufferColumns, bufferExpiresAt, decodeBuffer, encodeBuffer, mergeEvents, pruneBuffer, type BufferedEvent } from "../aggregate/event-buffer.js";
 import type { AggregationSpec } from "../aggregate/window-aggregator.js";
 import { LarderError, isLarderError } from "../errors.js";
-import { onlineEntityKey } from "../materialize/online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 import { columnFromValues, columnGet } from "../offline/columnar.js";
 import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
 import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
