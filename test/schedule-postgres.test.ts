@@ -197,7 +197,7 @@ function serverProcess(dir: string): { ready: Promise<void>; lines: string[]; st
       env: {
         ...process.env,
         STORE_MODULE: pathToFileURL(resolve("src/feature-store.ts")).href,
-        SCHEDULER_MODULE: pathToFileURL(resolve("src/materialize/scheduler.ts")).href,
+        SCHEDULER_MODULE: pathToFileURL(resolve("src/use-cases/scheduler.ts")).href,
         REPO_DIR: dir,
         SCHEMA: timerSchema,
       },
