@@ -33,7 +33,7 @@ import autocannon from "autocannon";
 import { Float64, Int64, Table, TimestampMillisecond, tableToIPC, vectorFromArray, type Vector } from "apache-arrow";
 import * as pw from "parquet-wasm";
 import { FeatureStore } from "../src/feature-store.js";
-import { promoteModel, registerModel } from "../src/models/model-registry.js";
+import { promoteModel, registerModel } from "../src/use-cases/model-registry.js";
 import { startRedisServer } from "../test/helpers/redis-cluster.js";
 import { rng } from "../test/helpers/seeded-random.js";
 import { cpuMs, freePort } from "./process-support.js";

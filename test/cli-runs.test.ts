@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { rename } from "node:fs/promises";
 import { after, before, describe, test } from "node:test";
-import { startScheduler } from "../src/materialize/scheduler.js";
+import { startScheduler } from "../src/use-cases/scheduler.js";
 import { assertCliError, assertOk, larder } from "./helpers/cli.js";
 import { arrowTable, col, createFeatureRepo, fastTempDir, type FeatureRepo } from "./helpers/feature-repo.js";
 

@@ -12,7 +12,7 @@ import { loadModel } from "../src/models/load-model.js";
 import { encodeRows, learnEncoding, type FeatureValues } from "../src/models/training/design-matrix.js";
 import { fitLogistic, fitRidge, logisticGradient } from "../src/models/training/fit-glm.js";
 import { auc, classificationMetrics, regressionMetrics } from "../src/models/training/metrics.js";
-import { trainModel } from "../src/models/training/train-model.js";
+import { trainModel } from "../src/use-cases/train-model.js";
 import { readEntityRows } from "../src/offline/entity-rows.js";
 import { assertCliError, assertOk, larder } from "./helpers/cli.js";
 import { arrowTable, col, columnValues, expectLarderError } from "./helpers/feature-repo.js";

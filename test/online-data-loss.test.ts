@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Redis } from "ioredis";
-import { startScheduler } from "../src/materialize/scheduler.js";
+import { startScheduler } from "../src/use-cases/scheduler.js";
 import { startServer } from "../src/server/app.js";
 import { assertOk, larder } from "./helpers/cli.js";
 import { configSource } from "./helpers/feature-repo.js";

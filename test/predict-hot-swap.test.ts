@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { FeatureStore } from "../src/feature-store.js";
-import { promoteModel, registerModel } from "../src/models/model-registry.js";
+import { promoteModel, registerModel } from "../src/use-cases/model-registry.js";
 import { assertOk, larderAsync } from "./helpers/cli.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 import { waitFor } from "./helpers/wait-for.js";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { promoteModel, registerModel } from "../src/models/model-registry.js";
+import { promoteModel, registerModel } from "../src/use-cases/model-registry.js";
 import { startServer, type RunningServer } from "../src/server/app.js";
 import { createServedRepo, post, type ServedRepo } from "./helpers/http-server.js";
 

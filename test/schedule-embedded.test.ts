@@ -13,8 +13,8 @@ import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import type { FeatureStore } from "../src/feature-store.js";
 import { materializationLag } from "../src/materialize/materialization-lag.js";
-import { firstBackfillStart } from "../src/materialize/scheduled-run.js";
-import { startScheduler, type Scheduler } from "../src/materialize/scheduler.js";
+import { firstBackfillStart } from "../src/use-cases/scheduled-run.js";
+import { startScheduler, type Scheduler } from "../src/use-cases/scheduler.js";
 import type { OnlineFeaturesResponse } from "../src/serving/online-features.js";
 import { arrowTable, col, createFeatureRepo, expectLarderError, fastTempDir, withFeatureRepo, type FeatureRepo } from "./helpers/feature-repo.js";
 

@@ -12,7 +12,7 @@ import { pathToFileURL } from "node:url";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { FeatureStore } from "../src/feature-store.js";
-import { startScheduler, type Scheduler } from "../src/materialize/scheduler.js";
+import { startScheduler, type Scheduler } from "../src/use-cases/scheduler.js";
 import { arrowTable, col, fastTempDir, writeParquet } from "./helpers/feature-repo.js";
 import { postgresAvailable, requireServices, testPostgresUrl } from "./helpers/services.js";
 
@@ -197,7 +197,7 @@ function serverProcess(dir: string): { ready: Promise<void>; lines: string[]; st
       env: {
         ...process.env,
         STORE_MODULE: pathToFileURL(resolve("src/feature-store.ts")).href,
-        SCHEDULER_MODULE: pathToFileURL(resolve("src/materialize/scheduler.ts")).href,
+        SCHEDULER_MODULE: pathToFileURL(resolve("src/use-cases/scheduler.ts")).href,
         REPO_DIR: dir,
         SCHEMA: timerSchema,
       },

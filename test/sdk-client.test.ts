@@ -14,7 +14,7 @@ import { Table } from "apache-arrow";
 import { LarderClient, LarderClientError, OnlineFeatures, type PredictResponse } from "../sdk/src/index.js";
 import { hashApiKey } from "../src/config/define-config.js";
 import { FeatureStore } from "../src/feature-store.js";
-import { promoteModel, registerModel } from "../src/models/model-registry.js";
+import { promoteModel, registerModel } from "../src/use-cases/model-registry.js";
 import { startServer, type RunningServer } from "../src/server/app.js";
 import { arrowTable, col, fastTempDir, tableRows, writeParquet } from "./helpers/feature-repo.js";
 import { redisBinariesAvailable, startRedisServer, type RedisServer } from "./helpers/redis-cluster.js";

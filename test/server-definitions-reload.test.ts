@@ -13,7 +13,7 @@ import { test } from "node:test";
 import pg from "pg";
 import { DefinitionsWatcher } from "../src/config/definitions-watcher.js";
 import { FeatureStore } from "../src/feature-store.js";
-import { startScheduler } from "../src/materialize/scheduler.js";
+import { startScheduler } from "../src/use-cases/scheduler.js";
 import { assertOk, larderAsync, larderServe } from "./helpers/cli.js";
 import { configSource } from "./helpers/feature-repo.js";
 import { FEATURES, RANGE, createServedRepo, post } from "./helpers/http-server.js";

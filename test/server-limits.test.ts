@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { defineConfig } from "../src/config/define-config.js";
-import { promoteModel, registerModel } from "../src/models/model-registry.js";
+import { promoteModel, registerModel } from "../src/use-cases/model-registry.js";
 import { startServer, buildServer, type RunningServer } from "../src/server/app.js";
 import { ALL_FEATURES, createServedRepo, post, type ServedRepo } from "./helpers/http-server.js";
 import { rng } from "./helpers/seeded-random.js";

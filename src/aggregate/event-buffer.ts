@@ -17,6 +17,7 @@
 import type { AggregationDef } from "../definitions/definition-types.js";
 import { aggregateKey, emptyAggregateValue, type AggregationSpec } from "./window-aggregator.js";
 import { isEpochMs } from "../time.js";
+import { rowExpiresAt } from "../ttl.js";
 
 export interface BufferedEvent {
   ts: number;
@@ -172,9 +173,10 @@ export function pruneBuffer(buffer: EventBuffer, aggs: readonly AggregationSpec[
  */
 export function bufferExpiresAt(buffer: EventBuffer, aggs: readonly AggregationSpec[], eventTs: number, ttlMs: number | null): number | null {
   const longest = longestWindow(aggs);
-  if (ttlMs === null || !Number.isFinite(longest)) return null;
+  const rowExpiry = rowExpiresAt(eventTs, ttlMs);
+  if (rowExpiry === null || !Number.isFinite(longest)) return null;
   const newest = buffer.events.length > 0 ? buffer.events[buffer.events.length - 1]!.ts : eventTs;
-  return Math.max(eventTs + ttlMs, newest + longest);
+  return Math.max(rowExpiry, newest + longest);
 }
 
 /** JSON has no NaN or ±Infinity; they are kept (the engine treats them as numbers) as `{"$": "NaN"}`. */

@@ -211,7 +211,7 @@ export function registerCompactCommand(program: Command): void {
 }
 
 async function selectionOf(o: { features?: readonly string[] | undefined; service?: string | undefined }): Promise<FeatureSelection> {
-  return (await import("../feature-store.js")).selectionOf(o);
+  return (await import("../serving/feature-refs.js")).selectionOf(o);
 }
 
 function positiveInteger(raw: string, option: string): number {

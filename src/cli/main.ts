@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { isLarderError, toLarderError } from "../errors.js";
+import { larderEnvironment } from "../environment.js";
 
 /**
  * The `larder` command. Every failure prints one line, `error [CODE]: message`, on stderr and
@@ -33,8 +34,9 @@ async function main(argv: string[]): Promise<number> {
     }
     const e = toLarderError(err);
     process.stderr.write(`error [${e.code}]: ${e.message}\n`);
-    if (process.env.LARDER_DEBUG && !isLarderError(err)) console.error(err);
-    else if (process.env.LARDER_DEBUG) console.error(e.stack);
+    const { debug } = larderEnvironment();
+    if (debug && !isLarderError(err)) console.error(err);
+    else if (debug) console.error(e.stack);
     return 1;
   }
 }

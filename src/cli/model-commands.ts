@@ -2,10 +2,16 @@ import { readFile, writeFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { LarderError } from "../errors.js";
+import { FeatureStore } from "../feature-store.js";
 import type { ModelKind } from "../models/model.js";
+import { checkStage } from "../models/model-name.js";
+import { listModels, promoteModel, registerModel } from "../use-cases/model-registry.js";
 import type { LinearObjective, MissingPolicy } from "../models/training/linear-model-json.js";
+import { trainModel } from "../use-cases/train-model.js";
+import { readEntityRows } from "../offline/entity-rows.js";
+import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import type { ModelVersionSummary } from "../registry/registry-store.js";
-import { openStore } from "./open-store.js";
+import { predictBatch } from "../use-cases/predict.js";
 import { Progress } from "./progress.js";
 
 /** `larder models train|register|list|promote` and `larder predict`. */
@@ -51,9 +57,7 @@ export function registerModelCommands(program: Command): void {
     .option("--out <file>", "also write the model JSON to this file")
     .action(async (o: { name: string; service: string; entities: string; label: string; type: string; l2: number; holdout: number; missing: string; out?: string }, cmd: Command) => {
       checkType(o.type, ["logistic", "linear"]);
-      const store = await openStore(repoDir(cmd));
-      const { readEntityRows } = await import("../offline/entity-rows.js");
-      const { trainModel } = await import("../models/training/train-model.js");
+      const store = await FeatureStore.open(repoDir(cmd));
       const entities = await readEntityRows(resolve(o.entities));
       const r = await trainModel(store, {
         name: o.name,
@@ -83,7 +87,7 @@ export function registerModelCommands(program: Command): void {
     .option("--type <type>", "the expected kind: xgboost, linear or logistic (checked against the file)")
     .action(async (o: { name: string; service: string; file: string; type?: string }, cmd: Command) => {
       checkType(o.type, TYPES);
-      const store = await openStore(repoDir(cmd));
+      const store = await FeatureStore.open(repoDir(cmd));
       let bytes: Buffer;
       try {
         bytes = await readFile(resolve(o.file));
@@ -96,7 +100,6 @@ export function registerModelCommands(program: Command): void {
       } catch (err) {
         throw new LarderError("INVALID_MODEL", `model file ${o.file} is not JSON: ${(err as Error).message}`, { path: o.file }, { cause: err });
       }
-      const { registerModel } = await import("../models/model-registry.js");
       const v = await registerModel(store, { name: o.name, service: o.service, model: json, ...(o.type ? { type: o.type as ModelKind } : {}), lineage: { file: o.file } });
       console.log(`registered ${o.name} version ${v.version} (${v.format}, service ${v.service}); promote it with: larder models promote --name ${o.name} --version ${v.version}`);
     });
@@ -107,8 +110,7 @@ export function registerModelCommands(program: Command): void {
     .option("--name <model>", "only this model")
     .option("--json", "print JSON", false)
     .action(async (o: { name?: string; json: boolean }, cmd: Command) => {
-      const store = await openStore(repoDir(cmd));
-      const { listModels } = await import("../models/model-registry.js");
+      const store = await FeatureStore.open(repoDir(cmd));
       const versions = await listModels(store, o.name ? { name: o.name } : {});
       if (o.json) {
         console.log(JSON.stringify(versions, null, 2));
@@ -128,9 +130,8 @@ export function registerModelCommands(program: Command): void {
     .requiredOption("--version <n>", "the version to promote, or \"latest\" for the newest", (v: string) => (v.trim() === "latest" ? "latest" : parseVersion(v)))
     .option("--stage <stage>", "production or staging", "production")
     .action(async (o: { name: string; version: number | "latest"; stage: string }, cmd: Command) => {
-      const { checkStage, listModels, promoteModel } = await import("../models/model-registry.js");
       const stage = checkStage(o.stage);
-      const store = await openStore(repoDir(cmd));
+      const store = await FeatureStore.open(repoDir(cmd));
       let version = o.version;
       if (version === "latest") {
         const versions = await listModels(store, { name: o.name });
@@ -154,13 +155,9 @@ export function registerModelCommands(program: Command): void {
     .option("--contributions", "add a contribution__<feature> column per input and contribution__bias", false)
     .action(async (o: { model: string; entities: string; out: string; version?: number; stage?: string; contributions: boolean }, cmd: Command) => {
       if (!o.out.endsWith(".parquet")) throw new LarderError("INVALID_ARGUMENT", `--out ${o.out}: expected a .parquet file`);
-      const { checkStage } = await import("../models/model-registry.js");
       const stage = o.stage === undefined ? undefined : checkStage(o.stage);
-      const store = await openStore(repoDir(cmd));
+      const store = await FeatureStore.open(repoDir(cmd));
       const progress = new Progress("predict");
-      const { readEntityRows } = await import("../offline/entity-rows.js");
-      const { predictBatch } = await import("../serving/predict.js");
-      const { writeArrowTableToParquet } = await import("../offline/parquet-io.js");
       const entities = await readEntityRows(resolve(o.entities));
       const { table, model } = await predictBatch(store, o.model, entities, { ...(o.version !== undefined ? { version: o.version } : {}), ...(stage ? { stage } : {}), contributions: o.contributions });
       await writeArrowTableToParquet(resolve(o.out), table);

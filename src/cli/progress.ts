@@ -1,3 +1,5 @@
+import { larderEnvironment } from "../environment.js";
+
 /** Where progress goes: a writable stream (a terminal, a pipe, or a test's recorder). */
 export interface ProgressStream {
   write(chunk: string): unknown;
@@ -43,7 +45,7 @@ export class Progress {
   private finished = false;
 
   constructor(private readonly label: string, options: ProgressOptions = {}) {
-    this.tty = options.tty ?? (Boolean(process.stderr.isTTY) && process.env.CI === undefined);
+    this.tty = options.tty ?? (Boolean(process.stderr.isTTY) && !larderEnvironment().ci);
     this.stream = options.stream ?? (this.tty ? process.stderr : process.stdout);
     this.intervalMs = options.intervalMs ?? 5000;
     this.now = options.now ?? Date.now;

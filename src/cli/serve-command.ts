@@ -29,7 +29,7 @@ async function serve(store: FeatureStore, host: string, port: number): Promise<v
   const log = (line: string) => console.log(line);
   // Loaded here: the other commands never load fastify or the scheduler.
   const { startServer } = await import("../server/app.js");
-  const { startScheduler } = await import("../materialize/scheduler.js");
+  const { startScheduler } = await import("../use-cases/scheduler.js");
   const { DefinitionsWatcher } = await import("../config/definitions-watcher.js");
   let stopping = false;
   let onSignal: (signal: NodeJS.Signals) => void = () => {};

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { LarderError } from "../errors.js";
+import { larderEnvironment } from "../environment.js";
 import { parseDurationMs } from "../time.js";
 import { DEFAULT_RUN_LEASE_MS } from "../registry/registry-store.js";
 import { MEMORY_LIMIT_PATTERN } from "../offline/duckdb-engine.js";
@@ -218,7 +219,7 @@ export function defineConfig(input: LarderConfigInput): LarderConfig {
       ...(c.offline.threads !== undefined ? { threads: c.offline.threads } : {}),
       ...(c.offline.tempDirectory !== undefined ? { tempDirectory: c.offline.tempDirectory } : {}),
     },
-    sources: { postgres: c.sources.postgres ?? process.env.LARDER_SOURCE_POSTGRES_URL ?? null },
+    sources: { postgres: c.sources.postgres ?? larderEnvironment().sourcePostgresUrl ?? null },
     server: {
       apiKeys: c.server.apiKeys.map((k) => ({ name: k.name, keyHash: k.keyHash?.toLowerCase() ?? hashApiKey(k.key!), scopes: k.scopes })),
       bodyLimit: c.server.bodyLimit,

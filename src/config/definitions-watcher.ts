@@ -4,8 +4,8 @@ import { join, resolve } from "node:path";
 import { definitionRecords } from "../definitions/definition-records.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { toLarderError } from "../errors.js";
-import type { FeatureStore } from "../feature-store.js";
-import { CONFIG_FILES, loadRepo } from "./load-repo.js";
+import type { RegistryStore } from "../registry/registry-store.js";
+import { CONFIG_FILES, loadRepo, type FeatureRepo } from "./load-repo.js";
 import { repoMarkerPath, writeRepoMarker } from "./repo-marker.js";
 
 /**
@@ -49,6 +49,14 @@ export interface DefinitionsWatcherOptions {
   onReload?: (definitions: RepoDefinitions) => void;
 }
 
+/** What a watcher reloads: a long-running store's definitions (a FeatureStore is one). */
+export interface ReloadableDefinitions {
+  readonly project: string;
+  readonly repo: FeatureRepo;
+  withRegistry<T>(fn: (registry: RegistryStore) => Promise<T>): Promise<T>;
+  replaceDefinitions(definitions: RepoDefinitions): void;
+}
+
 /**
  * Reloads a long-running store's definitions when `larder apply` changes what the registry holds.
  *
@@ -66,7 +74,7 @@ export interface DefinitionsWatcherOptions {
  * settings (online store, server options) need a restart.
  */
 export class DefinitionsWatcher {
-  readonly #store: FeatureStore;
+  readonly #store: ReloadableDefinitions;
   readonly #embedded: boolean;
   readonly #intervalMs: number;
   readonly #log: (line: string) => void;
@@ -77,7 +85,7 @@ export class DefinitionsWatcher {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<DefinitionsCheck> | null = null;
 
-  constructor(store: FeatureStore, options: DefinitionsWatcherOptions) {
+  constructor(store: ReloadableDefinitions, options: DefinitionsWatcherOptions) {
     this.#store = store;
     this.#embedded = store.repo.config.registry === "embedded";
     this.#intervalMs = options.intervalMs ?? (this.#embedded ? 500 : 2000);

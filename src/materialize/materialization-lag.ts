@@ -1,6 +1,14 @@
 import { isLarderError } from "../errors.js";
-import type { FeatureStore } from "../feature-store.js";
+import type { RepoDefinitions } from "../definitions/repo-definitions.js";
+import type { RegistryStore } from "../registry/registry-store.js";
 import { MATERIALIZE_KIND } from "./materialize-view.js";
+
+/** Where the watermarks are read: the repository's registry (a FeatureStore is one). */
+export interface WatermarkSource {
+  readonly project: string;
+  readonly repo: { readonly definitions: RepoDefinitions };
+  withRegistry<T>(fn: (registry: RegistryStore) => Promise<T>, options?: { lockTimeoutMs?: number }): Promise<T>;
+}
 
 /** How far one online view's materialization is behind: what `/metrics` reports per view. */
 export interface MaterializationLag {
@@ -19,7 +27,7 @@ export interface MaterializationLagOptions {
 }
 
 /** The watermarks each store last read, for when the embedded registry is busy (see below). */
-const lastRead = new WeakMap<FeatureStore, { view: string; watermark: Date | null }[]>();
+const lastRead = new WeakMap<WatermarkSource, { view: string; watermark: Date | null }[]>();
 
 /**
  * Each online view's materialization watermark and lag, by view name, read in one registry
@@ -31,7 +39,7 @@ const lastRead = new WeakMap<FeatureStore, { view: string; watermark: Date | nul
  * @example
  * for (const { view, lagSeconds } of await materializationLag(store)) console.log(view, lagSeconds);
  */
-export async function materializationLag(store: FeatureStore, options: MaterializationLagOptions = {}): Promise<MaterializationLag[]> {
+export async function materializationLag(store: WatermarkSource, options: MaterializationLagOptions = {}): Promise<MaterializationLag[]> {
   const views = [...store.repo.definitions.featureViews.values()].filter((v) => v.online).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let read: { view: string; watermark: Date | null }[];
   try {

@@ -7,7 +7,7 @@ import { DEFAULT_RUN_LEASE_MS, type RegistryStore } from "../registry/registry-s
 import { startViewRun } from "../pipeline/view-run.js";
 import { aggregationsOf } from "../pipeline/view-pipeline.js";
 import { latestRowsByFile } from "./latest-rows.js";
-import { onlineEntityKey } from "./online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 import { readEntityEvents, writeAggregatedRows, type AggregatedOnlineRow, type SourceReadContext } from "./aggregated-online-rows.js";
 import { bufferColumns, longestWindow } from "../aggregate/event-buffer.js";
 import { aggregatedViewJoin } from "../offline/aggregated-view-join.js";

@@ -2,6 +2,7 @@ import type { FeatureViewDef } from "../definitions/definition-types.js";
 import type { OfflineStore } from "../offline/offline-store.js";
 import type { OnlineStore } from "../online/online-store.js";
 import type { RegistryStore } from "../registry/registry-store.js";
+import { oldestAliveAt } from "../ttl.js";
 import { MATERIALIZE_KIND, ONLINE_MARKER_KIND } from "./materialize-view.js";
 
 /** Run kind recording a detected online data loss and its repair (counted by `/metrics`). */
@@ -13,7 +14,7 @@ export const ONLINE_REPAIR_KIND = "online_repair";
  * here too, since older rows could not be served (TTL) or are all in the offline data.
  */
 export async function firstMaterializeStart(offline: OfflineStore, view: FeatureViewDef, end: number): Promise<number | undefined> {
-  if (view.ttlMs !== null) return end - view.ttlMs;
+  if (view.ttlMs !== null) return oldestAliveAt(end, view.ttlMs);
   return (await offline.snapshot(view.name))?.segments[0]?.start;
 }
 

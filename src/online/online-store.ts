@@ -9,7 +9,7 @@
  * one atomic step). The same timestamps replace, so re-running a materialization is idempotent.
  */
 export interface OnlineRow {
-  /** The entity's normalised key, encoded by `encodeEntityKey` (src/online/entity-key-codec.ts). */
+  /** The entity's normalised key, encoded by `encodeEntityKey` (src/offline/entity-keys.ts). */
   entityKey: string;
   /** Event timestamp of the values, epoch ms. */
   eventTs: number;
@@ -98,7 +98,7 @@ export interface MaterializationMarker {
   writtenAt: number;
 }
 
-/** The marker's key suffix within a view's keys: entity keys never start with "!" (see entity-key-codec.ts). */
+/** The marker's key suffix within a view's keys: entity keys never start with "!" (see entity-keys.ts). */
 export const MARKER_KEY = "!marker";
 
 /** A stored marker back from its JSON; null for anything that is not one (treated as no marker). */

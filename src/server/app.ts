@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { SERVER_DEFAULTS, type ApiKeyConfig, type LarderConfig } from "../config/define-config.js";
 import { isLarderError, LarderError } from "../errors.js";
+import { larderEnvironment } from "../environment.js";
 import type { FeatureStore } from "../feature-store.js";
 import { ApiKeys, apiKeysFromEnv, isLoopbackHost, presentedKey } from "./auth.js";
 import { errorResponse, requestError, zodRequestError } from "./http-error.js";
@@ -31,8 +32,8 @@ export interface ServerOptions {
 }
 
 /** The API keys a repository's server uses: the config's, then those of `LARDER_API_KEYS`. */
-export function configuredApiKeys(config: LarderConfig, env: NodeJS.ProcessEnv = process.env): ApiKeyConfig[] {
-  return [...config.server.apiKeys, ...apiKeysFromEnv(env.LARDER_API_KEYS)];
+export function configuredApiKeys(config: LarderConfig, env?: NodeJS.ProcessEnv): ApiKeyConfig[] {
+  return [...config.server.apiKeys, ...apiKeysFromEnv(larderEnvironment(env).apiKeys)];
 }
 
 /**

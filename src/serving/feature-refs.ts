@@ -7,6 +7,14 @@ import type { ValueType } from "../types.js";
 /** Which features a request names: `--features view:f,…` or a feature service. */
 export type FeatureSelection = { features: readonly string[]; service?: undefined } | { service: string; features?: undefined };
 
+/** The selection of a request: its `features` or its `service`, exactly one of them (INVALID_ARGUMENT otherwise). */
+export function selectionOf(options: { features?: readonly string[] | undefined; service?: string | undefined }): FeatureSelection {
+  if (options.service !== undefined && options.features !== undefined) throw new LarderError("INVALID_ARGUMENT", "give either features or a feature service, not both");
+  if (options.service !== undefined) return { service: options.service };
+  if (options.features !== undefined) return { features: options.features };
+  throw new LarderError("INVALID_ARGUMENT", "give features (view:feature, …) or a feature service");
+}
+
 export interface OutputFeature {
   /** `view:feature` */
   ref: string;

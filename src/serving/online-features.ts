@@ -3,13 +3,14 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
 import { LarderError, isLarderError } from "../errors.js";
-import { onlineEntityKey } from "../materialize/online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 import { columnFromValues, columnGet, type Column } from "../offline/columnar.js";
 import { readViews, type OnlineStore, type OnlineValue } from "../online/online-store.js";
 import { cellValue } from "../offline/training-set.js";
 import { runOnDemandTransform } from "../transform/transform-executor.js";
 import type { ValueType } from "../types.js";
 import { epochMsOf, isEpochMs } from "../time.js";
+import { isPastTtl } from "../ttl.js";
 import { resolveFeatures, type FeatureSelection, type ResolvedFeatures } from "./feature-refs.js";
 
 type ResolvedView = ResolvedFeatures["views"] extends Map<string, infer V> ? V : never;
@@ -394,7 +395,7 @@ function viewValues(plan: ViewPlan, stored: readonly (OnlineValue | null)[], n: 
       warnUnreadable(def.name, key!, `event timestamp ${v.eventTs}`);
       rowState[i] = "NOT_FOUND";
       rowValue[i] = null;
-    } else if (ttl !== null && v.eventTs < now - ttl) {
+    } else if (isPastTtl(v.eventTs, ttl, now)) {
       rowState[i] = "OUTSIDE_MAX_AGE";
       rowValue[i] = null;
       result.eventTs[i] = v.eventTs;

@@ -30,10 +30,9 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { LarderError, httpStatusFor, isLarderError } from "../errors.js";
-import type { PushResult, PushTarget } from "../feature-store.js";
 import type { RegistryStore } from "../registry/registry-store.js";
 import { appendCommitted } from "../sources/append-rows.js";
-import { pushRows, resolvePushSource, type PushContext } from "./push.js";
+import { pushRows, resolvePushSource, type PushContext, type PushResult, type PushTarget } from "./push.js";
 
 export interface IdempotentPushContext extends PushContext {
   /** Runs `fn` with the registry open (held for the whole push). */

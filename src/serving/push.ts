@@ -44,8 +44,7 @@ import { aggregateAsOf, bufferColumns, bufferExpiresAt, decodeBuffer, encodeBuff
 import type { AggregationSpec } from "../aggregate/window-aggregator.js";
 import { aggregateValue, storedValue } from "../aggregate/aggregate-value.js";
 import { LarderError, isLarderError } from "../errors.js";
-import type { PushResult, PushTarget } from "../feature-store.js";
-import { onlineEntityKey } from "../materialize/online-entity-key.js";
+import { onlineEntityKey } from "../offline/entity-keys.js";
 import { columnFromValues, columnGet } from "../offline/columnar.js";
 import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
 import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
@@ -55,6 +54,20 @@ import { runRowTransform } from "../transform/transform-executor.js";
 import { toEpochMs } from "../time.js";
 import { pushColumnTypes, pushedValue, type PushedCell } from "./pushed-values.js";
 import type { ValueType } from "../types.js";
+
+/** Where `push` writes: the online store, the offline side, or both (Feast's `to`). */
+export type PushTarget = "online" | "offline" | "online_and_offline";
+
+/**
+ * What one push did, per online feature view fed by the push source: entities written, rows
+ * ignored as older than the stored value (plain views only: for aggregated views a late event is
+ * counted in its windows), rows already past the view's TTL.
+ */
+export interface PushResult {
+  pushSource: string;
+  rows: number;
+  views: { view: string; written: number; stale: number; expired?: number }[];
+}
 
 export interface PushContext {
   project: string;

@@ -8,7 +8,7 @@
  * const res = await post(fx.server.url, "/v1/predict/fee", { entities: { customer_id: [1] }, request: { cart_value: 5 } });
  */
 import { randomBytes } from "node:crypto";
-import { promoteModel, registerModel } from "../../src/models/model-registry.js";
+import { promoteModel, registerModel } from "../../src/use-cases/model-registry.js";
 import { startServer, type RunningServer } from "../../src/server/app.js";
 import { configSource } from "./feature-repo.js";
 import { createServedRepo, type ServedRepo } from "./http-server.js";

@@ -22,6 +22,7 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import { LarderError, isLarderError } from "../../errors.js";
+import { hasExpired, rowExpiresAt } from "../../ttl.js";
 import { MARKER_KEY, parseMarker, type MaterializationMarker, type OnlineRow, type OnlineStore, type OnlineUpdateResult, type OnlineValue, type OnlineWriteOptions, type OnlineWriteResult, type StateModify } from "../online-store.js";
 import { featureIndex, isOlderThanStored, isValidEventTs, packRow, packedVersion, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
 import { packState, storedState, unpackState } from "../packed-state.js";
@@ -93,7 +94,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
       if (row.values.length !== opts.features.length) {
         throw new LarderError("INVALID_ARGUMENT", `online row ${row.entityKey}: ${row.values.length} values for ${opts.features.length} features`);
       }
-      const expiresAt = opts.ttlMs === null ? null : row.eventTs + opts.ttlMs;
+      const expiresAt = rowExpiresAt(row.eventTs, opts.ttlMs);
       return { key: prefix + row.entityKey, ts: row.eventTs, created, expiresAt, value: packRow(row.eventTs, now, expiresAt, schemaId, row.values, created) };
     });
     const db = this.db;
@@ -107,7 +108,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
             // A stored event time no Date can hold counts as no row, so a valid write repairs it.
             const stored = cur === undefined ? undefined : packedVersion(cur);
             if (stored !== undefined && isValidEventTs(stored.eventTs) && isOlderThanStored(stored, r.ts, r.created)) result.stale++;
-            else if (r.expiresAt !== null && r.expiresAt < now) result.expired++;
+            else if (hasExpired(r.expiresAt, now)) result.expired++;
             else {
               db.put(r.key, r.value);
               result.written++;
@@ -139,7 +140,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
           for (const entityKey of chunk) {
             const packed = db.get(`${prefix}~${entityKey}`);
             const cur = packed === undefined ? null : unpackState(packed);
-            const live = cur !== null && (cur.expiresAt === null || cur.expiresAt >= now) ? cur : null;
+            const live = cur !== null && !hasExpired(cur.expiresAt, now) ? cur : null;
             const next = modify(entityKey, live === null ? null : storedState(live));
             if (next === null) {
               counts.unchanged++;
@@ -152,8 +153,8 @@ export class EmbeddedOnlineStore implements OnlineStore {
               throw new LarderError("INVALID_ARGUMENT", `online row ${entityKey}: ${next.values.length} values for ${opts.features.length} features`);
             }
             db.put(`${prefix}~${entityKey}`, packState("", next.asOf, next.eventTs, next.stateExpiresAt, next.state));
-            const rowExpires = opts.ttlMs === null ? null : next.eventTs + opts.ttlMs;
-            if (rowExpires !== null && rowExpires < now) {
+            const rowExpires = rowExpiresAt(next.eventTs, opts.ttlMs);
+            if (hasExpired(rowExpires, now)) {
               db.remove(prefix + entityKey);
               counts.expired++;
             } else {
@@ -179,7 +180,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
       const packed = this.db.get(prefix + k);
       if (packed === undefined) return null;
       const row = unpackRow(packed);
-      if (row.expiresAt !== null && row.expiresAt < now) {
+      if (hasExpired(row.expiresAt, now)) {
         expired.push(prefix + k);
         return null;
       }
@@ -252,7 +253,7 @@ export class EmbeddedOnlineStore implements OnlineStore {
           const cur = db.get(key);
           if (cur === undefined) continue;
           const { expiresAt } = unpackRow(cur);
-          if (expiresAt !== null && expiresAt < now) db.remove(key);
+          if (hasExpired(expiresAt, now)) db.remove(key);
         }
       })
       .catch(() => {}); // best effort: the read-time check already hides expired rows

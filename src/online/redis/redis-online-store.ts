@@ -43,6 +43,7 @@
  */
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { LarderError, isLarderError } from "../../errors.js";
+import { hasExpired, rowExpiresAt } from "../../ttl.js";
 import { MARKER_KEY, parseMarker, type MaterializationMarker, type OnlineRow, type OnlineStore, type OnlineUpdateResult, type OnlineValue, type OnlineViewRead, type OnlineWriteOptions, type OnlineWriteResult, type StateModify } from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
 import { newStateVersion, packState, storedState, unpackState } from "../packed-state.js";
@@ -149,7 +150,7 @@ export class RedisOnlineStore implements OnlineStore {
     const groups = new Map<number, { keys: string[]; args: string[] }>();
     for (const row of rows) {
       checkRow(row, opts.features.length);
-      const expiresAt = opts.ttlMs === null ? null : row.eventTs + opts.ttlMs;
+      const expiresAt = rowExpiresAt(row.eventTs, opts.ttlMs);
       const key = prefix + row.entityKey;
       const slot = this.cluster ? keySlot(key) : 0;
       let g = groups.get(slot);
@@ -238,7 +239,7 @@ export class RedisOnlineStore implements OnlineStore {
             continue;
           }
           checkRow({ entityKey: pending[i]!, eventTs: next.eventTs, values: next.values }, opts.features.length);
-          const rowExpires = opts.ttlMs === null ? null : next.eventTs + opts.ttlMs;
+          const rowExpires = rowExpiresAt(next.eventTs, opts.ttlMs);
           call.entities.push(i);
           call.keys.push(keys[i]!.row, keys[i]!.state);
           call.args.push(
@@ -340,7 +341,7 @@ export class RedisOnlineStore implements OnlineStore {
     const rows = packed.map((p) => (p === null ? null : unpackRow(p)));
     await this.loadSchemas(prefix, rows);
     rows.forEach((row, i) => {
-      if (row === null || (row.expiresAt !== null && row.expiresAt < now)) return;
+      if (row === null || hasExpired(row.expiresAt, now)) return;
       const schema = this.schemas.get(`${prefix}#${row.schemaId}`);
       if (schema === undefined) return; // the view was deleted while we read
       out[i] = { eventTs: row.eventTs, writtenAt: row.writtenAt, values: selectValues(row, schema.index, features) };

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
+import { larderEnvironment } from "../../environment.js";
 
 function pgliteVersion(): string {
   try {
@@ -22,7 +23,7 @@ function pgliteVersion(): string {
  */
 export async function ensurePgliteDataDir(dataDir: string): Promise<void> {
   if (existsSync(join(dataDir, "PG_VERSION"))) return;
-  const cacheRoot = process.env.LARDER_CACHE_DIR ?? join(homedir(), ".cache", "larder");
+  const cacheRoot = larderEnvironment().cacheDir ?? join(homedir(), ".cache", "larder");
   const template = join(cacheRoot, `pglite-${pgliteVersion()}`);
   try {
     if (!existsSync(join(template, "PG_VERSION"))) {

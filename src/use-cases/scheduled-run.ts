@@ -1,14 +1,13 @@
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { toLarderError } from "../errors.js";
-import type { FeatureStore } from "../feature-store.js";
-import { previousTick } from "./cron-schedule.js";
+import { previousTick } from "../materialize/cron-schedule.js";
 import { RunLease } from "../registry/run-lease.js";
+import type { AppContext } from "./app-context.js";
+import { backfill, BACKFILL_KIND } from "./backfill.js";
+import { materializeIncremental } from "./materialize.js";
 
 /** Run kind of a scheduled run in the registry (its backfill and materialization are runs of their own). */
 export const SCHEDULE_KIND = "schedule";
-
-/** Run kind `FeatureStore.backfill` records; a scheduled backfill starts where the last succeeded one ended. */
-export const BACKFILL_KIND = "backfill";
 
 const DAY_MS = 86_400_000;
 
@@ -71,20 +70,20 @@ export function firstBackfillStart(view: FeatureViewDef, tick: number): number {
  * tick starts again from the last succeeded backfill's end, so it covers what was missed, and the
  * materialization watermark only moves after a success. Never throws.
  */
-export async function runScheduledView(store: FeatureStore, view: FeatureViewDef, tick: Date, options: ScheduledRunOptions): Promise<ScheduledRunResult> {
+export async function runScheduledView(ctx: AppContext, view: FeatureViewDef, tick: Date, options: ScheduledRunOptions): Promise<ScheduledRunResult> {
   const { log } = options;
-  const project = store.project;
+  const project = ctx.project;
   const tickMs = tick.getTime();
   const label = `schedule ${view.name} at ${tick.toISOString()}`;
   const base = { view: view.name, tick };
 
   let claim: { runId: string | undefined; start: number };
   try {
-    claim = await store.withRegistry(
+    claim = await ctx.withRegistry(
       async (registry) => {
         const lastEnd = await registry.lastRunEnd(project, view.name, BACKFILL_KIND);
         const start = Math.min(lastEnd?.getTime() ?? firstBackfillStart(view, tickMs), tickMs);
-        const runId = await registry.claimRun(project, { kind: SCHEDULE_KIND, view: view.name, slot: tick, rangeStart: new Date(start), rangeEnd: tick, leaseMs: store.runLeaseMs });
+        const runId = await registry.claimRun(project, { kind: SCHEDULE_KIND, view: view.name, slot: tick, rangeStart: new Date(start), rangeEnd: tick, leaseMs: ctx.runLeaseMs });
         return { runId, start };
       },
       { lockTimeoutMs: options.registryWaitMs },
@@ -106,18 +105,18 @@ export async function runScheduledView(store: FeatureStore, view: FeatureViewDef
 
   // The registry is opened per beat: the embedded one admits one holder at a time, and this run's
   // own backfill holds it meanwhile (a beat then waits at most a quarter lease and is skipped).
-  const leaseMs = store.runLeaseMs;
-  const lease = RunLease.keep((ms) => store.withRegistry((r) => r.renewRun(runId, ms), { lockTimeoutMs: Math.floor(ms / 4) }), leaseMs);
+  const leaseMs = ctx.runLeaseMs;
+  const lease = RunLease.keep((ms) => ctx.withRegistry((r) => r.renewRun(runId, ms), { lockTimeoutMs: Math.floor(ms / 4) }), leaseMs);
   let backfillRows = 0;
   let materializedRows: number | undefined;
   let failure: string | undefined;
   try {
     if (claim.start < tickMs) {
-      const [result] = await store.backfill({ start: claim.start, end: tickMs, views: [view.name] });
+      const [result] = await backfill(ctx, { start: claim.start, end: tickMs, views: [view.name] });
       backfillRows = result?.rowsWritten ?? 0;
     }
     if (view.online) {
-      const [result] = await store.materializeIncremental({
+      const [result] = await materializeIncremental(ctx, {
         end: tickMs,
         views: [view.name],
         onDataLoss: (loss) => log(`${label}: online data loss: ${loss.reason}; refilling [${new Date(loss.start).toISOString()}, ${new Date(loss.end).toISOString()})`),
@@ -131,7 +130,7 @@ export async function runScheduledView(store: FeatureStore, view: FeatureViewDef
   lease.stop();
 
   try {
-    await store.withRegistry((registry) =>
+    await ctx.withRegistry((registry) =>
       registry.finishRun(runId, failure === undefined ? { status: "succeeded", rows: backfillRows } : { status: "failed", rows: backfillRows, error: failure }),
     );
   } catch (err) {

@@ -1,8 +1,8 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { LarderError, toLarderError } from "../errors.js";
-import type { FeatureStore } from "../feature-store.js";
-import { SCHEDULE_TIMEZONE } from "./cron-schedule.js";
+import { SCHEDULE_TIMEZONE } from "../materialize/cron-schedule.js";
+import type { AppContext } from "./app-context.js";
 import { runScheduledView, type ScheduledRunResult } from "./scheduled-run.js";
 
 /** A running schedule loop; `stop` waits for a run in progress to finish. */
@@ -55,11 +55,11 @@ const DEFAULT_REGISTRY_WAIT_MS = 30_000;
  * const scheduler = startScheduler(store, { log: (line) => console.log(line) });
  * process.once("SIGTERM", () => void scheduler.stop());
  */
-export function startScheduler(store: FeatureStore, options: SchedulerOptions): Scheduler {
+export function startScheduler(ctx: AppContext, options: SchedulerOptions): Scheduler {
   const log = options.log;
   const registryWaitMs = options.registryWaitMs ?? DEFAULT_REGISTRY_WAIT_MS;
   const scheduledViews = (): (FeatureViewDef & { schedule: string })[] =>
-    [...store.repo.definitions.featureViews.values()]
+    [...ctx.repo.definitions.featureViews.values()]
       .filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let scheduled = scheduledViews();
@@ -68,7 +68,7 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
   // The embedded registry admits one open at a time, in this process too, and a backfill keeps it
   // open throughout: ticks of several views due at once would wait on each other's file lock and
   // time out. So with it, ticks run one after another; with Postgres, views run in parallel.
-  const oneAtATime = store.repo.config.registry === "embedded";
+  const oneAtATime = ctx.repo.config.registry === "embedded";
   let queue: Promise<unknown> = Promise.resolve();
 
   const tick = (view: FeatureViewDef, at: Date): Promise<ScheduledRunResult> => {
@@ -79,7 +79,7 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
       log(`schedule ${view.name} at ${slot.toISOString()}: skipped, ${reason}; the next tick covers this one`);
       return Promise.resolve({ view: view.name, tick: slot, status: "skipped", reason });
     }
-    const start = () => runScheduledView(store, view, slot, { log, registryWaitMs });
+    const start = () => runScheduledView(ctx, view, slot, { log, registryWaitMs });
     const run = (oneAtATime ? queue.then(start) : start())
       .catch((err: unknown): ScheduledRunResult => {
         // runScheduledView reports failures in its result; this is the last guard for the timer's
@@ -119,9 +119,9 @@ export function startScheduler(store: FeatureStore, options: SchedulerOptions): 
     for (const view of scheduled) {
       if (tasks.has(view.name)) continue;
       // The tick runs the view's definition current at that time (definitions may be reloaded).
-      const task = cron.schedule(view.schedule.trim(), (ctx) => void tick(store.repo.definitions.featureViews.get(view.name) ?? view, ctx.date), {
+      const task = cron.schedule(view.schedule.trim(), (run) => void tick(ctx.repo.definitions.featureViews.get(view.name) ?? view, run.date), {
         timezone: SCHEDULE_TIMEZONE,
-        name: `larder:${store.project}:${view.name}`,
+        name: `larder:${ctx.project}:${view.name}`,
         logger: cronLogger,
       });
       task.on("execution:missed", (ctx) => log(`schedule ${view.name} at ${ctx.date.toISOString()}: missed (the process was busy); the next tick covers it`));

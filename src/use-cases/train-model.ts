@@ -1,16 +1,19 @@
 import type { Table } from "apache-arrow";
-import { LarderError } from "../../errors.js";
-import type { FeatureStore } from "../../feature-store.js";
-import { isNumericColumn, type Column } from "../../offline/columnar.js";
-import { arrowTableToBatch } from "../../offline/parquet-io.js";
-import { ENTITY_TS } from "../../offline/training-set.js";
-import type { ModelVersionRecord } from "../../registry/registry-store.js";
-import { parseIsoMs } from "../../time.js";
-import { appliedService, checkModelName, registerModel, serviceFeatureNames } from "../model-registry.js";
-import { encodeRows, learnEncoding, withWeights, type FeatureValues } from "./design-matrix.js";
-import { dot, fitLogistic, fitRidge, sigmoid, type FitResult } from "./fit-glm.js";
-import { LINEAR_FORMAT, type LinearModelJson, type LinearObjective, type MissingPolicy } from "./linear-model-json.js";
-import { classificationMetrics, regressionMetrics, type ClassificationMetrics, type RegressionMetrics } from "./metrics.js";
+import { LarderError } from "../errors.js";
+import { checkModelName } from "../models/model-name.js";
+import { encodeRows, learnEncoding, withWeights, type FeatureValues } from "../models/training/design-matrix.js";
+import { dot, fitLogistic, fitRidge, sigmoid, type FitResult } from "../models/training/fit-glm.js";
+import { LINEAR_FORMAT, type LinearModelJson, type LinearObjective, type MissingPolicy } from "../models/training/linear-model-json.js";
+import { classificationMetrics, regressionMetrics, type ClassificationMetrics, type RegressionMetrics } from "../models/training/metrics.js";
+import { isNumericColumn, type Column } from "../offline/columnar.js";
+import { arrowTableToBatch } from "../offline/parquet-io.js";
+import { ENTITY_TS } from "../offline/training-set.js";
+import type { ModelVersionRecord } from "../registry/registry-store.js";
+import { serviceFeatureNames } from "../serving/model-service-fit.js";
+import { parseIsoMs } from "../time.js";
+import type { AppContext } from "./app-context.js";
+import { getTrainingSet } from "./get-training-set.js";
+import { appliedService, registerModel } from "./model-registry.js";
 
 export interface TrainOptions {
   /** The model's name in the registry. */
@@ -50,7 +53,7 @@ export interface TrainMetrics {
 /**
  * Trains a linear or logistic model on a feature service's features, in TypeScript:
  *
- * 1. The training set comes from `store.getTrainingSet` — the same point-in-time join and on-demand
+ * 1. The training set comes from `getTrainingSet` — the same point-in-time join and on-demand
  *    transforms as everywhere — for the entity rows; rows whose label is null are left out.
  * 2. Time-based split: the holdout is the latest `holdout` share of rows by event_timestamp; rows
  *    sharing the boundary instant all go to the holdout, so no training row is as late as a holdout row.
@@ -66,7 +69,7 @@ export interface TrainMetrics {
  * const r = await trainModel(store, { name: "churn", service: "churn_v1", entities, label: "churned", type: "logistic" });
  * console.log(r.registered?.version, r.metrics.holdout);
  */
-export async function trainModel(store: FeatureStore, opts: TrainOptions): Promise<TrainResult> {
+export async function trainModel(ctx: AppContext, opts: TrainOptions): Promise<TrainResult> {
   checkModelName(opts.name);
   const l2 = opts.l2 ?? 1;
   if (!(Number.isFinite(l2) && l2 >= 0)) throw new LarderError("INVALID_ARGUMENT", `--l2 must be a number ≥ 0, got ${String(opts.l2)}`, { field: "l2" });
@@ -77,12 +80,12 @@ export async function trainModel(store: FeatureStore, opts: TrainOptions): Promi
   if (!["fill", "error", "null"].includes(missing)) throw new LarderError("INVALID_ARGUMENT", `--missing must be fill, error or null, got ${JSON.stringify(missing)}`, { field: "missing" });
   const names = opts.entities.schema.fields.map((f) => f.name);
   if (!names.includes(opts.label)) throw new LarderError("INVALID_ENTITIES", `entity rows have no label column ${JSON.stringify(opts.label)} (has: ${names.join(", ")})`, { column: opts.label });
-  const featureNames = serviceFeatureNames(store, opts.service);
+  const featureNames = serviceFeatureNames(ctx.repo.definitions, opts.service);
   const clash = featureNames.find((f) => f === opts.label);
   if (clash) throw new LarderError("INVALID_ARGUMENT", `the label ${JSON.stringify(opts.label)} is also a feature of service ${JSON.stringify(opts.service)}`, { field: "label" });
 
-  const svc = await store.withRegistry((r) => appliedService(store, r, opts.service));
-  const table = await store.getTrainingSet(opts.entities, { service: opts.service });
+  const svc = await ctx.withRegistry((r) => appliedService(ctx, r, opts.service));
+  const table = await getTrainingSet(ctx, opts.entities, { service: opts.service });
   const batch = arrowTableToBatch(table);
   const n = batch.numRows;
 
@@ -158,7 +161,7 @@ export async function trainModel(store: FeatureStore, opts: TrainOptions): Promi
   };
   const result: TrainResult = { model, metrics, lineage };
   if (opts.register !== false) {
-    result.registered = await registerModel(store, { name: opts.name, service: opts.service, model, type: opts.type, lineage, metrics });
+    result.registered = await registerModel(ctx, { name: opts.name, service: opts.service, model, type: opts.type, lineage, metrics });
   }
   return result;
 }

@@ -1,10 +1,12 @@
 import { readFile } from "node:fs/promises";
+import type { FeatureRepo } from "../config/load-repo.js";
+import { repoMarkerPath, writeRepoMarker } from "../config/repo-marker.js";
 import { LarderError, isLarderError } from "../errors.js";
-import type { FeatureStore } from "../feature-store.js";
+import { loadModel } from "../models/load-model.js";
+import type { Model } from "../models/model.js";
+import { checkModelName } from "../models/model-name.js";
 import type { ModelStage, RegistryStore } from "../registry/registry-store.js";
-import { loadModel } from "./load-model.js";
-import type { Model } from "./model.js";
-import { checkModelFitsService, checkModelName, stageMarkerPath } from "./model-registry.js";
+import { checkModelFitsService } from "./model-service-fit.js";
 
 /** A registered version, loaded and ready to score. */
 export interface ServedModel {
@@ -18,6 +20,14 @@ export interface ServedModel {
 }
 
 export type ModelSelector = { stage: ModelStage } | { version: number };
+
+/** Where a cache finds model versions: the repository's registry (a FeatureStore is one). */
+export interface ModelVersionSource {
+  readonly project: string;
+  /** Its definitions check a version against its service; its config says which registry. */
+  readonly repo: FeatureRepo;
+  withRegistry<T>(fn: (registry: RegistryStore) => Promise<T>): Promise<T>;
+}
 
 export interface ModelCacheOptions {
   /**
@@ -58,7 +68,7 @@ const MAX_VERSIONS = 32;
  * A promotion made through this process's FeatureStore reaches its cache at once.
  */
 export class ModelCache {
-  readonly #store: FeatureStore;
+  readonly #store: ModelVersionSource;
   readonly #embedded: boolean;
   readonly #refreshMs: number;
   readonly #stages = new Map<string, StageEntry>();
@@ -71,7 +81,7 @@ export class ModelCache {
   /** The last background refresh error, if the last refresh failed (for health checks and logs). */
   lastRefreshError: LarderError | null = null;
 
-  constructor(store: FeatureStore, options: ModelCacheOptions = {}) {
+  constructor(store: ModelVersionSource, options: ModelCacheOptions = {}) {
     this.#store = store;
     this.#embedded = store.repo.config.registry === "embedded";
     this.#refreshMs = options.refreshMs ?? (this.#embedded ? 500 : 2000);
@@ -155,7 +165,7 @@ export class ModelCache {
       throw new LarderError("UNKNOWN_MODEL", `model ${JSON.stringify(name)} has no ${selector.stage} version; promote one with \`larder models promote --name ${name} --version N${selector.stage === "production" ? "" : ` --stage ${selector.stage}`}\``, { model: name, stage: selector.stage });
     }
     const model = loadModel(record.model);
-    checkModelFitsService(this.#store, model, record.service);
+    checkModelFitsService(this.#store.repo.definitions, model, record.service);
     return { name, version: record.version, stage: "stage" in selector ? selector.stage : null, service: record.service, format: record.format, model };
   }
 
@@ -216,4 +226,14 @@ export class ModelCache {
       return "";
     }
   }
+}
+
+/** Path of the file whose content changes on every promotion made through Larder in this repository. */
+export function stageMarkerPath(repoDir: string): string {
+  return repoMarkerPath(repoDir, "model-stages");
+}
+
+/** Writes a fresh marker, unique per promotion. */
+export function touchStageMarker(repoDir: string, what: string): void {
+  writeRepoMarker(repoDir, "model-stages", `${new Date().toISOString()} ${process.pid} ${process.hrtime.bigint()} ${what}\n`);
 }
