@@ -11,7 +11,7 @@ import {
   sliceBatch,
   takeRows,
   type ColumnarBatch,
-} from "../src/offline/columnar.js";
+} from "../src/data/columnar.js";
 
 function rows(batch: ColumnarBatch): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];

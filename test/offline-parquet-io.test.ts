@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import * as arrow from "apache-arrow";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { LarderError } from "../src/errors.js";
-import { columnFromValues, columnGet, makeBatch, type ColumnarBatch } from "../src/offline/columnar.js";
+import { columnFromValues, columnGet, makeBatch, type ColumnarBatch } from "../src/data/columnar.js";
 import {
   arrowTableToBatch,
   batchToArrowTable,

@@ -8,7 +8,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { columnGet, type ColumnarBatch } from "../src/offline/columnar.js";
+import { columnGet, type ColumnarBatch } from "../src/data/columnar.js";
 import { readParquetBatch, writeParquetFile } from "../src/offline/parquet-io.js";
 import { offlineSampleBatch } from "./helpers/offline-sample-batch.js";
 

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { LarderError } from "../src/errors.js";
-import { columnFromValues, columnGet, makeBatch, type ColumnarBatch } from "../src/offline/columnar.js";
+import { columnFromValues, columnGet, makeBatch, type ColumnarBatch } from "../src/data/columnar.js";
 import { isSnapshotGone, OfflineStore, type OfflineColumnSpec } from "../src/offline/offline-store.js";
 
 let root: string;
@@ -262,7 +262,7 @@ describe("OfflineStore concurrency and crashes", () => {
     const filesBefore = await dataFiles(view);
 
     const storeUrl = new URL("../src/offline/offline-store.ts", import.meta.url).href;
-    const columnarUrl = new URL("../src/offline/columnar.ts", import.meta.url).href;
+    const columnarUrl = new URL("../src/data/columnar.ts", import.meta.url).href;
     const child = join(root, "child-writer.mts");
     await writeFile(
       child,

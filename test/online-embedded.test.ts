@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { encodeEntityKey } from "../src/offline/entity-keys.js";
+import { encodeEntityKey } from "../src/data/entity-keys.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
 import { runOnlineStoreConformance } from "./conformance/online-store.js";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import fc from "fast-check";
-import { decodeEntityKey, encodeEntityKey } from "../src/offline/entity-keys.js";
+import { decodeEntityKey, encodeEntityKey } from "../src/data/entity-keys.js";
 
 test("entity keys: compact, stable forms", () => {
   assert.equal(encodeEntityKey([1001]), "1001");

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { encodeEntityKey } from "../src/offline/entity-keys.js";
+import { encodeEntityKey } from "../src/data/entity-keys.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
 import type { OnlineStore } from "../src/online/online-store.js";
 import { getOnlineFeatures, type OnlineFeaturesRequest } from "../src/serving/online-features.js";

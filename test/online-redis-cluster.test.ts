@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Cluster } from "ioredis";
-import { encodeEntityKey } from "../src/offline/entity-keys.js";
+import { encodeEntityKey } from "../src/data/entity-keys.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
 import { runOnlineStoreConformance } from "./conformance/online-store.js";
 import { redisBinariesAvailable, startRedisCluster, type RedisCluster } from "./helpers/redis-cluster.js";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
-import { encodeEntityKey } from "../src/offline/entity-keys.js";
+import { encodeEntityKey } from "../src/data/entity-keys.js";
 import { openOnlineStore } from "../src/online/open-online-store.js";
 import { RedisOnlineStore } from "../src/online/redis/redis-online-store.js";
 import type { OnlineStore } from "../src/online/online-store.js";

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
-import { onlineEntityKey } from "../src/offline/entity-keys.js";
+import { onlineEntityKey } from "../src/data/entity-keys.js";
 import { packRow, unpackRow } from "../src/online/packed-row.js";
 import { packState, unpackState } from "../src/online/packed-state.js";
 import { assertOk, larder } from "./helpers/cli.js";

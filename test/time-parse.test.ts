@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { columnFromValues } from "../src/offline/columnar.js";
+import { columnFromValues } from "../src/data/columnar.js";
 import { epochMsOf, formatIsoOrNull, parseIsoMs, toEpochMs } from "../src/time.js";
 import { expectLarderError } from "./helpers/feature-repo.js";
 

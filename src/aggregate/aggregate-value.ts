@@ -1,6 +1,6 @@
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { LarderError } from "../errors.js";
-import { columnFromValues, columnGet } from "../offline/columnar.js";
+import { columnFromValues, columnGet } from "../data/columnar.js";
 import type { ValueType } from "../types.js";
 
 /** A value as an offline column of `type` holds it (the same conversion). */

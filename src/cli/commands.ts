@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { Command } from "commander";
 import { LarderError } from "../errors.js";
-import type { FeatureSelection } from "../serving/feature-refs.js";
+import type { FeatureSelection } from "../definitions/feature-refs.js";
 import type { PlanDiff } from "../registry/registry-store.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { entityColumnTypes } from "../definitions/feature-view.js";
@@ -211,7 +211,7 @@ export function registerCompactCommand(program: Command): void {
 }
 
 async function selectionOf(o: { features?: readonly string[] | undefined; service?: string | undefined }): Promise<FeatureSelection> {
-  return (await import("../serving/feature-refs.js")).selectionOf(o);
+  return (await import("../definitions/feature-refs.js")).selectionOf(o);
 }
 
 function positiveInteger(raw: string, option: string): number {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ValueType } from "../types.js";
 import { parseDurationMs } from "../time.js";
-import { scheduleError } from "../materialize/cron-schedule.js";
+import { scheduleError } from "./cron-schedule.js";
 import { durationSchema, featureSchemaSchema, nameSchema, tagsSchema, textSchema } from "./common-schemas.js";
 import { definitionError, parseDefinition } from "./definition-error.js";
 import type {

@@ -12,7 +12,7 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { bufferColumns, pushMarksOf, bufferExpiresAt, encodeBuffer, longestWindow, mergeEvents, pruneBuffer, type BufferedEvent, type EventBuffer } from "../aggregate/event-buffer.js";
 import type { OnlineStore, StateModify } from "../online/online-store.js";
 import { aggregationsOf, forEachTransformedRow, viewValueColumns } from "../pipeline/view-pipeline.js";
-import { onlineEntityKey } from "../offline/entity-keys.js";
+import { onlineEntityKey } from "../data/entity-keys.js";
 
 /** Where a view's batch source is read from (as for backfills). */
 export interface SourceReadContext {

@@ -1,5 +1,5 @@
-import { columnGet, type Column, type ColumnarBatch } from "../offline/columnar.js";
-import { encodeKeys, type EntityKey } from "../offline/entity-keys.js";
+import { columnGet, type Column, type ColumnarBatch } from "../data/columnar.js";
+import { encodeKeys, type EntityKey } from "../data/entity-keys.js";
 import type { OfflineFile, ViewSnapshot } from "../offline/offline-store.js";
 import type { ValueType } from "../types.js";
 

@@ -7,11 +7,11 @@ import { DEFAULT_RUN_LEASE_MS, type RegistryStore } from "../registry/registry-s
 import { startViewRun } from "../pipeline/view-run.js";
 import { aggregationsOf } from "../pipeline/view-pipeline.js";
 import { latestRowsByFile } from "./latest-rows.js";
-import { onlineEntityKey } from "../offline/entity-keys.js";
+import { onlineEntityKey } from "../data/entity-keys.js";
 import { readEntityEvents, writeAggregatedRows, type AggregatedOnlineRow, type SourceReadContext } from "./aggregated-online-rows.js";
 import { bufferColumns, longestWindow } from "../aggregate/event-buffer.js";
 import { aggregatedViewJoin } from "../offline/aggregated-view-join.js";
-import { columnGet } from "../offline/columnar.js";
+import { columnGet } from "../data/columnar.js";
 
 /** Run and watermark kind of materializations in the registry. */
 export const MATERIALIZE_KIND = "materialize";

@@ -8,9 +8,9 @@ import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { LarderError } from "../errors.js";
 import type { ValueType } from "../types.js";
-import { columnFromValues, type Column } from "./columnar.js";
+import { columnFromValues, type Column } from "../data/columnar.js";
 import { OfflineEngine, sqlIdent, type OfflineEngineConfig } from "./duckdb-engine.js";
-import { normaliseKeyPart } from "./entity-keys.js";
+import { normaliseKeyPart } from "../data/entity-keys.js";
 import type { ViewSnapshot } from "./offline-store.js";
 import { aggregatedViewJoinSql, duckdbType, TYPE_MISMATCH_MARK } from "./window-join-sql.js";
 

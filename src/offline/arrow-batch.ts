@@ -10,7 +10,7 @@
 import * as arrow from "apache-arrow";
 import { LarderError } from "../errors.js";
 import type { ValueType } from "../types.js";
-import { int64OutOfRange, normalizeValid, type Column, type ColumnarBatch, type NumericColumn } from "./columnar.js";
+import { int64OutOfRange, normalizeValid, type Column, type ColumnarBatch, type NumericColumn } from "../data/columnar.js";
 
 // ───────────────────────────── int64 ⇄ float64 without BigInt per cell ─────────────────────────────
 

@@ -13,9 +13,9 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import { LarderError } from "../errors.js";
 import { isEpochMs, parseIsoMs, TIMESTAMP_EXPECTED } from "../time.js";
 import type { ValueType } from "../types.js";
-import type { Column, ColumnarBatch } from "./columnar.js";
+import type { Column, ColumnarBatch } from "../data/columnar.js";
 import { sqlIdent, type OfflineEngine } from "./duckdb-engine.js";
-import { normaliseKeyPart } from "./entity-keys.js";
+import { normaliseKeyPart } from "../data/entity-keys.js";
 import { entityKeySqlType } from "./point-in-time-join.js";
 
 /** The entity rows' timestamp column (as in Feast). */

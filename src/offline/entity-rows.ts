@@ -5,7 +5,7 @@ import type { Table } from "apache-arrow";
 import { parse } from "csv-parse/sync";
 import { LarderError } from "../errors.js";
 import type { ValueType } from "../types.js";
-import { columnFromValues, type ColumnarBatch } from "./columnar.js";
+import { columnFromValues, type ColumnarBatch } from "../data/columnar.js";
 import { batchToArrowTable, readParquetFile } from "./parquet-io.js";
 
 /**

@@ -45,7 +45,7 @@ import { join, resolve } from "node:path";
 import { link, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, unlink, writeFile } from "node:fs/promises";
 import { LarderError } from "../errors.js";
 import { VALUE_TYPES, type ValueType } from "../types.js";
-import { concatBatches, emptyBatch, filterRows, selectColumns, type ColumnarBatch, type NumericColumn } from "./columnar.js";
+import { concatBatches, emptyBatch, filterRows, selectColumns, type ColumnarBatch, type NumericColumn } from "../data/columnar.js";
 import { DUCKDB_TYPES, sqlIdent, sqlString, type OfflineEngine, type OfflineEngineConfig } from "./duckdb-engine.js";
 import { isFileNotFound, readParquetBatch, writeParquetFile, type WriteParquetOptions } from "./parquet-io.js";
 

@@ -22,7 +22,7 @@ import type { DuckDBConnection, DuckDBDataChunk, DuckDBType } from "@duckdb/node
 import * as arrow from "apache-arrow";
 import { LarderError } from "../errors.js";
 import { ColumnSink, columnToArrowData, float64ToInt32, float64ToInt64, int64ToFloat64 } from "./arrow-batch.js";
-import { int64OutOfRange, normalizeValid, type Column, type ColumnarBatch } from "./columnar.js";
+import { int64OutOfRange, normalizeValid, type Column, type ColumnarBatch } from "../data/columnar.js";
 import { OfflineEngine, sqlIdent, sqlString, type OfflineEngineConfig } from "./duckdb-engine.js";
 
 export { arrowTableToBatch, batchToArrowTable } from "./arrow-batch.js";

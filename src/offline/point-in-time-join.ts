@@ -14,7 +14,7 @@
  * 1.3–1.6× a plain ASOF JOIN; this ordering struct 1.05–1.2×; a 4-field struct 1.2–1.5×.
  */
 import type { ValueType } from "../types.js";
-import type { CellValue } from "./columnar.js";
+import type { CellValue } from "../data/columnar.js";
 import { sqlIdent, sqlString } from "./duckdb-engine.js";
 import type { OfflineColumnSpec, OfflineFile } from "./offline-store.js";
 

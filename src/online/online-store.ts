@@ -9,7 +9,7 @@
  * one atomic step). The same timestamps replace, so re-running a materialization is idempotent.
  */
 export interface OnlineRow {
-  /** The entity's normalised key, encoded by `encodeEntityKey` (src/offline/entity-keys.ts). */
+  /** The entity's normalised key, encoded by `encodeEntityKey` (src/data/entity-keys.ts). */
   entityKey: string;
   /** Event timestamp of the values, epoch ms. */
   eventTs: number;

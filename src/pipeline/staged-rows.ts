@@ -9,9 +9,9 @@
  * offline types when the table is read.
  */
 import type { DuckDBAppender, DuckDBConnection } from "@duckdb/node-api";
-import { columnFromValues, type Column } from "../offline/columnar.js";
+import { columnFromValues, type Column } from "../data/columnar.js";
 import { sqlIdent, type OfflineEngine } from "../offline/duckdb-engine.js";
-import { normaliseKeyPart } from "../offline/entity-keys.js";
+import { normaliseKeyPart } from "../data/entity-keys.js";
 import type { OfflineColumnSpec } from "../offline/offline-store.js";
 
 const FLUSH_ROWS = 4096;

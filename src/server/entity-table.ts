@@ -2,7 +2,7 @@ import type { Table } from "apache-arrow";
 import { entityColumnTypes } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { LarderError } from "../errors.js";
-import { columnFromValues, type ColumnarBatch } from "../offline/columnar.js";
+import { columnFromValues, type ColumnarBatch } from "../data/columnar.js";
 import { batchToArrowTable } from "../offline/parquet-io.js";
 import { ENTITY_TS } from "../offline/training-set.js";
 import { scalarValuesKind } from "../sources/source-column-type.js";

@@ -1,7 +1,7 @@
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { LarderError } from "../errors.js";
 import type { Model } from "../models/model.js";
-import { resolveFeatures } from "./feature-refs.js";
+import { resolveFeatures } from "../definitions/feature-refs.js";
 
 /** The output feature names of a feature service (without full feature names), in service order. */
 export function serviceFeatureNames(definitions: RepoDefinitions, service: string): string[] {

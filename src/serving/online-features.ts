@@ -3,15 +3,15 @@ import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
 import { emptyAggregateValue } from "../aggregate/window-aggregator.js";
 import { LarderError, isLarderError } from "../errors.js";
-import { onlineEntityKey } from "../offline/entity-keys.js";
-import { columnFromValues, columnGet, type Column } from "../offline/columnar.js";
+import { onlineEntityKey } from "../data/entity-keys.js";
+import { columnFromValues, columnGet, type Column } from "../data/columnar.js";
 import { readViews, type OnlineStore, type OnlineValue } from "../online/online-store.js";
 import { cellValue } from "../offline/training-set.js";
 import { runOnDemandTransform } from "../transform/transform-executor.js";
 import type { ValueType } from "../types.js";
 import { epochMsOf, isEpochMs } from "../time.js";
 import { isPastTtl } from "../ttl.js";
-import { resolveFeatures, type FeatureSelection, type ResolvedFeatures } from "./feature-refs.js";
+import { resolveFeatures, type FeatureSelection, type ResolvedFeatures } from "../definitions/feature-refs.js";
 
 type ResolvedView = ResolvedFeatures["views"] extends Map<string, infer V> ? V : never;
 

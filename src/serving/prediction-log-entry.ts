@@ -1,8 +1,8 @@
 import { joinKeysOf, joinKeyTypesOf } from "../definitions/feature-view.js";
 import type { RepoDefinitions } from "../definitions/repo-definitions.js";
-import { columnFromValues } from "../offline/columnar.js";
+import { columnFromValues } from "../data/columnar.js";
 import type { ValueType } from "../types.js";
-import { resolveFeatures } from "./feature-refs.js";
+import { resolveFeatures } from "../definitions/feature-refs.js";
 import type { PredictResponse } from "./predict.js";
 import type { PredictionLogEntry } from "./prediction-log.js";
 

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { columnFromValues, makeBatch, type Column } from "../offline/columnar.js";
+import { columnFromValues, makeBatch, type Column } from "../data/columnar.js";
 import { writeParquetFile } from "../offline/parquet-io.js";
 import type { ValueType } from "../types.js";
 

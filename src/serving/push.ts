@@ -44,8 +44,8 @@ import { aggregateAsOf, bufferColumns, bufferExpiresAt, decodeBuffer, encodeBuff
 import type { AggregationSpec } from "../aggregate/window-aggregator.js";
 import { aggregateValue, storedValue } from "../aggregate/aggregate-value.js";
 import { LarderError, isLarderError } from "../errors.js";
-import { onlineEntityKey } from "../offline/entity-keys.js";
-import { columnFromValues, columnGet } from "../offline/columnar.js";
+import { onlineEntityKey } from "../data/entity-keys.js";
+import { columnFromValues, columnGet } from "../data/columnar.js";
 import type { OnlineRow, OnlineStore, StateModify } from "../online/online-store.js";
 import { acceptsValue, aggregationsOf, viewValueColumns } from "../pipeline/view-pipeline.js";
 import { appendRows, checkAppendable, type AppendHooks, type AppendRows } from "../sources/append-rows.js";

@@ -1,4 +1,4 @@
-import { selectionOf } from "../serving/feature-refs.js";
+import { selectionOf } from "../definitions/feature-refs.js";
 import { getOnlineFeatures as readOnlineFeatures, type OnlineFeaturesResponse } from "../serving/online-features.js";
 import type { AppContext } from "./app-context.js";
 

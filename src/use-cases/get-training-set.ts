@@ -2,7 +2,7 @@ import type { Table } from "apache-arrow";
 import { readEntityRows } from "../offline/entity-rows.js";
 import { writeArrowTableToParquet } from "../offline/parquet-io.js";
 import { buildTrainingSet, writeTrainingSetFile } from "../offline/training-set.js";
-import { selectionOf } from "../serving/feature-refs.js";
+import { selectionOf } from "../definitions/feature-refs.js";
 import type { AppContext } from "./app-context.js";
 import { assertApplied } from "./applied-check.js";
 

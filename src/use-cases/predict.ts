@@ -1,7 +1,7 @@
 import type { Table } from "apache-arrow";
 import { LarderError } from "../errors.js";
 import type { ModelRow, Prediction } from "../models/model.js";
-import { columnFromValues, columnGet, type ColumnarBatch } from "../offline/columnar.js";
+import { columnFromValues, columnGet, type ColumnarBatch } from "../data/columnar.js";
 import { arrowTableToBatch, batchToArrowTable } from "../offline/parquet-io.js";
 import type { ServedModel } from "../serving/model-cache.js";
 import { shiftErrorRow, yieldToEventLoop, type OnlineFeatureValue } from "../serving/online-features.js";

@@ -1,6 +1,6 @@
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { toLarderError } from "../errors.js";
-import { previousTick } from "../materialize/cron-schedule.js";
+import { previousTick } from "../definitions/cron-schedule.js";
 import { RunLease } from "../registry/run-lease.js";
 import type { AppContext } from "./app-context.js";
 import { backfill, BACKFILL_KIND } from "./backfill.js";

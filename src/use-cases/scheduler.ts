@@ -1,7 +1,7 @@
 import cron, { type ScheduledTask } from "node-cron";
 import type { FeatureViewDef } from "../definitions/definition-types.js";
 import { LarderError, toLarderError } from "../errors.js";
-import { SCHEDULE_TIMEZONE } from "../materialize/cron-schedule.js";
+import { SCHEDULE_TIMEZONE } from "../definitions/cron-schedule.js";
 import type { AppContext } from "./app-context.js";
 import { runScheduledView, type ScheduledRunResult } from "./scheduled-run.js";
 

@@ -5,7 +5,7 @@ import { encodeRows, learnEncoding, withWeights, type FeatureValues } from "../m
 import { dot, fitLogistic, fitRidge, sigmoid, type FitResult } from "../models/training/fit-glm.js";
 import { LINEAR_FORMAT, type LinearModelJson, type LinearObjective, type MissingPolicy } from "../models/training/linear-model-json.js";
 import { classificationMetrics, regressionMetrics, type ClassificationMetrics, type RegressionMetrics } from "../models/training/metrics.js";
-import { isNumericColumn, type Column } from "../offline/columnar.js";
+import { isNumericColumn, type Column } from "../data/columnar.js";
 import { arrowTableToBatch } from "../offline/parquet-io.js";
 import { ENTITY_TS } from "../offline/training-set.js";
 import type { ModelVersionRecord } from "../registry/registry-store.js";

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, test } from "node:test";
-import { encodeEntityKey } from "../../src/offline/entity-keys.js";
+import { encodeEntityKey } from "../../src/data/entity-keys.js";
 import { readViews, type OnlineRow, type OnlineStore } from "../../src/online/online-store.js";
 
 export function runOnlineStoreConformance(name: string, open: () => Promise<OnlineStore>): void {

@@ -3,7 +3,7 @@
  * and throughput (bench/parquet-io.ts): an int64 key, a timestamp and 3 float64 columns; 100
  * events per entity, sorted by (key, ts); deterministic values.
  */
-import { makeBatch, type ColumnarBatch } from "../../src/offline/columnar.js";
+import { makeBatch, type ColumnarBatch } from "../../src/data/columnar.js";
 import { rng } from "./seeded-random.js";
 
 export function offlineSampleBatch(n: number): ColumnarBatch {

@@ -1,6 +1,6 @@
-import type { FeatureViewDef, OnDemandFeatureViewDef, RequestSourceDef } from "../definitions/definition-types.js";
-import { joinKeysOf } from "../definitions/feature-view.js";
-import type { RepoDefinitions } from "../definitions/repo-definitions.js";
+import type { FeatureViewDef, OnDemandFeatureViewDef, RequestSourceDef } from "./definition-types.js";
+import { joinKeysOf } from "./feature-view.js";
+import type { RepoDefinitions } from "./repo-definitions.js";
 import { LarderError } from "../errors.js";
 import type { ValueType } from "../types.js";
 
