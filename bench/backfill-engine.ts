@@ -75,13 +75,13 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const r = await backfillView({ repoDir: dataDir, offline: store, postgresUrl: undefined, onPath: (p) => p === "native" || console.log("(row path)") }, plain, range);
       const ms = performance.now() - t0;
-      results.push(`Larder ${(ms / 1000).toFixed(2)} s (${((r.rowsWritten / ms) * 1000 / 1e6).toFixed(2)}M rows/s, ${r.rowsWritten} rows)`);
+      results.push(`Larder ${(ms / 1000).toFixed(2)} s (${(((r.rowsWritten / ms) * 1000) / 1e6).toFixed(2)}M rows/s, ${r.rowsWritten} rows)`);
     };
     const runDuck = async () => {
       const t0 = performance.now();
       await db.run(`COPY (SELECT customer_id, ts, f1, f2, f3 FROM read_parquet('${file}') ORDER BY customer_id, ts) TO '${peerOut}' (FORMAT parquet)`);
       const ms = performance.now() - t0;
-      results.push(`DuckDB ${(ms / 1000).toFixed(2)} s (${((rows / ms) * 1000 / 1e6).toFixed(2)}M rows/s)`);
+      results.push(`DuckDB ${(ms / 1000).toFixed(2)} s (${(((rows / ms) * 1000) / 1e6).toFixed(2)}M rows/s)`);
     };
     const load = loadavg()[0]!.toFixed(2);
     if (larderFirst) {
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const r = await backfillView({ repoDir: dataDir, offline: store, postgresUrl: undefined }, tv, range);
     const ms = performance.now() - t0;
-    console.log(`transform view (row path, appender): ${(ms / 1000).toFixed(2)} s for ${r.rowsWritten} rows (${((r.rowsWritten / ms) * 1000 / 1e6).toFixed(2)}M rows/s)`);
+    console.log(`transform view (row path, appender): ${(ms / 1000).toFixed(2)} s for ${r.rowsWritten} rows (${(((r.rowsWritten / ms) * 1000) / 1e6).toFixed(2)}M rows/s)`);
     void transformed;
   }
   if (bigRows > 0) {

@@ -20,22 +20,28 @@ export function writeBenchRepo(repoDir: string, options: BenchRepoOptions): void
   // the loader hook that maps `import "larder"` to src/index.ts does not apply to ESM feature files
   // inside this package when run from source (CommonJS ones resolve through the patched require).
   writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
-  writeFileSync(join(repoDir, "larder.config.ts"), [
-    `export default {`,
-    `  project: ${JSON.stringify(options.project)},`,
-    `  definitions: ["./features.ts"],`,
-    `  registry: "embedded",`,
-    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
-    `  offline: { path: "./offline" },`,
-    ...(options.configExtra !== undefined ? [`  ${options.configExtra}`] : []),
-    `};`,
-    ``,
-  ].join("\n"));
-  writeFileSync(join(repoDir, "features.ts"), [
-    `import { entity, featureView, parquetSource, types as t } from "larder";`,
-    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
-    `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
-    ...Object.entries(options.views).map(([name, features]) => `export const ${name} = featureView({ name: "${name}", entities: [customer], source: src, schema: { ${features.map((f) => `${f}: t.float64`).join(", ")} } });`),
-    ``,
-  ].join("\n"));
+  writeFileSync(
+    join(repoDir, "larder.config.ts"),
+    [
+      `export default {`,
+      `  project: ${JSON.stringify(options.project)},`,
+      `  definitions: ["./features.ts"],`,
+      `  registry: "embedded",`,
+      `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
+      `  offline: { path: "./offline" },`,
+      ...(options.configExtra !== undefined ? [`  ${options.configExtra}`] : []),
+      `};`,
+      ``,
+    ].join("\n"),
+  );
+  writeFileSync(
+    join(repoDir, "features.ts"),
+    [
+      `import { entity, featureView, parquetSource, types as t } from "larder";`,
+      `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
+      `const src = parquetSource({ name: "src", path: "data/features.parquet", timestampField: "ts" });`,
+      ...Object.entries(options.views).map(([name, features]) => `export const ${name} = featureView({ name: "${name}", entities: [customer], source: src, schema: { ${features.map((f) => `${f}: t.float64`).join(", ")} } });`),
+      ``,
+    ].join("\n"),
+  );
 }

@@ -72,9 +72,19 @@ function main(): void {
     const samples = new Map<string, Sample[]>(commands.map(([name]) => [name, []]));
     for (let i = 0; i < runs; i++) for (const [name, args] of commands) samples.get(name)!.push(run(args, { measure: true }));
     const peer = samples.get(commands[0]![0])!;
-    const peerWall = quantile(peer.map((s) => s.wallMs), 0.5);
-    const peerCpu = quantile(peer.map((s) => s.cpuMs), 0.5);
-    console.log(`CLI fixed cost, ${runs} runs each, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")} (before and during the run: see below)`);
+    const peerWall = quantile(
+      peer.map((s) => s.wallMs),
+      0.5,
+    );
+    const peerCpu = quantile(
+      peer.map((s) => s.cpuMs),
+      0.5,
+    );
+    console.log(
+      `CLI fixed cost, ${runs} runs each, ${cpus().length} cores, load average ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")} (before and during the run: see below)`,
+    );
     console.log(`larder: ${cli}${before === undefined ? "" : `\nbefore: ${before}`}`);
     console.log("command            wall median   wall p90   cpu median   cpu p90   median over the peer (wall / cpu)");
     for (const [name] of commands) {
@@ -84,7 +94,11 @@ function main(): void {
       const over = name === commands[0]![0] ? "" : `+${Math.round(quantile(wall, 0.5) - peerWall)} ms / +${Math.round(quantile(cpu, 0.5) - peerCpu)} ms`;
       console.log(`${name.padEnd(18)} ${fmt(quantile(wall, 0.5))} ${fmt(quantile(wall, 0.9))} ${fmt(quantile(cpu, 0.5))} ${fmt(quantile(cpu, 0.9))}   ${over}`);
     }
-    console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+    console.log(
+      `load average after: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -39,10 +39,20 @@ function writeRepo(): void {
   const r = rng(3);
   mkdirSync(join(repoDir, "data"), { recursive: true });
   const vectors: Record<string, Vector> = {
-    customer_id: vectorFromArray(Array.from({ length: N }, (_, i) => BigInt(i + 1)), new Int64()),
-    ts: vectorFromArray(Array.from({ length: N }, () => T0 + Math.floor(r() * 86_400_000)), new TimestampMillisecond("UTC")),
+    customer_id: vectorFromArray(
+      Array.from({ length: N }, (_, i) => BigInt(i + 1)),
+      new Int64(),
+    ),
+    ts: vectorFromArray(
+      Array.from({ length: N }, () => T0 + Math.floor(r() * 86_400_000)),
+      new TimestampMillisecond("UTC"),
+    ),
   };
-  for (const f of FEATURES) vectors[f] = vectorFromArray(Array.from({ length: N }, () => r()), new Float64());
+  for (const f of FEATURES)
+    vectors[f] = vectorFromArray(
+      Array.from({ length: N }, () => r()),
+      new Float64(),
+    );
   writeFileSync(join(repoDir, "data", "features.parquet"), pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(vectors), "stream"))));
   writeBenchRepo(repoDir, {
     project: "benchstall",
@@ -121,9 +131,7 @@ async function measure(label: string, chunkRows: string, onlineUrl: string): Pro
       during.push(...(await smallLoop(url, big)));
       await big;
     }
-    console.log(
-      `| ${label} | ${fmt(q(bigMs, 0.5))} | ${fmt(q(baseline, 0.5))} / ${fmt(q(baseline, 0.99))} | ${during.length} | ${fmt(q(during, 0.5))} / ${fmt(q(during, 0.99))} / ${fmt(Math.max(...during))} |`,
-    );
+    console.log(`| ${label} | ${fmt(q(bigMs, 0.5))} | ${fmt(q(baseline, 0.5))} / ${fmt(q(baseline, 0.99))} | ${during.length} | ${fmt(q(during, 0.5))} / ${fmt(q(during, 0.99))} / ${fmt(Math.max(...during))} |`);
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));
@@ -139,7 +147,11 @@ try {
   if (!existsSync(join(repoDir, "offline", "v"))) await store.backfill({ start: T0 - 86_400_000, end: T0 + 2 * 86_400_000 });
   await store.materialize({ start: T0 - 86_400_000, end: T0 + 2 * 86_400_000 });
   await store.close();
-  console.log(`large-request stall: ${N.toLocaleString("en-US")} entities × ${FEATURES.length} features per large request, ${ROUNDS} rounds; ${cpus().length} CPUs (${cpus()[0]?.model}), load ${loadavg().map((x) => x.toFixed(1)).join(" ")}; Node ${process.version}`);
+  console.log(
+    `large-request stall: ${N.toLocaleString("en-US")} entities × ${FEATURES.length} features per large request, ${ROUNDS} rounds; ${cpus().length} CPUs (${cpus()[0]?.model}), load ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ")}; Node ${process.version}`,
+  );
   console.log(`| server | large request p50 ms | batch-1 alone p50 / p99 ms | batch-1 requests during large | batch-1 during large p50 / p99 / max ms |`);
   console.log(`|---|---|---|---|---|`);
   await measure("chunks of 1,000 rows (default)", "1000", redis.url);

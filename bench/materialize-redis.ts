@@ -72,7 +72,10 @@ function generate(): Columns {
 function writeRepo(cols: Columns): void {
   mkdirSync(join(repoDir, "data"), { recursive: true });
   const vectors: Record<string, Vector> = {
-    customer_id: vectorFromArray(cols.ids.map((i) => BigInt(i)), new Int64()),
+    customer_id: vectorFromArray(
+      cols.ids.map((i) => BigInt(i)),
+      new Int64(),
+    ),
     ts: vectorFromArray(cols.ts, new TimestampMillisecond("UTC")),
   };
   features.forEach((f, k) => (vectors[f] = vectorFromArray(Array.from(cols.values[k]!), new Float64())));
@@ -212,7 +215,9 @@ async function main(): Promise<void> {
       runs.push(result);
       loads.push(loadavg()[0]!.toFixed(2));
       const r = (m: M) => Math.round(N / (m.ms / 1000)).toLocaleString("en-US");
-      console.log(`  rows/s: raw SET ${r(result.set)}, raw MSET ${r(result.mset)}, raw HSET ${r(result.hset)}, write ${r(result.write)} (${(result.set.ms / result.write.ms).toFixed(2)}× raw SET), materialize ${r(result.mat)} (${(result.set.ms / result.mat.ms).toFixed(2)}× raw SET); load ${loads.at(-1)}`);
+      console.log(
+        `  rows/s: raw SET ${r(result.set)}, raw MSET ${r(result.mset)}, raw HSET ${r(result.hset)}, write ${r(result.write)} (${(result.set.ms / result.write.ms).toFixed(2)}× raw SET), materialize ${r(result.mat)} (${(result.set.ms / result.mat.ms).toFixed(2)}× raw SET); load ${loads.at(-1)}`,
+      );
     }
     await online.close();
 
@@ -235,7 +240,9 @@ async function main(): Promise<void> {
         return `${median(ratios).toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})`;
       };
       const last = runs.at(-1)![key];
-      console.log(`| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${vs("set")} | ${vs("mset")} | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`);
+      console.log(
+        `| ${names[key]} | ${median(rates).toLocaleString("en-US")} | ${Math.min(...rates).toLocaleString("en-US")}–${Math.max(...rates).toLocaleString("en-US")} | ${vs("set")} | ${vs("mset")} | ${Math.round(last.bytesPerEntity)} B | ${last.keys.toLocaleString("en-US")} |`,
+      );
     }
   } finally {
     redis.disconnect();

@@ -59,7 +59,10 @@ const fmt = (n: number) => Math.round(n).toLocaleString("en-US").padStart(10);
 const both = (r: { wall: number; cpu: number }) => `${fmt(r.wall)} ${fmt(r.cpu)}`;
 console.log(`node ${process.version}, ${cpus()[0]?.model ?? "?"} × ${cpus().length}, load average ${loadavg()[0]!.toFixed(1)}; xgboost: ${(xgb as { treeCount?: number }).treeCount} trees, depth ≤ 4, ${xgb.features.length} features`);
 console.log("rows/s                          predict (wall, CPU)     + contributions (wall, CPU)");
-for (const [name, model] of [["logistic", logistic], ["xgboost 100 trees", xgb]] as const) {
+for (const [name, model] of [
+  ["logistic", logistic],
+  ["xgboost 100 trees", xgb],
+] as const) {
   for (const batch of [1, 100]) {
     console.log(`${name.padEnd(17)} batch ${String(batch).padStart(3)}  ${both(measure(model, batch, false))}   ${both(measure(model, batch, true))}`);
   }

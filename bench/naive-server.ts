@@ -30,14 +30,7 @@ export function naiveKey(view: string, id: number | string): string {
 }
 
 /** Writes one hash per (view, entity) with pipelined HSETs, 1,000 per pipeline. */
-export async function writeNaiveHashes(
-  redis: Redis,
-  view: string,
-  features: readonly string[],
-  ids: ArrayLike<number>,
-  ts: ArrayLike<number>,
-  values: readonly ArrayLike<number>[],
-): Promise<void> {
+export async function writeNaiveHashes(redis: Redis, view: string, features: readonly string[], ids: ArrayLike<number>, ts: ArrayLike<number>, values: readonly ArrayLike<number>[]): Promise<void> {
   for (let start = 0; start < ids.length; start += 1000) {
     const p = redis.pipeline();
     for (let i = start; i < Math.min(ids.length, start + 1000); i++) {
@@ -83,9 +76,7 @@ async function main(): Promise<void> {
     }
     const viewList = [...views];
     const replies = args.pipeline ? await pipelined(viewList, ids) : await Promise.all(viewList.map(([view, fs]) => Promise.all(ids.map((id) => redis.hmget(naiveKey(view, id), "_ts", ...fs)))));
-    const results: { values: unknown[]; statuses: string[]; event_timestamps: string[] }[] = [
-      { values: ids, statuses: ids.map(() => "PRESENT"), event_timestamps: ids.map(() => "1970-01-01T00:00:00.000Z") },
-    ];
+    const results: { values: unknown[]; statuses: string[]; event_timestamps: string[] }[] = [{ values: ids, statuses: ids.map(() => "PRESENT"), event_timestamps: ids.map(() => "1970-01-01T00:00:00.000Z") }];
     viewList.forEach(([, fs], v) => {
       const rows = replies[v]!;
       const ts = rows.map((r) => new Date(r[0] === null ? 0 : Number(r[0])).toISOString());

@@ -33,10 +33,12 @@ try {
   const times = { write: [] as number[], read: [] as number[], read2: [] as number[] };
   for (let r = 0; r < REPS; r++) {
     times.write.push(await seconds(() => writeParquetFile(path, batch)));
-    times.read.push(await seconds(async () => {
-      const back = await readParquetBatch(path);
-      if (back.numRows !== ROWS) throw new Error(`read ${back.numRows} rows, wrote ${ROWS}`);
-    }));
+    times.read.push(
+      await seconds(async () => {
+        const back = await readParquetBatch(path);
+        if (back.numRows !== ROWS) throw new Error(`read ${back.numRows} rows, wrote ${ROWS}`);
+      }),
+    );
     times.read2.push(await seconds(() => readParquetBatch(path, { columns: ["entity_id", "f1"] })));
   }
   const fmt = (xs: number[]) => `min ${Math.min(...xs).toFixed(2)} s (${(ROWS / Math.min(...xs) / 1e6).toFixed(2)} M rows/s), all [${xs.map((x) => x.toFixed(2)).join(", ")}]`;

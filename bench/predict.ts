@@ -58,43 +58,70 @@ function writeRepo(): void {
   mkdirSync(join(repoDir, "data"), { recursive: true });
   const maybe = (v: number) => (r() < 0.03 ? null : v);
   const vectors: Record<string, Vector> = {
-    customer_id: vectorFromArray(Array.from({ length: N }, (_, i) => BigInt(i + 1)), new Int64()),
-    ts: vectorFromArray(Array.from({ length: N }, () => T0 + Math.floor(r() * DAY)), new TimestampMillisecond("UTC")),
-    monthly_fee: vectorFromArray(Array.from({ length: N }, () => maybe(Math.round((10 + r() * 40) * 100) / 100)), new Float64()),
-    tenure_months: vectorFromArray(Array.from({ length: N }, () => maybe(Math.floor(r() * 48))), new Float64()),
-    spend_7d: vectorFromArray(Array.from({ length: N }, () => maybe(Math.round(r() * 80000) / 100)), new Float64()),
-    txn_count_30d: vectorFromArray(Array.from({ length: N }, () => Math.floor(r() * 25)), new Float64()),
-    avg_amount_30d: vectorFromArray(Array.from({ length: N }, () => maybe(Math.round(r() * 20000) / 100)), new Float64()),
+    customer_id: vectorFromArray(
+      Array.from({ length: N }, (_, i) => BigInt(i + 1)),
+      new Int64(),
+    ),
+    ts: vectorFromArray(
+      Array.from({ length: N }, () => T0 + Math.floor(r() * DAY)),
+      new TimestampMillisecond("UTC"),
+    ),
+    monthly_fee: vectorFromArray(
+      Array.from({ length: N }, () => maybe(Math.round((10 + r() * 40) * 100) / 100)),
+      new Float64(),
+    ),
+    tenure_months: vectorFromArray(
+      Array.from({ length: N }, () => maybe(Math.floor(r() * 48))),
+      new Float64(),
+    ),
+    spend_7d: vectorFromArray(
+      Array.from({ length: N }, () => maybe(Math.round(r() * 80000) / 100)),
+      new Float64(),
+    ),
+    txn_count_30d: vectorFromArray(
+      Array.from({ length: N }, () => Math.floor(r() * 25)),
+      new Float64(),
+    ),
+    avg_amount_30d: vectorFromArray(
+      Array.from({ length: N }, () => maybe(Math.round(r() * 20000) / 100)),
+      new Float64(),
+    ),
   };
   writeFileSync(srcFile, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(vectors), "stream"))));
   writeFileSync(join(repoDir, "package.json"), `{ "private": true }\n`);
-  writeFileSync(join(repoDir, "features.ts"), [
-    `import { entity, featureView, onDemandFeatureView, requestSource, featureService, parquetSource, types as t } from "larder";`,
-    `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
-    `const src = parquetSource({ name: "src", path: "data/stats.parquet", timestampField: "ts" });`,
-    `export const stats = featureView({ name: "stats", entities: [customer], source: src,`,
-    `  schema: { monthly_fee: t.float64, tenure_months: t.float64, spend_7d: t.float64, txn_count_30d: t.float64, avg_amount_30d: t.float64 } });`,
-    `const cart = requestSource({ name: "cart", schema: { cart_value: t.float64 } });`,
-    `export const ratios = onDemandFeatureView({ name: "ratios", sources: [stats, cart], schema: { cart_vs_avg: t.float64 },`,
-    `  transform: (f) => ({ cart_vs_avg: f.avg_amount_30d == null || f.avg_amount_30d === 0 ? null : f.cart_value / f.avg_amount_30d }) });`,
-    `export const bench = featureService({ name: "bench", features: [stats, ratios] });`,
-    ``,
-  ].join("\n"));
+  writeFileSync(
+    join(repoDir, "features.ts"),
+    [
+      `import { entity, featureView, onDemandFeatureView, requestSource, featureService, parquetSource, types as t } from "larder";`,
+      `export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });`,
+      `const src = parquetSource({ name: "src", path: "data/stats.parquet", timestampField: "ts" });`,
+      `export const stats = featureView({ name: "stats", entities: [customer], source: src,`,
+      `  schema: { monthly_fee: t.float64, tenure_months: t.float64, spend_7d: t.float64, txn_count_30d: t.float64, avg_amount_30d: t.float64 } });`,
+      `const cart = requestSource({ name: "cart", schema: { cart_value: t.float64 } });`,
+      `export const ratios = onDemandFeatureView({ name: "ratios", sources: [stats, cart], schema: { cart_vs_avg: t.float64 },`,
+      `  transform: (f) => ({ cart_vs_avg: f.avg_amount_30d == null || f.avg_amount_30d === 0 ? null : f.cart_value / f.avg_amount_30d }) });`,
+      `export const bench = featureService({ name: "bench", features: [stats, ratios] });`,
+      ``,
+    ].join("\n"),
+  );
 }
 
 /** The config, rewritten every run: BENCH_PREDICT_LOG=0 turns the server's prediction log off. */
 function writeConfig(): void {
-  writeFileSync(join(repoDir, "larder.config.ts"), [
-    `export default {`,
-    `  project: "benchpredict",`,
-    `  definitions: ["./features.ts"],`,
-    `  registry: "embedded",`,
-    `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
-    `  offline: { path: "./offline" },`,
-    `  server: { predictionLog: process.env.BENCH_PREDICT_LOG !== "0" },`,
-    `};`,
-    ``,
-  ].join("\n"));
+  writeFileSync(
+    join(repoDir, "larder.config.ts"),
+    [
+      `export default {`,
+      `  project: "benchpredict",`,
+      `  definitions: ["./features.ts"],`,
+      `  registry: "embedded",`,
+      `  online: process.env.LARDER_ONLINE_URL ?? "embedded",`,
+      `  offline: { path: "./offline" },`,
+      `  server: { predictionLog: process.env.BENCH_PREDICT_LOG !== "0" },`,
+      `};`,
+      ``,
+    ].join("\n"),
+  );
 }
 
 const INPUTS = ["monthly_fee", "tenure_months", "spend_7d", "txn_count_30d", "avg_amount_30d", "cart_vs_avg"];
@@ -105,7 +132,6 @@ const logit = {
   intercept: -0.3,
   inputs: INPUTS.map((feature, j) => ({ feature, kind: "numeric", mean: [30, 24, 400, 12, 100, 1.5][j], std: [11, 14, 230, 7, 58, 3][j], fill: null, weight: [0.4, -0.3, 0.2, -0.1, 0.05, 0.25][j] })),
 };
-
 
 async function startLarder(port: number, env: NodeJS.ProcessEnv): Promise<{ url: string; child: ChildProcess }> {
   const prof = process.env.BENCH_CPU_PROF === "1" ? ["--cpu-prof", "--cpu-prof-dir", join(root, "bench", "out", "predict")] : [];
@@ -144,11 +170,7 @@ function bodies(kind: Kind, batch: number, count: number): string[] {
   return Array.from({ length: count }, () => {
     const customer_id = Array.from({ length: batch }, () => 1 + Math.floor(r() * N));
     const cart_value = customer_id.map(() => Math.round(r() * 30000) / 100);
-    return JSON.stringify(
-      kind.kind === "lookup"
-        ? { feature_service: "bench", entities: { customer_id, cart_value } }
-        : { entities: { customer_id }, request: { cart_value }, ...(kind.contributions ? { contributions: true } : {}) },
-    );
+    return JSON.stringify(kind.kind === "lookup" ? { feature_service: "bench", entities: { customer_id, cart_value } } : { entities: { customer_id }, request: { cart_value }, ...(kind.contributions ? { contributions: true } : {}) });
   });
 }
 
@@ -215,7 +237,10 @@ async function main(): Promise<void> {
     }
     console.log("materialize into Redis…");
     await store.materialize(range);
-    for (const [name, model, type] of [["logit", logit, "logistic"], ["xgb", JSON.parse(readFileSync(xgbFile, "utf8")) as unknown, "xgboost"]] as const) {
+    for (const [name, model, type] of [
+      ["logit", logit, "logistic"],
+      ["xgb", JSON.parse(readFileSync(xgbFile, "utf8")) as unknown, "xgboost"],
+    ] as const) {
       const v = await registerModel(store, { name, service: "bench", model, type });
       await promoteModel(store, name, v.version);
     }
@@ -223,7 +248,9 @@ async function main(): Promise<void> {
     server = await startLarder(port, env);
     await check(server.url);
 
-    const load1 = loadavg().map((x) => x.toFixed(2)).join(" ");
+    const load1 = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
     const lines: string[] = [];
     const fmt = (r: Result) => `${Math.round(r.rps).toLocaleString("en-US")} | ${r.p50} | ${r.p99} | ${Math.round(r.cpuUsPerReq)}${r.errors + r.non2xx > 0 ? ` (${r.errors} errors, ${r.non2xx} non-2xx)` : ""}`;
     for (const batch of BATCHES) {
@@ -242,15 +269,26 @@ async function main(): Promise<void> {
       }
       const lookups = results.filter(([l]) => l === "lookup").map(([, r]) => r);
       const mean = (f: (r: Result) => number) => lookups.reduce((s, r) => s + f(r), 0) / lookups.length;
-      const lookup: Result = { rps: mean((r) => r.rps), p50: mean((r) => r.p50), p99: mean((r) => r.p99), errors: lookups.reduce((s, r) => s + r.errors, 0), non2xx: lookups.reduce((s, r) => s + r.non2xx, 0), cpuUsPerReq: mean((r) => r.cpuUsPerReq) };
+      const lookup: Result = {
+        rps: mean((r) => r.rps),
+        p50: mean((r) => r.p50),
+        p99: mean((r) => r.p99),
+        errors: lookups.reduce((s, r) => s + r.errors, 0),
+        non2xx: lookups.reduce((s, r) => s + r.non2xx, 0),
+        cpuUsPerReq: mean((r) => r.cpuUsPerReq),
+      };
       lines.push(`| ${batch} | lookup (mean of ${lookups.length} runs: ${lookups.map((r) => Math.round(r.rps).toLocaleString("en-US")).join(", ")} req/s) | ${fmt(lookup)} | — | — | — |`);
       for (const [label, r] of results.filter(([l]) => l !== "lookup")) {
         lines.push(`| ${batch} | ${label} | ${fmt(r)} | ${(r.rps / lookup.rps).toFixed(2)}× | ${(r.p99 / lookup.p99).toFixed(2)}× | ${(r.cpuUsPerReq / lookup.cpuUsPerReq).toFixed(2)}× |`);
       }
     }
-    const load2 = loadavg().map((x) => x.toFixed(2)).join(" ");
+    const load2 = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
     console.log(`\nmachine: nproc ${cpus().length}, ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load1} before, ${load2} after`);
-    console.log(`data: ${N.toLocaleString()} entities; service "bench": 5 stored float64 features + 1 on-demand; Redis; ${CONNECTIONS} connections, ${SECONDS} s per run; prediction log ${process.env.BENCH_PREDICT_LOG === "0" ? "off (BENCH_PREDICT_LOG=0)" : "on (the default)"}\n`);
+    console.log(
+      `data: ${N.toLocaleString()} entities; service "bench": 5 stored float64 features + 1 on-demand; Redis; ${CONNECTIONS} connections, ${SECONDS} s per run; prediction log ${process.env.BENCH_PREDICT_LOG === "0" ? "off (BENCH_PREDICT_LOG=0)" : "on (the default)"}\n`,
+    );
     console.log("| batch | run | req/s | p50 ms | p99 ms | CPU µs/req | req/s vs lookup | p99 vs lookup | CPU/req vs lookup |");
     console.log("|---|---|---|---|---|---|---|---|---|");
     for (const l of lines) console.log(l);

@@ -110,13 +110,16 @@ async function generateSource(db: Awaited<ReturnType<DuckDBInstance["connect"]>>
 function writeRepo(repoDir: string, offline: string): void {
   mkdirSync(join(repoDir, "data"), { recursive: true });
   writeFileSync(join(repoDir, "larder.config.ts"), `export default { project: "bench", definitions: ["./features.ts"], offline: ${offline} };\n`);
-  writeFileSync(join(repoDir, "features.ts"), `import { agg, entity, featureView, parquetSource, types as t } from "larder";
+  writeFileSync(
+    join(repoDir, "features.ts"),
+    `import { agg, entity, featureView, parquetSource, types as t } from "larder";
 export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
 const src = parquetSource({ name: "features", path: "data/features.parquet", timestampField: "ts" });
 export const plain = featureView({ name: "plain", entities: [customer], source: src, schema: { f1: t.float64, f2: t.float64, f3: t.float64 } });
 export const windows = featureView({ name: "windows", entities: [customer], source: src, aggregations: {
   f1_sum_1d: agg.sum("f1", "1d"), n_7d: agg.count("7d"), f2_avg_7d: agg.avg("f2", "7d"), f3_max_1h: agg.max("f3", "1h") } });
-`);
+`,
+  );
 }
 
 /** The Parquet files of a view in the offline store: the manifest's, else every file under it. */
@@ -180,7 +183,11 @@ function printTable(pairs: Record<string, Pair>, results: { load: string; times:
 }
 
 function machine(): void {
-  console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load now ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; load now ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -226,7 +233,9 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
     plain: {
       label: "backfill, plain view (3 features)",
       larder: () => larder("backfill", ...range, "--view", "plain"),
-      peers: [{ label: "DuckDB sort by (key, time) → Parquet", run: () => duckQuery("plain", `COPY (SELECT customer_id, ts, f1, f2, f3 FROM read_parquet('${src}') ORDER BY customer_id, ts) TO '${out("duck-plain.parquet")}' (FORMAT parquet)`) }],
+      peers: [
+        { label: "DuckDB sort by (key, time) → Parquet", run: () => duckQuery("plain", `COPY (SELECT customer_id, ts, f1, f2, f3 FROM read_parquet('${src}') ORDER BY customer_id, ts) TO '${out("duck-plain.parquet")}' (FORMAT parquet)`) },
+      ],
     },
     windows: {
       label: "backfill, 4 windowed aggregations",
@@ -237,9 +246,18 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
       label: "training set (1 view, 3 features, point-in-time join)",
       larder: () => larder("training-set", "--entities", ent, "--features", "plain:f1,plain:f2,plain:f3", "--out", out("larder-training.parquet")),
       // matched_ts (the source row's time) lets the check below accept either row of an exact tie.
-      peers: [{ label: "DuckDB ASOF LEFT JOIN → Parquet", run: () => duckQuery("training", `COPY (SELECT e.*, f.f1, f.f2, f.f3, f.ts AS matched_ts FROM read_parquet('${ent}') e
+      peers: [
+        {
+          label: "DuckDB ASOF LEFT JOIN → Parquet",
+          run: () =>
+            duckQuery(
+              "training",
+              `COPY (SELECT e.*, f.f1, f.f2, f.f3, f.ts AS matched_ts FROM read_parquet('${ent}') e
           ASOF LEFT JOIN read_parquet('${src}') f ON e.customer_id = f.customer_id AND e.event_timestamp >= f.ts ORDER BY e.row_id)
-        TO '${out("duck-training.parquet")}' (FORMAT parquet)`) }],
+        TO '${out("duck-training.parquet")}' (FORMAT parquet)`,
+            ),
+        },
+      ],
     },
     "windows-training": {
       label: "training set of the 4 windows (reads the windowed backfill)",
@@ -250,18 +268,26 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
           // the aggregates see only events (count(ev), not count(*)); an entity row at T sees the
           // events at T (RANGE frames include peers), as (T − w, T] says.
           label: "DuckDB RANGE frames as of each entity row (entity rows ∪ events) → Parquet",
-          run: () => duckQuery("windows-training", `COPY (WITH u AS (
+          run: () =>
+            duckQuery(
+              "windows-training",
+              `COPY (WITH u AS (
               SELECT customer_id, event_timestamp AS ts, row_id, NULL::DOUBLE AS f1, NULL::DOUBLE AS f2, NULL::DOUBLE AS f3, NULL::INTEGER AS ev FROM read_parquet('${ent}')
               UNION ALL SELECT customer_id, ts, NULL, f1, f2, f3, 1 FROM read_parquet('${src}'))
             SELECT * FROM (SELECT customer_id, ts AS event_timestamp, row_id, coalesce(sum(f1) ${frame(DAY)}, 0) AS f1_sum_1d, count(ev) ${frame(7 * DAY)} AS n_7d,
                 avg(f2) ${frame(7 * DAY)} AS f2_avg_7d, max(f3) ${frame(HOUR)} AS f3_max_1h FROM u) WHERE row_id IS NOT NULL ORDER BY row_id)
-            TO '${out("duck-win-training.parquet")}' (FORMAT parquet)`),
+            TO '${out("duck-win-training.parquet")}' (FORMAT parquet)`,
+            ),
         },
         {
           label: "DuckDB RANGE frames at every event, then ASOF LEFT JOIN (not exact) → Parquet",
-          run: () => duckQuery("windows-asof", `COPY (SELECT e.*, w.f1_sum_1d, w.n_7d, w.f2_avg_7d, w.f3_max_1h FROM read_parquet('${ent}') e
+          run: () =>
+            duckQuery(
+              "windows-asof",
+              `COPY (SELECT e.*, w.f1_sum_1d, w.n_7d, w.f2_avg_7d, w.f3_max_1h FROM read_parquet('${ent}') e
               ASOF LEFT JOIN (${windowsAtEvents}) w ON e.customer_id = w.customer_id AND e.event_timestamp >= w.ts ORDER BY e.row_id)
-            TO '${out("duck-win-asof.parquet")}' (FORMAT parquet)`),
+            TO '${out("duck-win-asof.parquet")}' (FORMAT parquet)`,
+            ),
         },
       ],
     },
@@ -354,7 +380,9 @@ async function mainBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, cou
   if (pairs.plain !== undefined) {
     const [rows] = await count(`SELECT count(*), 0 FROM read_parquet(${list(offlineFiles(repoDir, "plain"))})`);
     const [duckRows] = await count(`SELECT count(*), 0 FROM read_parquet('${out("duck-plain.parquet")}')`);
-    console.log(`plain backfill rows: Larder ${rows}, DuckDB ${duckRows}; Larder ${results.map((r) => `${((featureRows / r.times.plain!.larder.ms) * 1000 / 1e6).toFixed(2)}M`).join(" / ")} rows/s (rounds 1 / 2), DuckDB ${results.map((r) => `${((featureRows / r.times.plain!.peers[0]!.ms) * 1000 / 1e6).toFixed(2)}M`).join(" / ")}`);
+    console.log(
+      `plain backfill rows: Larder ${rows}, DuckDB ${duckRows}; Larder ${results.map((r) => `${(((featureRows / r.times.plain!.larder.ms) * 1000) / 1e6).toFixed(2)}M`).join(" / ")} rows/s (rounds 1 / 2), DuckDB ${results.map((r) => `${(((featureRows / r.times.plain!.peers[0]!.ms) * 1000) / 1e6).toFixed(2)}M`).join(" / ")}`,
+    );
     if (rows !== duckRows) failures.push(`plain backfill wrote ${rows} rows, DuckDB ${duckRows}`);
   }
   if (results.length > 0) printTable(pairs, results);
@@ -408,7 +436,11 @@ async function memoryBench(db: Awaited<ReturnType<DuckDBInstance["connect"]>>, c
   };
   const results = rounds(pairs);
   machine();
-  const [rows] = await count(`SELECT count(*), 0 FROM read_parquet([${offlineFiles(repoDir, "plain").map((f) => `'${f}'`).join(", ")}])`);
+  const [rows] = await count(
+    `SELECT count(*), 0 FROM read_parquet([${offlineFiles(repoDir, "plain")
+      .map((f) => `'${f}'`)
+      .join(", ")}])`,
+  );
   const [duckRows] = await count(`SELECT count(*), 0 FROM read_parquet('${duckOut}')`);
   console.log(`memory backfill rows: Larder ${rows}, DuckDB ${duckRows} (source ${memoryRows})`);
   printTable(pairs, results);

@@ -59,14 +59,15 @@ function summarize(file: string): void {
         }
       }
     }
-    if (name === "other") for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
-      const f = byId.get(cur)!.callFrame;
-      const hit = COMPONENTS.find(([, test]) => test(f.functionName, f.url));
-      if (hit) {
-        name = hit[0];
-        break;
+    if (name === "other")
+      for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+        const f = byId.get(cur)!.callFrame;
+        const hit = COMPONENTS.find(([, test]) => test(f.functionName, f.url));
+        if (hit) {
+          name = hit[0];
+          break;
+        }
       }
-    }
     totals.set(name, (totals.get(name) ?? 0) + dt);
   });
   const busy = all - (totals.get("idle") ?? 0);

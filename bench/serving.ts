@@ -62,14 +62,23 @@ function writeRepo(): void {
   const r = rng(11);
   mkdirSync(join(repoDir, "data"), { recursive: true });
   const vectors: Record<string, Vector> = {
-    customer_id: vectorFromArray(Array.from({ length: N }, (_, i) => BigInt(i + 1)), new Int64()),
-    ts: vectorFromArray(Array.from({ length: N }, () => T0 + Math.floor(r() * DAY)), new TimestampMillisecond("UTC")),
+    customer_id: vectorFromArray(
+      Array.from({ length: N }, (_, i) => BigInt(i + 1)),
+      new Int64(),
+    ),
+    ts: vectorFromArray(
+      Array.from({ length: N }, () => T0 + Math.floor(r() * DAY)),
+      new TimestampMillisecond("UTC"),
+    ),
   };
-  for (const f of allFeatures) vectors[f] = vectorFromArray(Array.from({ length: N }, () => Math.round(r() * 1e8) / 1e4), new Float64());
+  for (const f of allFeatures)
+    vectors[f] = vectorFromArray(
+      Array.from({ length: N }, () => Math.round(r() * 1e8) / 1e4),
+      new Float64(),
+    );
   writeFileSync(srcFile, pw.writeParquet(pw.Table.fromIPCStream(tableToIPC(new Table(vectors), "stream"))));
   writeBenchRepo(repoDir, { project: "benchserve", views: Object.fromEntries(viewNames.map((name, v) => [name, featuresOf(v)])) });
 }
-
 
 /** bench/naive-server.ts as plain JavaScript in bench/out/ (types stripped, as tsc emits dist/). */
 function compileNaiveServer(): string {
@@ -119,9 +128,7 @@ async function stopServer(s: Server): Promise<void> {
 
 function bodies(batch: number, count: number): string[] {
   const r = rng(batch);
-  return Array.from({ length: count }, () =>
-    JSON.stringify({ features: refs, entities: { customer_id: Array.from({ length: batch }, () => 1 + Math.floor(r() * N)) } }),
-  );
+  return Array.from({ length: count }, () => JSON.stringify({ features: refs, entities: { customer_id: Array.from({ length: batch }, () => 1 + Math.floor(r() * N)) } }));
 }
 
 interface Result {
@@ -144,11 +151,13 @@ async function load(url: string, batch: number, seconds: number, pid?: number): 
     url: `${url}/get-online-features`,
     connections: CONNECTIONS,
     duration: seconds,
-    requests: [{
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length]! }),
-    }],
+    requests: [
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length]! }),
+      },
+    ],
   });
   const cpuUsPerReq = ((cpuMs(pid) - cpu0) * 1000) / Math.max(1, res.requests.total);
   return { rps: res.requests.average, p50: res.latency.p50, p99: res.latency.p99, errors: res.errors + res.timeouts, non2xx: res.non2xx, cpuUsPerReq };
@@ -203,7 +212,14 @@ async function main(): Promise<void> {
     const redis = new Redis(redisServer.url);
     for (let v = 0; v < VIEWS; v++) {
       const fs = featuresOf(v);
-      await writeNaiveHashes(redis, viewNames[v]!, fs, ids, ts, fs.map((f) => t.getChild(f)!.toArray() as Float64Array));
+      await writeNaiveHashes(
+        redis,
+        viewNames[v]!,
+        fs,
+        ids,
+        ts,
+        fs.map((f) => t.getChild(f)!.toArray() as Float64Array),
+      );
     }
     const info = await redis.info("memory");
     redis.disconnect();
@@ -214,13 +230,18 @@ async function main(): Promise<void> {
     const larder = await startServer("larder", [...profile("larder"), cli, "--repo", repoDir, "serve", "--host", "127.0.0.1", "--port", String(larderPort)], larderPort, env);
     servers.push(larder);
     const naiveJs = compileNaiveServer();
-    for (const [name, extra] of [["naive", []], ["pipelined", ["--pipeline"]]] as const) {
+    for (const [name, extra] of [
+      ["naive", []],
+      ["pipelined", ["--pipeline"]],
+    ] as const) {
       const port = await freePort();
       servers.push(await startServer(name, [...profile(name), naiveJs, "--port", String(port), "--redis", redisServer.url, ...extra], port, env));
     }
     await checkSameAnswers(servers);
 
-    const load1 = loadavg().map((x) => x.toFixed(2)).join(" ");
+    const load1 = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
     const rows: string[] = [];
     for (const batch of BATCHES) {
       const runs = new Map<string, Result[]>();
@@ -239,7 +260,9 @@ async function main(): Promise<void> {
       rows.push(`| ${batch} | ${fmt(l)} | ${fmt(n)} | ${fmt(p)} | ${ratios(n)} | ${ratios(p)} |`);
       console.log(rows.at(-1));
     }
-    const load2 = loadavg().map((x) => x.toFixed(2)).join(" ");
+    const load2 = loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ");
     console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, Node ${process.version}; load average ${load1} before, ${load2} after`);
     console.log(`data: ${N.toLocaleString()} entities, ${VIEWS} views × ${PER_VIEW} float64 features; ${CONNECTIONS} connections, ${SECONDS} s per run, two runs per server and batch (orders reversed), means\n`);
     console.log("| batch | Larder req/s | p99 ms | CPU µs/req | naive req/s | p99 ms | CPU µs/req | pipelined naive req/s | p99 ms | CPU µs/req | req/s Larder/naive | p99 | CPU/req | req/s Larder/pipelined | p99 | CPU/req |");

@@ -49,12 +49,15 @@ function repoFor(tag: string): string {
   mkdirSync(join(dir, "data"), { recursive: true });
   symlinkSync(join(dataDir, "events.parquet"), join(dir, "data", "events.parquet"));
   writeFileSync(join(dir, "larder.config.ts"), `export default { project: "bench", definitions: ["./features.ts"], registry: "embedded", online: "embedded", offline: { path: "./offline" } };\n`);
-  writeFileSync(join(dir, "features.ts"), `import { agg, entity, featureView, parquetSource, types as t } from "larder";
+  writeFileSync(
+    join(dir, "features.ts"),
+    `import { agg, entity, featureView, parquetSource, types as t } from "larder";
 export const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });
 const src = parquetSource({ name: "events", path: "data/events.parquet", timestampField: "ts" });
 export const windows = featureView({ name: "windows", entities: [customer], source: src, aggregations: {
   f1_sum_1d: agg.sum("f1", "1d"), n_7d: agg.count("7d"), f2_avg_7d: agg.avg("f2", "7d"), f3_max_1h: agg.max("f3", "1h") } });
-`);
+`,
+  );
   return dir;
 }
 
@@ -112,7 +115,15 @@ async function sql(): Promise<void> {
   const ours = aggregatedViewJoinSql({ view, files, features: FEATURES });
   const check = (q: string) => `SELECT count(*) AS n, sum(n_7d) AS n7, sum(f3_max_1h) AS mx, sum(f1_sum_1d) AS s FROM (${q})`;
   for (let round = 0; round < 2; round++) {
-    for (const [label, q] of round === 0 ? [["larder SQL", ours], ["peer SQL", peer]] : [["peer SQL", peer], ["larder SQL", ours]]) {
+    for (const [label, q] of round === 0
+      ? [
+          ["larder SQL", ours],
+          ["peer SQL", peer],
+        ]
+      : [
+          ["peer SQL", peer],
+          ["larder SQL", ours],
+        ]) {
       const rows = await timed(`${label} (round ${round + 1})`, () => engine.rows(`CREATE OR REPLACE TEMP TABLE out AS ${q}`).then(() => engine.rows(check("SELECT * FROM out"))));
       console.log(`  ${JSON.stringify(rows[0])}`);
     }

@@ -31,7 +31,7 @@ export const ERROR_CATALOGUE = {
   UNKNOWN_RUN: { status: 404, summary: "no pipeline run with that id" },
   UNKNOWN_MODEL: { status: 404, summary: "no model of that name, or no version of it with that number or stage" },
   INVALID_MODEL: { status: 400, summary: "a model file is malformed or does not fit its feature service" },
-  MISSING_FEATURE: { status: 422, summary: "a model input is missing and the model's missing-value policy is \"error\"" },
+  MISSING_FEATURE: { status: 422, summary: 'a model input is missing and the model\'s missing-value policy is "error"' },
   UNAUTHENTICATED: { status: 401, summary: "the request carries no API key, or an unknown one" },
   FORBIDDEN: { status: 403, summary: "the API key lacks the scope the route needs" },
   ROUTE_NOT_FOUND: { status: 404, summary: "no HTTP route with that method and path" },

@@ -4,22 +4,39 @@
  */
 export { defineConfig, hashApiKey, type LarderConfig, type LarderConfigInput, type ApiKeyScope, type ApiKeyInput } from "./config/define-config.js";
 export { entity, type EntityOptions } from "./definitions/entity.js";
-export {
-  parquetSource, csvSource, postgresSource, pushSource, requestSource,
-  type ParquetSourceOptions, type CsvSourceOptions, type PostgresSourceOptions, type PushSourceOptions, type RequestSourceOptions,
-} from "./definitions/sources.js";
+export { parquetSource, csvSource, postgresSource, pushSource, requestSource, type ParquetSourceOptions, type CsvSourceOptions, type PostgresSourceOptions, type PushSourceOptions, type RequestSourceOptions } from "./definitions/sources.js";
 export { featureView, type FeatureViewOptions } from "./definitions/feature-view.js";
 export { onDemandFeatureView, type OnDemandFeatureViewOptions } from "./definitions/on-demand-feature-view.js";
 export { featureService, type FeatureServiceOptions } from "./definitions/feature-service.js";
 export { agg } from "./definitions/aggregations.js";
 export type {
-  EntityDef, FeatureViewDef, OnDemandFeatureViewDef, FeatureServiceDef, SourceDef, BatchSourceDef, PushSourceDef, RequestSourceDef,
-  AggregationDef, FeatureRow, FeatureViewProjection, RowOf, ValueOf,
+  EntityDef,
+  FeatureViewDef,
+  OnDemandFeatureViewDef,
+  FeatureServiceDef,
+  SourceDef,
+  BatchSourceDef,
+  PushSourceDef,
+  RequestSourceDef,
+  AggregationDef,
+  FeatureRow,
+  FeatureViewProjection,
+  RowOf,
+  ValueOf,
 } from "./definitions/definition-types.js";
 export { types, type ValueType } from "./types.js";
 export {
-  FeatureStore, type FeatureStoreOptions, type BackfillOptions, type TrainingSetOptions, type PushOptions, type PushResult, type PushTarget,
-  type MaterializeOptions, type MaterializeIncrementalOptions, type MaterializeSkip, type OnlineFeaturesOptions,
+  FeatureStore,
+  type FeatureStoreOptions,
+  type BackfillOptions,
+  type TrainingSetOptions,
+  type PushOptions,
+  type PushResult,
+  type PushTarget,
+  type MaterializeOptions,
+  type MaterializeIncrementalOptions,
+  type MaterializeSkip,
+  type OnlineFeaturesOptions,
 } from "./feature-store.js";
 export type { MaterializeResult } from "./materialize/materialize-view.js";
 export type { BackfillResult } from "./pipeline/view-pipeline.js";

@@ -12,8 +12,7 @@ export function isEpochMs(t: number): boolean {
 }
 
 // ISO-8601 with optional time, fraction and zone. A value without a zone is UTC (DESIGN.md).
-const ISO_RE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -81,7 +80,7 @@ export function toEpochMs(value: unknown, what: string): EpochMs {
 
 /** A rejected timestamp value for a message: JSON-quoted and cut to 60 characters. */
 export function describeTimestamp(value: unknown): string {
-  const s = value instanceof Date ? "Invalid Date" : typeof value === "bigint" ? `${value}` : JSON.stringify(value) ?? String(value);
+  const s = value instanceof Date ? "Invalid Date" : typeof value === "bigint" ? `${value}` : (JSON.stringify(value) ?? String(value));
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 

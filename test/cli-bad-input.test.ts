@@ -99,7 +99,10 @@ const snapshot = () => snapshotTree(dir, [".larder"]);
 /** Runs the command, expects `code`, and checks the repository is byte-identical afterwards. */
 function expectFailureWritingNothing(t: TestContext, args: string[], code: string, ...patterns: RegExp[]): string {
   const before = snapshot();
-  assert.ok(Object.keys(before).some((p) => p.endsWith("manifest.json")), "the offline store should have data before the case");
+  assert.ok(
+    Object.keys(before).some((p) => p.endsWith("manifest.json")),
+    "the offline store should have data before the case",
+  );
   const message = assertCliError(cli(...args), code, ...patterns);
   // Shown without the CLI's `error [CODE]` prefix, so a passing run prints no error lines.
   t.diagnostic(`refused as expected, ${code}: ${message}`);
@@ -115,9 +118,7 @@ before(() => {
     "features.ts": FEATURES,
     "data/good.parquet": parquetBytes(goodTable()),
     "data/flaky.csv": flakyCsv(0),
-    "data/strings.parquet": parquetBytes(
-      arrowTable({ customer_id: col.int64([1, 2]), ts: col.timestamp([T0 + HOUR, T0 + 2 * HOUR]), amount: col.string(["12.5", "a lot"]) }),
-    ),
+    "data/strings.parquet": parquetBytes(arrowTable({ customer_id: col.int64([1, 2]), ts: col.timestamp([T0 + HOUR, T0 + 2 * HOUR]), amount: col.string(["12.5", "a lot"]) })),
     "data/bad_ts.csv": `customer_id,ts,x\n1,2024-01-01T01:00:00Z,1.5\n2,2024-01-01T02:00:00Z,2.5\n3,2024-13-45 25:61,3.5\n`,
     "data/corrupt.parquet": parquetBytes(goodTable()).subarray(0, 200),
     "data/entities.csv": `customer_id,event_timestamp\n1,2024-01-01T12:00:00Z\n2,2024-01-03T12:00:00Z\n3,2024-01-01T00:30:00Z\n1,2024-01-14T00:00:00Z\n`,
@@ -149,7 +150,10 @@ test("setup: apply (sources that cannot be read are noted, not fatal), backfill 
   const out = path("baseline.parquet");
   assertOk(cli("training-set", "--entities", path("data/entities.csv"), "--features", "good_view:x,flaky_view:y", "--out", out));
   trainingSetBefore = plainRows(readParquetTable(out));
-  assert.deepEqual(trainingSetBefore.map((r) => r.x), [1.5, 5.5, null, 4.5]);
+  assert.deepEqual(
+    trainingSetBefore.map((r) => r.x),
+    [1.5, 5.5, null, 4.5],
+  );
   assert.equal(trainingSetBefore.length, 4);
   definitionsBefore = await registryDefinitions();
   assert.equal(definitionsBefore.length, 15);
@@ -213,10 +217,7 @@ test("an unreachable Postgres registry is POSTGRES_UNAVAILABLE, without the pass
   const other = join(root, "pg-registry");
   mkdirSync(other);
   writeFileSync(join(other, "features.ts"), `import { entity, types as t } from "larder";\nexport const customer = entity({ name: "customer", joinKeys: ["customer_id"], valueType: t.int64 });\n`);
-  writeFileSync(
-    join(other, "larder.config.ts"),
-    configSource("bad_registry").replace(`registry: "embedded"`, `registry: "postgres://postgres:secret@127.0.0.1:1/x"`),
-  );
+  writeFileSync(join(other, "larder.config.ts"), configSource("bad_registry").replace(`registry: "embedded"`, `registry: "postgres://postgres:secret@127.0.0.1:1/x"`));
   assert.match(readFileSync(join(other, "larder.config.ts"), "utf8"), /secret@127\.0\.0\.1:1/);
   const res = larder(other, ["apply"]);
   t.diagnostic(`refused as expected, POSTGRES_UNAVAILABLE: ${assertCliError(res, "POSTGRES_UNAVAILABLE", /127\.0\.0\.1:1/)}`);

@@ -93,7 +93,11 @@ test("init prints the walkthrough; the scaffold's README and the project's READM
     assert.ok(existsSync(join(repo, f)), `init did not create ${f}`);
   }
   assert.match(readFileSync(join(repo, "features.ts"), "utf8"), /from "larder-feature-store"/);
-  const printed = out.split("\n").slice(1).map((l) => l.trim()).filter(Boolean);
+  const printed = out
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim())
+    .filter(Boolean);
   assert.equal(printed[0], `cd ${repo}`);
   steps = printed.slice(1);
   assert.ok(steps.length >= 10, `the walkthrough has every step:\n${out}`);

@@ -50,11 +50,24 @@ describe("larder list, describe, show, plan, online --format table", () => {
   });
 
   test("list: every object with a one-line summary; --json", () => {
-    const table = assertOk(larder(repo.dir, ["list"])).trimEnd().split("\n");
+    const table = assertOk(larder(repo.dir, ["list"]))
+      .trimEnd()
+      .split("\n");
     assert.match(table[0]!, /^KIND\s+NAME\s+SUMMARY$/);
-    assert.deepEqual(table.slice(1).map((l) => l.split(/\s{2,}/).slice(0, 2).join(" ")), ["entity customer", "source profiles", "feature view profile", "feature service svc"]);
+    assert.deepEqual(
+      table.slice(1).map((l) =>
+        l
+          .split(/\s{2,}/)
+          .slice(0, 2)
+          .join(" "),
+      ),
+      ["entity customer", "source profiles", "feature view profile", "feature service svc"],
+    );
     const json = JSON.parse(assertOk(larder(repo.dir, ["list", "--json"]))) as { kind: string; name: string; summary: string }[];
-    assert.deepEqual(json.find((o) => o.name === "profile"), { kind: "feature_view", name: "profile", summary: "2 features of customer from profiles, ttl 3650d" });
+    assert.deepEqual(
+      json.find((o) => o.name === "profile"),
+      { kind: "feature_view", name: "profile", summary: "2 features of customer from profiles, ttl 3650d" },
+    );
     assert.equal(json.find((o) => o.name === "profiles")?.summary, "parquet data/profiles.parquet");
   });
 
@@ -80,16 +93,7 @@ describe("larder list, describe, show, plan, online --format table", () => {
     await repo.writeFile("entities.csv", "customer_id,event_timestamp\n1,2024-01-10T00:00:00Z\n2,2024-01-10T00:00:00Z\n3,2024-01-10T00:00:00Z\n");
     assertOk(larder(repo.dir, ["training-set", "--entities", repo.path("entities.csv"), "--service", "svc", "--out", repo.path("ts.parquet")]));
     const table = assertOk(larder(repo.dir, ["show", repo.path("ts.parquet"), "--limit", "2"]));
-    assert.equal(
-      table,
-      [
-        "customer_id  event_timestamp       plan       fee",
-        "1            2024-01-10T00:00:00Z  basic      9.5",
-        "2            2024-01-10T00:00:00Z  pro, plus  19",
-        "(2 of 3 rows)",
-        "",
-      ].join("\n"),
-    );
+    assert.equal(table, ["customer_id  event_timestamp       plan       fee", "1            2024-01-10T00:00:00Z  basic      9.5", "2            2024-01-10T00:00:00Z  pro, plus  19", "(2 of 3 rows)", ""].join("\n"));
     const csv = assertOk(larder(repo.dir, ["show", repo.path("ts.parquet"), "--format", "csv"]));
     assert.equal(csv, 'customer_id,event_timestamp,plan,fee\n1,2024-01-10T00:00:00Z,basic,9.5\n2,2024-01-10T00:00:00Z,"pro, plus",19\n3,2024-01-10T00:00:00Z,,0\n');
     assertCliError(larder(repo.dir, ["show", repo.path("ts.parquet"), "--limit", "0"]), "INVALID_ARGUMENT", /--limit/);

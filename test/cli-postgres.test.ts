@@ -110,10 +110,7 @@ if (!available && requireServices()) {
       writeFileSync(join(dir, "data/entities.csv"), `driver_id,event_timestamp\n${ENTITIES.map((e) => e.join(",")).join("\n")}\n`);
       await sql(`create schema ${sourceSchema}`);
       await sql(`create table ${sourceSchema}.trips (driver_id bigint not null, ts timestamptz not null, fare double precision)`);
-      await sql(
-        `insert into ${sourceSchema}.trips select * from unnest($1::bigint[], $2::timestamptz[], $3::float8[])`,
-        [trips.map((t) => t.driver), trips.map((t) => new Date(t.ts).toISOString()), trips.map((t) => t.fare)],
-      );
+      await sql(`insert into ${sourceSchema}.trips select * from unnest($1::bigint[], $2::timestamptz[], $3::float8[])`, [trips.map((t) => t.driver), trips.map((t) => new Date(t.ts).toISOString()), trips.map((t) => t.fare)]);
     });
 
     after(async () => {
@@ -144,9 +141,16 @@ if (!available && requireServices()) {
         assert.equal(row.fare, latest ? latest.fare : null, `row ${i}: fare`);
         const window = mine.filter((x) => x.ts > t - DAY);
         assert.equal(row.trips_1d, window.length, `row ${i}: trips_1d`);
-        assert.equal(row.fare_sum_1d, window.reduce((s, x) => s + x.fare, 0), `row ${i}: fare_sum_1d`);
+        assert.equal(
+          row.fare_sum_1d,
+          window.reduce((s, x) => s + x.fare, 0),
+          `row ${i}: fare_sum_1d`,
+        );
       });
-      assert.ok(rows.some((r) => (r.trips_1d as number) > 0), "some rows should have trips in their last day");
+      assert.ok(
+        rows.some((r) => (r.trips_1d as number) > 0),
+        "some rows should have trips in their last day",
+      );
     });
 
     test("two `larder apply` processes at once on a fresh Postgres registry both succeed; the registry ends consistent", async () => {
@@ -174,8 +178,14 @@ if (!available && requireServices()) {
           fares: await r.definitionHistory(store.project, "feature_view", "fares"),
           all: await r.listDefinitions(store.project),
         }));
-        assert.deepEqual(history.lastFare.map((d) => d.version), [1, 2]);
-        assert.deepEqual(history.fares.map((d) => d.version), [1]);
+        assert.deepEqual(
+          history.lastFare.map((d) => d.version),
+          [1, 2],
+        );
+        assert.deepEqual(
+          history.fares.map((d) => d.version),
+          [1],
+        );
         assert.equal(history.all.length, 5);
       } finally {
         writeFileSync(featuresFile, features("2d"));

@@ -98,7 +98,13 @@ test("a backfill killed with SIGKILL is abandoned after its lease; the next run 
   assert.deepEqual(spillDirs(), [], "the dead run's spill directory is gone");
   assert.ok(!existsSync(join(tmp, orphans[0]!)));
   const after = runs().filter((r) => r.kind === "backfill");
-  assert.deepEqual(after.map((r) => [r.id === dead.id ? "dead" : "next", r.status]), [["next", "succeeded"], ["dead", "abandoned"]]);
+  assert.deepEqual(
+    after.map((r) => [r.id === dead.id ? "dead" : "next", r.status]),
+    [
+      ["next", "succeeded"],
+      ["dead", "abandoned"],
+    ],
+  );
   const reaped = after[1]!;
   assert.equal(reaped.finishedAt, dead.leaseUntil, "stored abandoned, finished when its lease ended");
   assert.match(reaped.error ?? "", /stopped renewing the lease/);

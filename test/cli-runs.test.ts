@@ -52,7 +52,12 @@ describe("larder runs", () => {
     // The scheduled tick (schedule, then its backfill and materialization), the CLI materialization,
     // the failed backfill, and the first backfill of both views.
     assert.deepEqual(
-      body.map((l) => l.split(/\s{2,}/).slice(1, 3).join(" ")),
+      body.map((l) =>
+        l
+          .split(/\s{2,}/)
+          .slice(1, 3)
+          .join(" "),
+      ),
       ["materialize profile", "backfill profile", "schedule profile", "materialize profile", "backfill second", "backfill second", "backfill profile"],
     );
     const failed = body.find((l) => /\bfailed\b/.test(l));
@@ -80,16 +85,28 @@ describe("larder runs", () => {
     assert.equal(failed.tick, null);
     assert.deepEqual(
       runs.map((r) => Date.parse(String(r.startedAt))),
-      runs.map((r) => Date.parse(String(r.startedAt))).slice().sort((a, b) => b - a),
+      runs
+        .map((r) => Date.parse(String(r.startedAt)))
+        .slice()
+        .sort((a, b) => b - a),
       "newest first",
     );
 
     const second = JSON.parse(assertOk(larder(repo.dir, ["runs", "--json", "--view", "second"]))) as Record<string, unknown>[];
-    assert.deepEqual(second.map((r) => r.status), ["failed", "succeeded"]);
+    assert.deepEqual(
+      second.map((r) => r.status),
+      ["failed", "succeeded"],
+    );
     const one = JSON.parse(assertOk(larder(repo.dir, ["runs", "--json", "--limit", "1"]))) as Record<string, unknown>[];
-    assert.deepEqual(one.map((r) => r.id), [runs[0]!.id]);
+    assert.deepEqual(
+      one.map((r) => r.id),
+      [runs[0]!.id],
+    );
     const scheduled = JSON.parse(assertOk(larder(repo.dir, ["runs", "--json", "--kind", "schedule"]))) as Record<string, unknown>[];
-    assert.deepEqual(scheduled.map((r) => r.id), [sched.id]);
+    assert.deepEqual(
+      scheduled.map((r) => r.id),
+      [sched.id],
+    );
   });
 
   test("no runs says so; a bad --limit is INVALID_ARGUMENT", () => {

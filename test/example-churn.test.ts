@@ -78,8 +78,10 @@ test("the generator is deterministic: the same flags give byte-identical files",
     assert.ok(!bytesA.equals(readFileSync(join(c, "data", f))), `${f} is the same for seeds 11 and 12`);
   }
   const labels = readTable(join(a, "data", "labels.parquet"));
-  assert.deepEqual(labels.schema.fields.map((f) => `${f.name}:${f.type}`),
-    ["customer_id:Int64", "event_timestamp:Timestamp<MILLISECOND, UTC>", "cart_value:Float64", "churned:Bool"]);
+  assert.deepEqual(
+    labels.schema.fields.map((f) => `${f.name}:${f.type}`),
+    ["customer_id:Int64", "event_timestamp:Timestamp<MILLISECOND, UTC>", "cart_value:Float64", "churned:Bool"],
+  );
   assert.ok(labels.numRows > 150, `expected several label rows per customer, got ${labels.numRows}`);
 });
 
@@ -104,7 +106,10 @@ test("apply, backfill and training-set give one churn_v1 row per label row, poin
     assert.deepEqual(columnValues(ts, c), columnValues(labels, c), `column ${c} differs from the entity rows`);
   }
   const count30 = columnValues(ts, "txn_count_30d");
-  assert.ok(count30.every((v) => typeof v === "number"), "txn_count_30d is never null");
+  assert.ok(
+    count30.every((v) => typeof v === "number"),
+    "txn_count_30d is never null",
+  );
 
   // Recompute every feature by brute force from the generated files and compare.
   const keys = columnValues(labels, "customer_id") as number[];
@@ -112,12 +117,15 @@ test("apply, backfill and training-set give one churn_v1 row per label row, poin
   const carts = columnValues(labels, "cart_value") as number[];
   const txns = readTable(join(data, "transactions.parquet"));
   const txnByCustomer = groupBy(columnValues(txns, "customer_id") as number[], {
-    ts: columnValues(txns, "ts") as number[], usd: (columnValues(txns, "amount_cents") as number[]).map((c) => c / 100),
+    ts: columnValues(txns, "ts") as number[],
+    usd: (columnValues(txns, "amount_cents") as number[]).map((c) => c / 100),
   });
   const profiles = readTable(join(data, "profiles.parquet"));
   const profilesByCustomer = groupBy(columnValues(profiles, "cust") as number[], {
-    updated: columnValues(profiles, "updated_at") as number[], ingested: columnValues(profiles, "ingested_at") as number[],
-    plan: columnValues(profiles, "plan") as string[], fee: columnValues(profiles, "monthly_fee") as number[],
+    updated: columnValues(profiles, "updated_at") as number[],
+    ingested: columnValues(profiles, "ingested_at") as number[],
+    plan: columnValues(profiles, "plan") as string[],
+    fee: columnValues(profiles, "monthly_fee") as number[],
     tenure: columnValues(profiles, "tenure_months") as number[],
   });
   const got = Object.fromEntries(features.map((f) => [f, columnValues(ts, f)]));
@@ -144,8 +152,7 @@ test("apply, backfill and training-set give one churn_v1 row per label row, poin
     // Profile: latest updated_at ≤ T within the 30-day TTL; the latest ingestion among equal updated_at.
     const version = (profilesByCustomer.get(keys[i]!) ?? [])
       .filter((p) => p.updated <= t && p.updated >= t - 30 * DAY)
-      .reduce<{ updated: number; ingested: number; plan: string; fee: number; tenure: number } | null>(
-        (best, p) => (best === null || p.updated > best.updated || (p.updated === best.updated && p.ingested > best.ingested) ? p : best), null);
+      .reduce<{ updated: number; ingested: number; plan: string; fee: number; tenure: number } | null>((best, p) => (best === null || p.updated > best.updated || (p.updated === best.updated && p.ingested > best.ingested) ? p : best), null);
     if (version) withProfile++;
     assert.equal(got.plan![i], version?.plan ?? null, `row ${i}: plan`);
     assert.ok(close(got.monthly_fee![i], version?.fee ?? null), `row ${i}: monthly_fee = ${String(got.monthly_fee![i])}, expected ${version?.fee}`);

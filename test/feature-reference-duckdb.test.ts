@@ -56,7 +56,7 @@ function duckAllowed(row: Record<string, unknown> | undefined, name: string): un
   const tied = row?.[name + CANDIDATES];
   if (tied === null || tied === undefined) return [row?.[name] ?? null];
   const items = (tied as { items?: unknown[] }).items ?? (tied as unknown[]);
-  return items.map((v) => (typeof v === "bigint" ? Number(v) : v ?? null));
+  return items.map((v) => (typeof v === "bigint" ? Number(v) : (v ?? null)));
 }
 
 function plain(v: unknown): unknown {
@@ -79,20 +79,26 @@ async function writeFiles(s: Scenario, source: SourceName, seed: number): Promis
   const keyType: KeyType = source === "ints" ? "int64" : "string";
   const keys = s.entities.map((e) => entityOf(source === "ints" ? e.customer : e.account, keyType));
   const entities = join(dir, `${seed}-${source}-entities.parquet`);
-  await writeParquet(entities, arrowTable({
-    idx: col.int32(s.entities.map((_, i) => i)),
-    k: keyType === "int64" ? col.int64(keys as (number | null)[]) : col.string(keys as (string | null)[]),
-    event_timestamp: col.timestamp(s.entities.map((e) => e.t)),
-  }));
+  await writeParquet(
+    entities,
+    arrowTable({
+      idx: col.int32(s.entities.map((_, i) => i)),
+      k: keyType === "int64" ? col.int64(keys as (number | null)[]) : col.string(keys as (string | null)[]),
+      event_timestamp: col.timestamp(s.entities.map((e) => e.t)),
+    }),
+  );
   const rows = join(dir, `${seed}-${source}.parquet`);
   const r = s[source];
-  await writeParquet(rows, arrowTable({
-    k: keyType === "int64" ? col.int64(r.map((x) => x.key as number | null)) : col.string(r.map((x) => x.key as string | null)),
-    ts: col.timestamp(r.map((x) => x.ts)),
-    created: col.timestamp(r.map((x) => x.created)),
-    x: col.float64(r.map((x) => x.values.x as number | null)),
-    n: col.int64(r.map((x) => x.values.n as number | null)),
-  }));
+  await writeParquet(
+    rows,
+    arrowTable({
+      k: keyType === "int64" ? col.int64(r.map((x) => x.key as number | null)) : col.string(r.map((x) => x.key as string | null)),
+      ts: col.timestamp(r.map((x) => x.ts)),
+      created: col.timestamp(r.map((x) => x.created)),
+      x: col.float64(r.map((x) => x.values.x as number | null)),
+      n: col.int64(r.map((x) => x.values.n as number | null)),
+    }),
+  );
   return { entities, rows };
 }
 

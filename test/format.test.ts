@@ -7,7 +7,7 @@ import { test } from "node:test";
 // as `npm run format:check`, so CI fails on unformatted code and names the files.
 const ROOT = resolve(import.meta.dirname, "..");
 
-test("the tree is formatted (npm run format:check)", { skip: "enabled after the tree is formatted" }, () => {
+test("the tree is formatted (npm run format:check)", () => {
   const res = spawnSync("npm", ["run", "--silent", "format:check"], { cwd: ROOT, encoding: "utf8" });
   assert.equal(res.status, 0, `unformatted files (run \`npm run format\`):\n${res.stdout}${res.stderr}`);
 });

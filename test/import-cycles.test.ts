@@ -22,7 +22,11 @@ async function cyclesOf(pattern: string): Promise<string[][]> {
 test("src/ has no import cycle", async () => {
   const cycles = await cyclesOf("src/**/*.ts");
   const unknown = cycles.filter((cycle) => !KNOWN_CYCLES.some((k) => cycle.every((f) => k.files.test(f))));
-  assert.deepEqual(unknown.map((c) => [...c, c[0]].join(" -> ")), [], "import cycles in src/ (break them: move the shared part down, or take a narrow interface)");
+  assert.deepEqual(
+    unknown.map((c) => [...c, c[0]].join(" -> ")),
+    [],
+    "import cycles in src/ (break them: move the shared part down, or take a narrow interface)",
+  );
   for (const known of KNOWN_CYCLES) {
     assert.ok(
       cycles.some((cycle) => cycle.every((f) => known.files.test(f))),

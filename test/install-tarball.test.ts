@@ -38,9 +38,7 @@ function run(cmd: string, args: readonly string[], cwd: string, timeoutMs = 600_
 
 /** Every file under `dir`, relative, with forward slashes. */
 function filesUnder(dir: string, prefix = ""): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`],
-  );
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
 }
 
 /** The files of a packed tarball, and every source map's sources that are not among them. */
@@ -110,7 +108,10 @@ test("npm pack → npm install --engine-strict into an empty project → init, a
   npx("training-set", "--entities", "data/requests.csv", "--service", "driver_activity", "--out", "training.parquet");
   const table = readParquetTable(join(project, "training.parquet"));
   assert.equal(table.numRows, 300);
-  assert.ok(plainRows(table).some((r) => typeof r.km_7d === "number" && r.km_7d > 0), "features were computed");
+  assert.ok(
+    plainRows(table).some((r) => typeof r.km_7d === "number" && r.km_7d > 0),
+    "features were computed",
+  );
 
   // User code imports the package by name (both entry points) from the installed copy.
   const script = `import { FeatureStore, types } from "larder-feature-store"; import { startServer } from "larder-feature-store/server";

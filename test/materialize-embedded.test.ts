@@ -62,11 +62,7 @@ export const ratios = onDemandFeatureView({
 export const svc = featureService({ name: "svc", features: [profile, spend.select(["txn_count_3d", "spend_7d"]), ratios] });
 `;
 
-const ALL_FEATURES = [
-  "profile:plan", "profile:monthly_fee", "profile:tenure_months",
-  "spend:spend_7d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount",
-  "ratios:cart_vs_avg", "ratios:fee_plus_count",
-];
+const ALL_FEATURES = ["profile:plan", "profile:monthly_fee", "profile:tenure_months", "spend:spend_7d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount", "ratios:cart_vs_avg", "ratios:fee_plus_count"];
 
 function makeData() {
   const r = rng(42);
@@ -95,8 +91,12 @@ function makeData() {
   }
   return {
     "data/profiles.parquet": arrowTable({
-      customer_id: col.int64(p.id), updated_at: col.timestamp(p.ts), ingested_at: col.timestamp(p.created),
-      plan: col.string(p.plan), monthly_fee: col.float64(p.fee), tenure_months: col.int64(p.tenure),
+      customer_id: col.int64(p.id),
+      updated_at: col.timestamp(p.ts),
+      ingested_at: col.timestamp(p.created),
+      plan: col.string(p.plan),
+      monthly_fee: col.float64(p.fee),
+      tenure_months: col.int64(p.tenure),
     }),
     "data/txns.parquet": arrowTable({ customer_id: col.int64(t.id), ts: col.timestamp(t.ts), amount_cents: col.int64(t.cents) }),
   };
@@ -145,10 +145,7 @@ async function assertParity(ids: number[], T: number, seed: number): Promise<Onl
   const r = rng(seed);
   const cart = ids.map(() => Math.round(r() * 50000) / 100);
   const res = await repo.store.getOnlineFeatures({ customer_id: ids, cart_value: cart }, { features: ALL_FEATURES });
-  const training = await repo.store.getTrainingSet(
-    arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(ids.map(() => T)), cart_value: col.float64(cart) }),
-    { features: ALL_FEATURES },
-  );
+  const training = await repo.store.getTrainingSet(arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(ids.map(() => T)), cart_value: col.float64(cart) }), { features: ALL_FEATURES });
   const expected = tableRows(training);
   const online = responseRows(res).values;
   assert.deepEqual(res.metadata.feature_names, ["customer_id", ...ALL_FEATURES.map((f) => f.split(":")[1]!)]);
@@ -197,7 +194,10 @@ test("materialize-incremental continues from the watermark; an older range never
   await assertParity(shuffledEntities(2), end - 1, 8);
   // The older range again: its rows are older than the stored ones, so nothing changes.
   const again = await repo.store.materialize({ start: BACKFILL.start, end: MID });
-  assert.ok(again.some((r) => r.stale > 0), "older rows were ignored");
+  assert.ok(
+    again.some((r) => r.stale > 0),
+    "older rows were ignored",
+  );
   await assertParity(shuffledEntities(3), end - 1, 9);
   // The watermark stays at `end` (the store still holds everything up to it).
   await repo.store.withRegistry(async (registry) => {
@@ -240,10 +240,7 @@ test("two materializations of one view at once are serialized by the registry lo
   await repo.store.withRegistry((registry) =>
     withOnline(async (online) => {
       const ctx = { project, registry, offline: repo.store.offline, online, batchSize: 7, source: { repoDir: repo.dir, postgresUrl: undefined } };
-      const [a, b] = await Promise.all([
-        materializeView(ctx, view, { start: BACKFILL.start, end: BACKFILL.end }),
-        materializeView(ctx, view, { start: BACKFILL.start, end: BACKFILL.end }),
-      ]);
+      const [a, b] = await Promise.all([materializeView(ctx, view, { start: BACKFILL.start, end: BACKFILL.end }), materializeView(ctx, view, { start: BACKFILL.start, end: BACKFILL.end })]);
       assert.equal(a.rows, b.rows);
       const runs = (await registry.listRuns(project, { view: "spend", kind: "materialize" })).filter((r) => r.id === a.runId || r.id === b.runId);
       assert.equal(runs.length, 2);

@@ -47,7 +47,7 @@ function makeData(seed: number) {
   const r = rng(seed);
   const rows = { bank: [] as string[], account_id: [] as number[], ts: [] as number[], created: [] as number[], amount: [] as (number | null)[], note: [] as (string | null)[], vip: [] as (boolean | null)[] };
   const accounts: Account[] = [];
-  for (const bank of ["DE", "FR", "a,\"b"]) for (let id = 1; id <= 12; id++) accounts.push([bank, id]);
+  for (const bank of ["DE", "FR", 'a,"b']) for (let id = 1; id <= 12; id++) accounts.push([bank, id]);
   for (const [bank, id] of accounts) {
     const k = Math.floor(r() * 8);
     for (let e = 0; e < k; e++) {
@@ -63,8 +63,13 @@ function makeData(seed: number) {
   }
   const files = {
     "data/src.parquet": arrowTable({
-      bank: col.string(rows.bank), account_id: col.int64(rows.account_id), ts: col.timestamp(rows.ts), created: col.timestamp(rows.created),
-      amount: col.float64(rows.amount), note: col.string(rows.note), vip: col.bool(rows.vip),
+      bank: col.string(rows.bank),
+      account_id: col.int64(rows.account_id),
+      ts: col.timestamp(rows.ts),
+      created: col.timestamp(rows.created),
+      amount: col.float64(rows.amount),
+      note: col.string(rows.note),
+      vip: col.bool(rows.vip),
     }),
   };
   return { files, accounts };
@@ -83,10 +88,11 @@ async function assertParity(repo: FeatureRepo, online: OnlineStore, accounts: Ac
     // Keys as strings: "5" and 5 are one entity for an int64 key.
     entities: { bank: picks.map((p) => p[0]), account_id: picks.map((p) => String(p[1])), limit },
   });
-  const training = tableRows(await repo.store.getTrainingSet(
-    arrowTable({ bank: col.string(picks.map((p) => p[0])), account_id: col.int64(picks.map((p) => p[1])), event_timestamp: col.timestamp(picks.map(() => end - 1)), limit: col.float64(limit) }),
-    { features: FEATURE_REFS },
-  ));
+  const training = tableRows(
+    await repo.store.getTrainingSet(arrowTable({ bank: col.string(picks.map((p) => p[0])), account_id: col.int64(picks.map((p) => p[1])), event_timestamp: col.timestamp(picks.map(() => end - 1)), limit: col.float64(limit) }), {
+      features: FEATURE_REFS,
+    }),
+  );
   assert.deepEqual(res.metadata.feature_names, ["bank", "account_id", "amount", "note", "vip", "n_2d", "total_2d", "mean_2d", "last", "left", "busy"]);
   for (let i = 0; i < picks.length; i++) {
     const got: Record<string, unknown> = {};

@@ -73,27 +73,42 @@ test('missing policy "fill": numeric fill (null fill = the mean, contributes 0),
   const noFill = loadModel(withChange((m) => (m.inputs[2].fill = null)));
   assert.equal(noFill.predict([{ monthly_fee: 50, tenure_months: 24 }], { contributions: true })[0]!.contributions!.plan, 0);
   // fill and missing may be omitted: fill null, policy "fill"
-  const defaults = loadModel(withChange((m) => {
-    delete m.missing;
-    delete m.inputs[0].fill;
-  }));
+  const defaults = loadModel(
+    withChange((m) => {
+      delete m.missing;
+      delete m.inputs[0].fill;
+    }),
+  );
   assert.equal(defaults.predict([{ tenure_months: 24, plan: "basic" }])[0]!.margin, -1.2 + 0.1);
 });
 
 test('missing policy "error": MISSING_FEATURE naming the feature and the row', () => {
   const model = loadModel(withChange((m) => (m.missing = "error")));
-  assert.throws(() => model.predict([{ monthly_fee: 1, tenure_months: 2, plan: "pro" }, { monthly_fee: 1, plan: "pro" }]), (err: any) => {
-    assert.equal(err.code, "MISSING_FEATURE");
-    assert.match(err.message, /"tenure_months"/);
-    assert.deepEqual(err.details, { feature: "tenure_months", row: 1 });
-    return true;
-  });
+  assert.throws(
+    () =>
+      model.predict([
+        { monthly_fee: 1, tenure_months: 2, plan: "pro" },
+        { monthly_fee: 1, plan: "pro" },
+      ]),
+    (err: any) => {
+      assert.equal(err.code, "MISSING_FEATURE");
+      assert.match(err.message, /"tenure_months"/);
+      assert.deepEqual(err.details, { feature: "tenure_months", row: 1 });
+      return true;
+    },
+  );
   assert.throws(() => model.predict([{ monthly_fee: 1, tenure_months: 2, plan: null }]), { code: "MISSING_FEATURE", details: { feature: "plan", row: 0 } });
 });
 
 test('missing policy "null": a null prediction that lists the missing inputs; complete rows still score', () => {
   const model = loadModel(withChange((m) => (m.missing = "null")));
-  const [a, b] = model.predict([{ monthly_fee: NaN, tenure_months: 2 }, { monthly_fee: 50, tenure_months: 24, plan: "zzz" }], { contributions: true });
+  const [a, b] = model.predict(
+    [
+      { monthly_fee: NaN, tenure_months: 2 },
+      { monthly_fee: 50, tenure_months: 24, plan: "zzz" },
+    ],
+    { contributions: true },
+  );
   assert.deepEqual(a, { prediction: null, margin: null, contributions: null, bias: null, missing: ["monthly_fee", "plan"] });
   assert.equal(b!.margin, -1.2);
   assert.deepEqual(model.predict([{}])[0], { prediction: null, margin: null, missing: ["monthly_fee", "tenure_months", "plan"] });
@@ -171,11 +186,13 @@ test("property: contributions + bias = margin, and prediction = sigmoid(margin),
       const model: Model = loadModel(spec);
       // give each input a value of its kind (strings to categorical inputs, numbers to numeric)
       const rows = rawRows.map((vals) =>
-        Object.fromEntries(spec.inputs.map((inp, i) => {
-          const v = vals[i];
-          const ok = inp.kind === "numeric" ? typeof v !== "string" : typeof v !== "number" || Number.isNaN(v);
-          return [inp.feature, ok ? v : null];
-        })),
+        Object.fromEntries(
+          spec.inputs.map((inp, i) => {
+            const v = vals[i];
+            const ok = inp.kind === "numeric" ? typeof v !== "string" : typeof v !== "number" || Number.isNaN(v);
+            return [inp.feature, ok ? v : null];
+          }),
+        ),
       );
       for (const r of model.predict(rows, { contributions: true })) {
         const contributions = Object.values(r.contributions as Record<string, number>);

@@ -68,7 +68,13 @@ describe("models on the embedded registry", () => {
     assert.match(table, /^churn\s+1\s+logistic\s+small\s+staging\s/m);
     assert.match(table, /^churn\s+2\s+xgboost\s+churn\s+production\s/m);
     const json = JSON.parse(assertOk(larder(dir, ["models", "list", "--name", "churn", "--json"]))) as { version: number; stage: string; lineage: Record<string, unknown> }[];
-    assert.deepEqual(json.map((v) => [v.version, v.stage]), [[1, "staging"], [2, "production"]]);
+    assert.deepEqual(
+      json.map((v) => [v.version, v.stage]),
+      [
+        [1, "staging"],
+        [2, "production"],
+      ],
+    );
     assert.equal(json[0]!.lineage.service, "small");
     assert.equal(json[0]!.lineage.serviceVersion, 1);
     assert.deepEqual(json[0]!.lineage.features, ["monthly_fee", "plan"]);
@@ -83,10 +89,20 @@ describe("models on the embedded registry", () => {
     const dir = fx.repo.dir;
     const reject = (name: string, content: unknown, code: ErrorCode, pattern: RegExp, extra: string[] = []) =>
       assertCliError(larder(dir, ["models", "register", "--name", "bad", "--service", "churn", "--file", file(name, content), ...extra]), code, pattern);
-    reject("format.json", withChange((m) => (m.format = "larder.linear.v9")), "INVALID_MODEL", /format/);
+    reject(
+      "format.json",
+      withChange((m) => (m.format = "larder.linear.v9")),
+      "INVALID_MODEL",
+      /format/,
+    );
     reject("nan.json", JSON.stringify(logistic).replace('"weight":0.4', '"weight":NaN'), "INVALID_MODEL", /not JSON/);
     reject("notjson.json", "{", "INVALID_MODEL", /not JSON/);
-    reject("lacks.json", withChange((m) => m.inputs.push({ feature: "credit_score", kind: "numeric", mean: 0, std: 1, fill: 0, weight: 1 })), "INVALID_MODEL", /reads feature "credit_score" that feature service "churn" does not have/);
+    reject(
+      "lacks.json",
+      withChange((m) => m.inputs.push({ feature: "credit_score", kind: "numeric", mean: 0, std: 1, fill: 0, weight: 1 })),
+      "INVALID_MODEL",
+      /reads feature "credit_score" that feature service "churn" does not have/,
+    );
     reject("type.json", logistic, "INVALID_MODEL", /--type xgboost was given, but the file is a logistic model/, ["--type", "xgboost"]);
     assertCliError(larder(dir, ["models", "register", "--name", "bad", "--service", "nope", "--file", file("ok.json", logistic)]), "UNKNOWN_FEATURE_SERVICE", /unknown feature service "nope"/);
     assertCliError(larder(dir, ["models", "register", "--name", "bad", "--service", "churn", "--file", fx.repo.path("missing.json")]), "SOURCE_NOT_FOUND");

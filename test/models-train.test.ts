@@ -102,10 +102,18 @@ describe("trainModel on a feature repository", () => {
     assert.equal(r.registered?.version, 1);
     assert.equal(r.model.format, "larder.linear.v1");
     assert.equal(r.model.objective, "logistic");
-    assert.deepEqual(r.model.inputs.map((i) => [i.feature, i.kind]), [
-      ["plan", "categorical"], ["monthly_fee", "numeric"], ["tenure_months", "numeric"],
-      ["spend_7d", "numeric"], ["txn_count_30d", "numeric"], ["avg_amount_30d", "numeric"], ["cart_vs_avg", "numeric"],
-    ]);
+    assert.deepEqual(
+      r.model.inputs.map((i) => [i.feature, i.kind]),
+      [
+        ["plan", "categorical"],
+        ["monthly_fee", "numeric"],
+        ["tenure_months", "numeric"],
+        ["spend_7d", "numeric"],
+        ["txn_count_30d", "numeric"],
+        ["avg_amount_30d", "numeric"],
+        ["cart_vs_avg", "numeric"],
+      ],
+    );
 
     // The split: the latest 25% of rows by event_timestamp are held out, none earlier than a training row.
     const ts = (columnValues(entities, "event_timestamp") as number[]).slice().sort((a, b) => a - b);
@@ -131,10 +139,16 @@ describe("trainModel on a feature repository", () => {
     assert.ok(holdout.auc > 0.6, `the plan/fee signal is learned (holdout AUC ${holdout.auc})`);
     const model = loadModel(r.model);
     const labels = columnValues(table, "churned") as boolean[];
-    const holdIdx = times.map((t, i) => [t, i] as const).filter(([t]) => t >= cutoff).map(([, i]) => i);
+    const holdIdx = times
+      .map((t, i) => [t, i] as const)
+      .filter(([t]) => t >= cutoff)
+      .map(([, i]) => i);
     const rows = holdIdx.map((i) => Object.fromEntries(model.features.map((f) => [f, columnValues(table, f)[i]])));
     const p = model.predict(rows).map((x) => x.prediction as number);
-    const recomputed = classificationMetrics(p, holdIdx.map((i) => (labels[i] ? 1 : 0)));
+    const recomputed = classificationMetrics(
+      p,
+      holdIdx.map((i) => (labels[i] ? 1 : 0)),
+    );
     assert.ok(Math.abs(recomputed.auc! - holdout.auc) < 1e-12);
     assert.ok(Math.abs(recomputed.logLoss! - holdout.logLoss) < 1e-9);
 

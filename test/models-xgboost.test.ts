@@ -52,7 +52,11 @@ function assertSumsToMargin(model: Model, p: Prediction, what: string): void {
   }
 }
 
-for (const [name, outputs] of [["xgb-binary-logistic", 1], ["xgb-regression", 1], ["xgb-multiclass", 3]] as const) {
+for (const [name, outputs] of [
+  ["xgb-binary-logistic", 1],
+  ["xgb-regression", 1],
+  ["xgb-multiclass", 3],
+] as const) {
   test(`${name}: predictions, margins and TreeSHAP contributions equal xgboost's within 1e-5; contributions sum to the margin`, () => {
     const { json, expected, rows } = fixture(name);
     const model = loadModel(json);
@@ -80,7 +84,10 @@ for (const [name, outputs] of [["xgb-binary-logistic", 1], ["xgb-regression", 1]
 
 test("the fixtures exercise what they claim: missing values, values on float32 thresholds, multi-class output", () => {
   const { expected } = fixture("xgb-binary-logistic");
-  assert.ok(expected.rows.some((r) => r.every((v) => v === null)), "a row with every value missing");
+  assert.ok(
+    expected.rows.some((r) => r.every((v) => v === null)),
+    "a row with every value missing",
+  );
   // a float64 value below its float32 rounding (it must be compared as float32)
   assert.ok(expected.rows.some((r) => r.some((v) => v !== null && Math.fround(v) !== v && Math.fround(v) > v)));
   assert.ok(Array.isArray(fixture("xgb-multiclass").expected.prediction[0]));
@@ -103,10 +110,21 @@ function stump(threshold: number, defaultLeft: boolean, extra: { objective?: str
           tree_info: [0],
           trees: [
             {
-              base_weights: [0, -1, 1], categories: [], categories_nodes: [], categories_segments: [], categories_sizes: [],
-              default_left: [defaultLeft ? 1 : 0, 0, 0], id: 0, left_children: [1, -1, -1], loss_changes: [1, 0, 0],
-              parents: [2147483647, 0, 0], right_children: [2, -1, -1], split_conditions: [threshold, -1, 1],
-              split_indices: [0, 0, 0], split_type: [0, 0, 0], sum_hessian: [4, 3, 1],
+              base_weights: [0, -1, 1],
+              categories: [],
+              categories_nodes: [],
+              categories_segments: [],
+              categories_sizes: [],
+              default_left: [defaultLeft ? 1 : 0, 0, 0],
+              id: 0,
+              left_children: [1, -1, -1],
+              loss_changes: [1, 0, 0],
+              parents: [2147483647, 0, 0],
+              right_children: [2, -1, -1],
+              split_conditions: [threshold, -1, 1],
+              split_indices: [0, 0, 0],
+              split_type: [0, 0, 0],
+              sum_hessian: [4, 3, 1],
               tree_param: { num_deleted: "0", num_feature: "2", num_nodes: "3", size_leaf_vector: "0" },
             },
           ],
@@ -158,10 +176,12 @@ test("binary:logitraw predicts the margin; multi:softmax predicts the class inde
   const raw = structuredClone(json);
   raw.learner.objective.name = "binary:logitraw";
   const a = loadModel(json).predict(rows);
-  loadModel(raw).predict(rows).forEach((p, i) => {
-    assert.equal(p.margin, a[i]!.margin);
-    assert.equal(p.prediction, p.margin);
-  });
+  loadModel(raw)
+    .predict(rows)
+    .forEach((p, i) => {
+      assert.equal(p.margin, a[i]!.margin);
+      assert.equal(p.prediction, p.margin);
+    });
   const multi = fixture("xgb-multiclass");
   const softmax = structuredClone(multi.json);
   softmax.learner.objective.name = "multi:softmax";
@@ -211,10 +231,14 @@ test("bad xgboost files are INVALID_MODEL with the JSON path of the problem", ()
     [(m) => (m.learner.learner_model_param.num_class = "3"), "learner.learner_model_param.num_class", /not multi-class/],
     [(m) => (m.learner.learner_model_param.num_target = "2"), "learner.learner_model_param.num_target"],
     [(m) => (m.learner.objective.name = "multi:softprob"), "learner.learner_model_param.num_class", /num_class ≥ 2/],
-    [(m) => {
-      m.learner.objective.name = "binary:logistic";
-      m.learner.learner_model_param.base_score = "1.5";
-    }, "learner.learner_model_param.base_score", /\(0, 1\)/],
+    [
+      (m) => {
+        m.learner.objective.name = "binary:logistic";
+        m.learner.learner_model_param.base_score = "1.5";
+      },
+      "learner.learner_model_param.base_score",
+      /\(0, 1\)/,
+    ],
     [(m) => delete m.learner.objective, "learner.objective"],
   ];
   for (const [change, path, message] of cases) {
@@ -245,11 +269,7 @@ test("property: contributions + bias = margin for random rows (with missing valu
     });
     const row = fc.tuple(
       ...ranges.map((r) =>
-        fc.oneof(
-          { weight: 6, arbitrary: fc.double({ min: r.min - 1, max: r.max + 1, noNaN: true }) },
-          { weight: 2, arbitrary: fc.constantFrom(null, NaN, undefined) },
-          { weight: 1, arbitrary: fc.constantFrom(-1e30, 1e30, 0) },
-        ),
+        fc.oneof({ weight: 6, arbitrary: fc.double({ min: r.min - 1, max: r.max + 1, noNaN: true }) }, { weight: 2, arbitrary: fc.constantFrom(null, NaN, undefined) }, { weight: 1, arbitrary: fc.constantFrom(-1e30, 1e30, 0) }),
       ),
     );
     fc.assert(

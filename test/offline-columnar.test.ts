@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { LarderError } from "../src/errors.js";
-import {
-  columnFromValues,
-  columnGet,
-  concatBatches,
-  emptyColumn,
-  filterRows,
-  makeBatch,
-  sliceBatch,
-  takeRows,
-  type ColumnarBatch,
-} from "../src/data/columnar.js";
+import { columnFromValues, columnGet, concatBatches, emptyColumn, filterRows, makeBatch, sliceBatch, takeRows, type ColumnarBatch } from "../src/data/columnar.js";
 
 function rows(batch: ColumnarBatch): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
@@ -35,7 +25,10 @@ function larderError(code: string, pattern?: RegExp) {
 describe("columnFromValues", () => {
   test("coerces numbers, numeric strings, bigints; null/undefined/blank are null", () => {
     const c = columnFromValues("int64", [1, "2", 3n, null, undefined, " ", "-7"], "k");
-    assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((i) => columnGet(c, i)), [1, 2, 3, null, null, null, -7]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 6].map((i) => columnGet(c, i)),
+      [1, 2, 3, null, null, null, -7],
+    );
     const f = columnFromValues("float64", [1.5, "2.25", "NaN", null], "f");
     assert.equal(columnGet(f, 1), 2.25);
     assert.ok(Number.isNaN(columnGet(f, 2) as number));
@@ -56,7 +49,10 @@ describe("columnFromValues", () => {
 
   test("timestamps: Date, ISO (zone-less is UTC), epoch ms", () => {
     const c = columnFromValues("timestamp", [new Date("2024-01-01T00:00:00Z"), "2024-01-01T01:00:00", "2024-01-01T00:00:00+01:00", 1704067200000, 5.7], "ts");
-    assert.deepEqual([0, 1, 2, 3, 4].map((i) => columnGet(c, i)), [1704067200000, 1704070800000, 1704063600000, 1704067200000, 5]);
+    assert.deepEqual(
+      [0, 1, 2, 3, 4].map((i) => columnGet(c, i)),
+      [1704067200000, 1704070800000, 1704063600000, 1704067200000, 5],
+    );
     assert.throws(() => columnFromValues("timestamp", ["not a date"], "ts"), larderError("INVALID_TIMESTAMP", /"ts" row 0/));
     assert.throws(() => columnFromValues("timestamp", [true], "ts"), larderError("TYPE_MISMATCH"));
   });
@@ -100,7 +96,10 @@ describe("batch helpers", () => {
     for (const t of ["int32", "int64", "float32", "float64", "timestamp", "string", "bool"] as const) {
       const c = emptyColumn(t, 3);
       assert.equal(c.type, t);
-      assert.deepEqual([0, 1, 2].map((i) => columnGet(c, i)), [null, null, null]);
+      assert.deepEqual(
+        [0, 1, 2].map((i) => columnGet(c, i)),
+        [null, null, null],
+      );
     }
   });
 
@@ -133,6 +132,9 @@ describe("batch helpers", () => {
   });
 
   test("filterRows keeps marked rows in order", () => {
-    assert.deepEqual(rows(filterRows(batch, Uint8Array.from([0, 1, 0, 1]))).map((r) => r["k"]), [2, 4]);
+    assert.deepEqual(
+      rows(filterRows(batch, Uint8Array.from([0, 1, 0, 1]))).map((r) => r["k"]),
+      [2, 4],
+    );
   });
 });

@@ -7,17 +7,7 @@ import * as arrow from "apache-arrow";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { LarderError } from "../src/errors.js";
 import { columnFromValues, columnGet, makeBatch, type ColumnarBatch } from "../src/data/columnar.js";
-import {
-  arrowTableToBatch,
-  batchToArrowTable,
-  isFileNotFound,
-  parquetFileInfo,
-  parquetRowGroupCount,
-  readParquetBatch,
-  readParquetFile,
-  writeArrowTableToParquet,
-  writeParquetFile,
-} from "../src/offline/parquet-io.js";
+import { arrowTableToBatch, batchToArrowTable, isFileNotFound, parquetFileInfo, parquetRowGroupCount, readParquetBatch, readParquetFile, writeArrowTableToParquet, writeParquetFile } from "../src/offline/parquet-io.js";
 
 let dir: string;
 before(async () => {
@@ -67,7 +57,10 @@ describe("Parquet round trip", () => {
     await writeParquetFile(path, batch);
     const back = await readParquetBatch(path);
     assert.equal(back.numRows, 4);
-    assert.deepEqual([...back.columns.entries()].map(([n, c]) => `${n}:${c.type}`), ["i32:int32", "i64:int64", "f32:float32", "f64:float64", "ts:timestamp", "s:string", "b:bool"]);
+    assert.deepEqual(
+      [...back.columns.entries()].map(([n, c]) => `${n}:${c.type}`),
+      ["i32:int32", "i64:int64", "f32:float32", "f64:float64", "ts:timestamp", "s:string", "b:bool"],
+    );
     assert.deepEqual(rows(back), rows(batch));
     const table = await readParquetFile(path);
     assert.deepEqual(
@@ -97,16 +90,31 @@ describe("Parquet round trip", () => {
     const path = join(dir, "groups.parquet");
     const n = 10_000;
     const batch = makeBatch({
-      id: columnFromValues("int64", Array.from({ length: n }, (_, i) => i), "id"),
-      name: columnFromValues("string", Array.from({ length: n }, (_, i) => `n${i}`), "name"),
-      x: columnFromValues("float64", Array.from({ length: n }, (_, i) => i / 2), "x"),
+      id: columnFromValues(
+        "int64",
+        Array.from({ length: n }, (_, i) => i),
+        "id",
+      ),
+      name: columnFromValues(
+        "string",
+        Array.from({ length: n }, (_, i) => `n${i}`),
+        "name",
+      ),
+      x: columnFromValues(
+        "float64",
+        Array.from({ length: n }, (_, i) => i / 2),
+        "x",
+      ),
     });
     await writeParquetFile(path, batch, { rowGroupSize: 2048 });
     assert.equal(await parquetRowGroupCount(path), 5);
     const info = await parquetFileInfo(path);
     assert.equal(info.numRows, n);
     assert.deepEqual(info.columns, ["id", "name", "x"]);
-    assert.deepEqual(info.rowGroups.map((g) => g.rows), [2048, 2048, 2048, 2048, 1808]);
+    assert.deepEqual(
+      info.rowGroups.map((g) => g.rows),
+      [2048, 2048, 2048, 2048, 1808],
+    );
 
     const all = await readParquetBatch(path);
     assert.deepEqual(rows(all), rows(batch));
@@ -116,7 +124,10 @@ describe("Parquet round trip", () => {
     assert.equal(columnGet(some.columns.get("id")!, 2999), 2999);
     assert.equal(columnGet(some.columns.get("x")!, 100), 50);
     const t = await readParquetFile(path, { columns: ["name"], limit: 100 });
-    assert.deepEqual(t.schema.fields.map((f) => f.name), ["name"]);
+    assert.deepEqual(
+      t.schema.fields.map((f) => f.name),
+      ["name"],
+    );
     assert.equal(t.numRows, 100);
     assert.equal(t.getChild("name")!.get(99), "n99");
     await assert.rejects(readParquetBatch(path, { columns: ["nope"] }), larderError("OFFLINE_STORE_ERROR", /no column "nope"/));
@@ -127,7 +138,10 @@ describe("Parquet round trip", () => {
     await writeParquetFile(path, makeBatch({ k: columnFromValues("int64", [], "k"), s: columnFromValues("string", [], "s") }));
     const b = await readParquetBatch(path);
     assert.equal(b.numRows, 0);
-    assert.deepEqual([...b.columns.entries()].map(([n, c]) => `${n}:${c.type}`), ["k:int64", "s:string"]);
+    assert.deepEqual(
+      [...b.columns.entries()].map(([n, c]) => `${n}:${c.type}`),
+      ["k:int64", "s:string"],
+    );
     assert.equal((await readParquetFile(path)).numRows, 0);
   });
 
@@ -162,9 +176,7 @@ describe("Arrow types accepted by arrowTableToBatch", () => {
       ns: arrow.makeVector(arrow.makeData({ type: new arrow.TimestampNanosecond(), length: 3, data: BigInt64Array.from([1706702400123000000n, 1706702400123999999n, -1n]) })),
       dict: arrow.vectorFromArray(["x", "y", "x"], new arrow.Dictionary(new arrow.Utf8(), new arrow.Int32())),
       large: arrow.vectorFromArray(["long", null, "ü"], new arrow.LargeUtf8()),
-      dec: arrow.makeVector(
-        arrow.makeData({ type: new arrow.Decimal(2, 10, 128), length: 3, data: Uint32Array.from([12345, 0, 0, 0, 0xffffffff - 149, 0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 0, 0]) }),
-      ),
+      dec: arrow.makeVector(arrow.makeData({ type: new arrow.Decimal(2, 10, 128), length: 3, data: Uint32Array.from([12345, 0, 0, 0, 0xffffffff - 149, 0xffffffff, 0xffffffff, 0xffffffff, 0, 0, 0, 0]) })),
     });
     const b = arrowTableToBatch(table);
     const types = Object.fromEntries([...b.columns].map(([n, c]) => [n, c.type]));
@@ -273,8 +285,16 @@ describe("Parquet file errors", () => {
     await writeParquetFile(
       path,
       makeBatch({
-        k: columnFromValues("int64", Array.from({ length: n }, (_, i) => i), "k"),
-        s: columnFromValues("string", Array.from({ length: n }, (_, i) => `v${i % 100}`), "s"),
+        k: columnFromValues(
+          "int64",
+          Array.from({ length: n }, (_, i) => i),
+          "k",
+        ),
+        s: columnFromValues(
+          "string",
+          Array.from({ length: n }, (_, i) => `v${i % 100}`),
+          "s",
+        ),
       }),
     );
     const good = await readFile(path);
@@ -321,9 +341,7 @@ describe("DuckDB reads Larder's files", () => {
         s: "VARCHAR",
         b: "BOOLEAN",
       });
-      const reader = await conn.runAndReadAll(
-        `SELECT i32, i64, f64, epoch_ms(ts) AS ts_ms, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%g') AS ts_utc, s, b FROM read_parquet('${path}')`,
-      );
+      const reader = await conn.runAndReadAll(`SELECT i32, i64, f64, epoch_ms(ts) AS ts_ms, strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%g') AS ts_utc, s, b FROM read_parquet('${path}')`);
       const got = reader.getRowObjects().map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, typeof v === "bigint" ? Number(v) : v])));
       assert.deepEqual(got[0], { i32: 1, i64: Number.MAX_SAFE_INTEGER, f64: Math.PI, ts_ms: T0, ts_utc: "2024-01-31T12:00:00.123", s: "a", b: true });
       assert.deepEqual(got[1], { i32: null, i64: null, f64: null, ts_ms: null, ts_utc: null, s: null, b: null });

@@ -43,7 +43,11 @@ function chunk(start: number, end: number, tag: number, keys: number[] = [0, 1, 
   return makeBatch({
     k: columnFromValues("int64", k, "k"),
     ts: columnFromValues("timestamp", ts, "ts"),
-    created: columnFromValues("timestamp", ts.map((t) => t + 1), "created"),
+    created: columnFromValues(
+      "timestamp",
+      ts.map((t) => t + 1),
+      "created",
+    ),
     v: columnFromValues("float64", v, "v"),
     label: columnFromValues("string", label, "label"),
   });
@@ -106,10 +110,22 @@ describe("OfflineStore range writes", () => {
     assert.deepEqual(r2, { rows: 30, files: 1 });
     const got = sorted(rows(await store.readView(view)));
     assert.equal(got.length, 45);
-    assert.deepEqual(got, expected([{ start: 0, end: 50, tag: 1 }, { start: 50, end: 150, tag: 2 }]));
+    assert.deepEqual(
+      got,
+      expected([
+        { start: 0, end: 50, tag: 1 },
+        { start: 50, end: 150, tag: 2 },
+      ]),
+    );
 
     const snap = (await store.snapshot(view))!;
-    assert.deepEqual(snap.segments.map((s) => [s.start, s.end]), [[0, 50], [50, 150]]);
+    assert.deepEqual(
+      snap.segments.map((s) => [s.start, s.end]),
+      [
+        [0, 50],
+        [50, 150],
+      ],
+    );
     assert.equal(snap.version, 2);
     assert.deepEqual(snap.columns, SPECS);
     for (const s of snap.segments) for (const f of s.files) assert.ok(f.minTs >= s.start && f.maxTs < s.end && f.rows > 0);
@@ -129,13 +145,40 @@ describe("OfflineStore range writes", () => {
     const view = "split";
     await write(store, view, 0, 100, [chunk(0, 100, 1)]);
     await write(store, view, 30, 60, [chunk(30, 60, 2)]);
-    assert.deepEqual((await store.snapshot(view))!.segments.map((s) => [s.start, s.end]), [[0, 30], [30, 60], [60, 100]]);
-    assert.deepEqual(sorted(rows(await store.readView(view))), expected([{ start: 0, end: 30, tag: 1 }, { start: 30, end: 60, tag: 2 }, { start: 60, end: 100, tag: 1 }]));
+    assert.deepEqual(
+      (await store.snapshot(view))!.segments.map((s) => [s.start, s.end]),
+      [
+        [0, 30],
+        [30, 60],
+        [60, 100],
+      ],
+    );
+    assert.deepEqual(
+      sorted(rows(await store.readView(view))),
+      expected([
+        { start: 0, end: 30, tag: 1 },
+        { start: 30, end: 60, tag: 2 },
+        { start: 60, end: 100, tag: 1 },
+      ]),
+    );
     const r = await write(store, view, 20, 70, []);
     assert.deepEqual(r, { rows: 0, files: 0 });
     const snap = (await store.snapshot(view))!;
-    assert.deepEqual(snap.segments.map((s) => [s.start, s.end, s.files.length]), [[0, 20, 1], [20, 70, 0], [70, 100, 1]]);
-    assert.deepEqual(sorted(rows(await store.readView(view))), expected([{ start: 0, end: 20, tag: 1 }, { start: 70, end: 100, tag: 1 }]));
+    assert.deepEqual(
+      snap.segments.map((s) => [s.start, s.end, s.files.length]),
+      [
+        [0, 20, 1],
+        [20, 70, 0],
+        [70, 100, 1],
+      ],
+    );
+    assert.deepEqual(
+      sorted(rows(await store.readView(view))),
+      expected([
+        { start: 0, end: 20, tag: 1 },
+        { start: 70, end: 100, tag: 1 },
+      ]),
+    );
     assert.deepEqual(await dataFiles(view), await manifestFiles(store, view));
   });
 
@@ -198,7 +241,14 @@ describe("OfflineStore range writes", () => {
 
     await assert.rejects(store.beginWrite(view, { start: 10, end: 10 }, SPECS), storeError(/start < end/));
     await assert.rejects(store.beginWrite("../escape", { start: 0, end: 10 }, SPECS), storeError(/invalid feature view name/));
-    await assert.rejects(store.beginWrite(view, { start: 0, end: 10 }, SPECS.filter((c) => c.role !== "event_ts")), storeError(/event_ts/));
+    await assert.rejects(
+      store.beginWrite(
+        view,
+        { start: 0, end: 10 },
+        SPECS.filter((c) => c.role !== "event_ts"),
+      ),
+      storeError(/event_ts/),
+    );
   });
 
   test("a schema change replaces all segments", async () => {
@@ -212,14 +262,23 @@ describe("OfflineStore range writes", () => {
     await write(store, view, 50, 150, [c], specs2);
     const snap = (await store.snapshot(view))!;
     assert.deepEqual(snap.columns, specs2);
-    assert.deepEqual(snap.segments.map((s) => [s.start, s.end]), [[50, 150]]);
+    assert.deepEqual(
+      snap.segments.map((s) => [s.start, s.end]),
+      [[50, 150]],
+    );
     const expect = expected([{ start: 50, end: 150, tag: 2 }]).map(({ label: _label, ...r }) => r);
     assert.deepEqual(sorted(rows(await store.readView(view))), expect);
     assert.deepEqual(await dataFiles(view), await manifestFiles(store, view));
     // the same specs in another order are not a schema change
     const reordered = [...specs2].reverse();
     await write(store, view, 150, 160, [makeBatch(new Map([...chunk(150, 160, 3).columns].filter(([n]) => n !== "label")))], reordered);
-    assert.deepEqual((await store.snapshot(view))!.segments.map((s) => [s.start, s.end]), [[50, 150], [150, 160]]);
+    assert.deepEqual(
+      (await store.snapshot(view))!.segments.map((s) => [s.start, s.end]),
+      [
+        [50, 150],
+        [150, 160],
+      ],
+    );
   });
 });
 
@@ -240,7 +299,13 @@ describe("OfflineStore concurrency and crashes", () => {
     const b = await bPromise;
     await b.writeChunk(chunk(50, 150, 2));
     await b.commit();
-    assert.deepEqual(sorted(rows(await store.readView(view))), expected([{ start: 0, end: 50, tag: 1 }, { start: 50, end: 150, tag: 2 }]));
+    assert.deepEqual(
+      sorted(rows(await store.readView(view))),
+      expected([
+        { start: 0, end: 50, tag: 1 },
+        { start: 50, end: 150, tag: 2 },
+      ]),
+    );
   });
 
   test("a lock held by a live process times out with a clear error", async () => {
@@ -313,7 +378,13 @@ setInterval(() => {}, 1000); // wait to be killed, never committing
     for (const o of orphans) assert.ok(!left.includes(o), `orphan ${o} removed when the next writer took the lock`);
     await next.writeChunk(chunk(100, 200, 2));
     await next.commit();
-    assert.deepEqual(sorted(rows(await store.readView(view))), expected([{ start: 0, end: 100, tag: 1 }, { start: 100, end: 200, tag: 2 }]));
+    assert.deepEqual(
+      sorted(rows(await store.readView(view))),
+      expected([
+        { start: 0, end: 100, tag: 1 },
+        { start: 100, end: 200, tag: 2 },
+      ]),
+    );
     assert.deepEqual(await dataFiles(view), await manifestFiles(store, view));
     assert.ok(!existsSync(join(root, view, ".lock")));
   });

@@ -43,7 +43,10 @@ test("Redis emptied (FLUSHALL, restart): materialize-incremental and the next sc
     await admin.connect();
     await admin.flushall(); // this test's own redis-server, nobody else's
     const lost = await read();
-    assert.ok(lost.results.slice(1, 9).every((r) => r.statuses.every((s) => s === "NOT_FOUND")), "after FLUSHALL nothing is found");
+    assert.ok(
+      lost.results.slice(1, 9).every((r) => r.statuses.every((s) => s === "NOT_FOUND")),
+      "after FLUSHALL nothing is found",
+    );
 
     // A narrow range cannot hide the loss: the next incremental run still refills everything.
     await repo.served.materialize({ start: RANGE.end - 3_600_000, end: RANGE.end });
@@ -76,9 +79,16 @@ test("Redis emptied (FLUSHALL, restart): materialize-incremental and the next sc
     } finally {
       await scheduler.stop();
     }
-    assert.ok(logs.some((l) => /schedule profile at .*: online data loss: the online store has no materialization marker for view "profile"/.test(l)), logs.join("\n"));
+    assert.ok(
+      logs.some((l) => /schedule profile at .*: online data loss: the online store has no materialization marker for view "profile"/.test(l)),
+      logs.join("\n"),
+    );
     const results = await repo.served.materializeIncremental({ end: RANGE.end, onDataLoss: (l) => logs.push(`${l.view}: ${l.reason}`) });
-    assert.deepEqual(results.map((r) => ("repaired" in r && r.repaired !== undefined ? r.view : null)), [null, "spend"], "profile was repaired by the tick");
+    assert.deepEqual(
+      results.map((r) => ("repaired" in r && r.repaired !== undefined ? r.view : null)),
+      [null, "spend"],
+      "profile was repaired by the tick",
+    );
     assert.deepEqual(values(await read()), values(before));
     const again = await get(server.url, "/metrics");
     assert.match(again.text, /larder_online_data_loss_total\{view="profile"\} 2\n/);

@@ -61,7 +61,12 @@ await store.close();
       let ts = 1;
       while (running || ts <= 399) {
         if (ts <= 399) {
-          await store.write("p", "v", keys.map((k) => ({ entityKey: k, eventTs: ts, values: [ts, "parent"] })), { features: ["ts", "who"], ttlMs: null });
+          await store.write(
+            "p",
+            "v",
+            keys.map((k) => ({ entityKey: k, eventTs: ts, values: [ts, "parent"] })),
+            { features: ["ts", "who"], ttlMs: null },
+          );
           ts += 2;
         }
         const got = await store.read("p", "v", keys, ["ts", "who"]);

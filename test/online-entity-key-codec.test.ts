@@ -22,7 +22,12 @@ test("entity keys: non-finite numbers and other types are INVALID_ARGUMENT; garb
 });
 
 test("entity keys: decode(encode(parts)) = parts, and distinct parts give distinct keys", () => {
-  const part = fc.oneof(fc.string({ unit: "grapheme-composite" }), fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)));
+  const part = fc.oneof(
+    fc.string({ unit: "grapheme-composite" }),
+    fc.string(),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).filter((d) => !Object.is(d, -0)),
+  );
   fc.assert(
     fc.property(fc.array(part, { maxLength: 4 }), fc.array(part, { maxLength: 4 }), (a, b) => {
       assert.deepEqual(decodeEntityKey(encodeEntityKey(a)), a);

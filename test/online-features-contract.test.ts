@@ -36,11 +36,16 @@ before(async () => {
   repo = await createFeatureRepo({ features: FEATURES, apply: false, parentDir: fastTempDir() });
   store = await openOnlineStore("embedded", { repoDir: repo.dir });
   const uFeatures = ["name", "score", "active", "seen_at", "visits"];
-  await store.write("test", "u", [
-    { entityKey: encodeEntityKey([1]), eventTs: NOW - HOUR, values: ["ann", 1.5, true, NOW - 5 * HOUR, 7] },
-    { entityKey: encodeEntityKey([2]), eventTs: NOW - 2 * HOUR, values: [null, null, false, null, 0] }, // exactly ttl old
-    { entityKey: encodeEntityKey([3]), eventTs: NOW - 2 * HOUR - 1, values: ["old", 9, true, NOW, 1] }, // 1 ms past the ttl
-  ], { features: uFeatures, ttlMs: null });
+  await store.write(
+    "test",
+    "u",
+    [
+      { entityKey: encodeEntityKey([1]), eventTs: NOW - HOUR, values: ["ann", 1.5, true, NOW - 5 * HOUR, 7] },
+      { entityKey: encodeEntityKey([2]), eventTs: NOW - 2 * HOUR, values: [null, null, false, null, 0] }, // exactly ttl old
+      { entityKey: encodeEntityKey([3]), eventTs: NOW - 2 * HOUR - 1, values: ["old", 9, true, NOW, 1] }, // 1 ms past the ttl
+    ],
+    { features: uFeatures, ttlMs: null },
+  );
   await store.write("test", "sh", [{ entityKey: encodeEntityKey(["DE", "5"]), eventTs: NOW - 10, values: [4.5] }], { features: ["rating"], ttlMs: null });
   await store.write("test", "w", [{ entityKey: encodeEntityKey([1]), eventTs: NOW - 3, values: [2, 10, 5] }], { features: ["n", "total", "mean"], ttlMs: null });
 });
@@ -50,8 +55,7 @@ after(async () => {
   await repo?.cleanup();
 });
 
-const read = (request: Partial<OnlineFeaturesRequest> & Pick<OnlineFeaturesRequest, "entities">) =>
-  getOnlineFeatures(repo.store.repo.definitions, store, "test", { selection: { features: ["u:name"] }, now: NOW, ...request });
+const read = (request: Partial<OnlineFeaturesRequest> & Pick<OnlineFeaturesRequest, "entities">) => getOnlineFeatures(repo.store.repo.definitions, store, "test", { selection: { features: ["u:name"] }, now: NOW, ...request });
 
 test("statuses, the TTL boundary, JSON value types and event timestamps", async () => {
   const res = await read({
@@ -121,7 +125,11 @@ test("errors name the field", async () => {
 test("--entity KEY=VALUE arguments become typed columns", () => {
   const defs = repo.store.repo.definitions;
   assert.deepEqual(parseEntityArgs(defs, ["user_id=1", "user_id=2", "bonus=1.5", "country=DE", "shop_id=007", "x=y=z"]), {
-    user_id: [1, 2], bonus: [1.5], country: ["DE"], shop_id: ["007"], x: ["y=z"],
+    user_id: [1, 2],
+    bonus: [1.5],
+    country: ["DE"],
+    shop_id: ["007"],
+    x: ["y=z"],
   });
   assert.deepEqual(parseEntityArgs(defs, ["user_id=9007199254740993"]), { user_id: ["9007199254740993"] });
   assert.throws(() => parseEntityArgs(defs, ["user_id"]), /KEY=VALUE/);

@@ -11,7 +11,11 @@ test("the form without a created timestamp (older data) still reads; the form wi
   assert.deepEqual(unpackRow(old), { eventTs: 1700000000000, createdTs: null, writtenAt: 1700000000500, expiresAt: null, schemaId: "abcdefghijkl", values: [1.5, 'x,"y', null, true] });
   assert.equal(packRow(1700000000000, 1700000000500, null, "abcdefghijkl", [1.5, 'x,"y', null, true]), old);
   assert.deepEqual(packedVersion(old), { eventTs: 1700000000000, createdTs: Number.NEGATIVE_INFINITY });
-  for (const [expires, values] of [[null, []], [1800000000000, ["a"]], [-5, [0]]] as const) {
+  for (const [expires, values] of [
+    [null, []],
+    [1800000000000, ["a"]],
+    [-5, [0]],
+  ] as const) {
     const withCreated = packRow(-86400000, 7, expires, "s", values, 1699999999999);
     assert.deepEqual(unpackRow(withCreated), { eventTs: -86400000, createdTs: 1699999999999, writtenAt: 7, expiresAt: expires, schemaId: "s", values });
     assert.deepEqual(packedVersion(withCreated), { eventTs: -86400000, createdTs: 1699999999999 });

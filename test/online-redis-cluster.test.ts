@@ -42,7 +42,10 @@ if (!redisBinariesAvailable()) {
         for (const c of counts) assert.ok(c > 50, `every master holds a share of the keys: ${counts.join(", ")}`);
         // One key per entity (plus the view's schema key), whichever master holds it.
         const keys = (await Promise.all(raw.nodes("master").map((n) => n.keys("spread:p:v:*")))).flat().sort();
-        assert.deepEqual(keys.filter((k) => !k.startsWith("spread:p:v:#")), rows.map((r) => `spread:p:v:${r.entityKey}`).sort());
+        assert.deepEqual(
+          keys.filter((k) => !k.startsWith("spread:p:v:#")),
+          rows.map((r) => `spread:p:v:${r.entityKey}`).sort(),
+        );
         assert.equal(keys.filter((k) => k.startsWith("spread:p:v:#")).length, 1, `one schema key: ${keys.filter((k) => k.includes("#")).join(", ")}`);
         assert.match((await raw.get("spread:p:v:7")) ?? "", /^1,\d+,null,"[A-Za-z0-9_-]{12}",7,"x"$/);
       } finally {

@@ -91,7 +91,10 @@ test("stored event times beyond ±8.64e15 never make a read fail; valid writes r
   assert.deepEqual(predict.json.results[0].features, { monthly_fee: null, spend_2d: 0, fee_plus_cart: null });
   const cli = larder(fx.repo.dir, ["online", "--entity", `customer_id=${bad}`, "--features", FEATURES.join(",")]);
   const printed = JSON.parse(assertOk(cli)) as { results: { statuses: string[] }[] };
-  assert.deepEqual(printed.results.slice(1).map((r) => r.statuses[0]), ["NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"]);
+  assert.deepEqual(
+    printed.results.slice(1).map((r) => r.statuses[0]),
+    ["NOT_FOUND", "NOT_FOUND", "NOT_FOUND", "NOT_FOUND"],
+  );
   assert.match(cli.stderr, /warning: online row of feature view "(profile|spend)".*is not a valid instant/);
 
   // A valid push repairs the aggregated view: the stored valid events plus the pushed one, exactly
@@ -101,12 +104,18 @@ test("stored event times beyond ±8.64e15 never make a read fail; valid writes r
   assert.equal(pushed.status, 200, pushed.text);
   const [oracle] = tableRows(await fx.repo.store.getTrainingSet(arrowTable({ customer_id: col.int64([bad]), event_timestamp: col.timestamp([at]) }), { features: ["spend:spend_2d", "spend:txn_count_3d"] }));
   const repaired = await post(url, "/get-online-features", { features: ["spend:spend_2d", "spend:txn_count_3d"], entities: { customer_id: [bad] } });
-  assert.deepEqual(repaired.json.results.slice(1).map((r: { values: unknown[]; statuses: string[]; event_timestamps: string[] }) => [r.values[0], r.statuses[0], r.event_timestamps[0]]), [
-    [(oracle!.spend_2d as number) + 5, "PRESENT", new Date(at).toISOString()],
-    [(oracle!.txn_count_3d as number) + 1, "PRESENT", new Date(at).toISOString()],
-  ]);
+  assert.deepEqual(
+    repaired.json.results.slice(1).map((r: { values: unknown[]; statuses: string[]; event_timestamps: string[] }) => [r.values[0], r.statuses[0], r.event_timestamps[0]]),
+    [
+      [(oracle!.spend_2d as number) + 5, "PRESENT", new Date(at).toISOString()],
+      [(oracle!.txn_count_3d as number) + 1, "PRESENT", new Date(at).toISOString()],
+    ],
+  );
   // A materialization repairs the plain view (its monotonic compare ignores the unreadable time).
   await fx.repo.served.materialize({ ...RANGE, views: ["profile"] });
   const profile = await post(url, "/get-online-features", { features: ["profile:plan", "profile:monthly_fee"], entities: { customer_id: [bad] } });
-  assert.deepEqual(profile.json.results.slice(1), before.json.results.slice(1, 3).map((r: { values: unknown[]; statuses: string[]; event_timestamps: string[] }) => ({ values: [r.values[0]], statuses: [r.statuses[0]], event_timestamps: [r.event_timestamps[0]] })));
+  assert.deepEqual(
+    profile.json.results.slice(1),
+    before.json.results.slice(1, 3).map((r: { values: unknown[]; statuses: string[]; event_timestamps: string[] }) => ({ values: [r.values[0]], statuses: [r.statuses[0]], event_timestamps: [r.event_timestamps[0]] })),
+  );
 });

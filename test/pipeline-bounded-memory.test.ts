@@ -61,7 +61,9 @@ test("a backfill far larger than the memory limit spills, succeeds and writes th
   const rows = await withOfflineEngine({}, async (engine) => {
     const files = (store: OfflineStore) => `read_parquet('${join(store.root, "plain", "data")}/*.parquet')`;
     const differ = await engine.rows(`SELECT count(*) AS n FROM (SELECT * FROM ${files(small)} EXCEPT ALL SELECT * FROM ${files(large)})`);
-    const unsorted = await engine.rows(`SELECT count(*) AS n FROM (SELECT customer_id, event_timestamp, lag(customer_id) OVER w AS pk, lag(event_timestamp) OVER w AS pt FROM ${files(small)} WINDOW w AS (ORDER BY file_row_number)) WHERE pk IS NOT NULL AND (pk, pt) > (customer_id, event_timestamp)`);
+    const unsorted = await engine.rows(
+      `SELECT count(*) AS n FROM (SELECT customer_id, event_timestamp, lag(customer_id) OVER w AS pk, lag(event_timestamp) OVER w AS pt FROM ${files(small)} WINDOW w AS (ORDER BY file_row_number)) WHERE pk IS NOT NULL AND (pk, pt) > (customer_id, event_timestamp)`,
+    );
     return { differ: differ[0]!["n"], unsorted: unsorted[0]!["n"] };
   });
   assert.deepEqual(rows, { differ: 0, unsorted: 0 });

@@ -8,9 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Table } from "apache-arrow";
-import {
-  arrowTable, col, columnValues, createFeatureRepo, expectLarderError, tableRows, type FeatureRepo,
-} from "./helpers/feature-repo.js";
+import { arrowTable, col, columnValues, createFeatureRepo, expectLarderError, tableRows, type FeatureRepo } from "./helpers/feature-repo.js";
 
 // ───────────────────────────── fixtures ─────────────────────────────
 
@@ -195,38 +193,107 @@ function assertWin(actual: Record<string, unknown>, expected: WinValues, where: 
 // ───────────────────────────── point-in-time join ─────────────────────────────
 
 test("a row whose event timestamp equals the entity timestamp is used", async () => {
-  assert.deepEqual(await feature([[1, at(10)], [1, at(10) - MS], [1, at(10) + MS]], "basic:x"), [1, null, 1]);
+  assert.deepEqual(
+    await feature(
+      [
+        [1, at(10)],
+        [1, at(10) - MS],
+        [1, at(10) + MS],
+      ],
+      "basic:x",
+    ),
+    [1, null, 1],
+  );
 });
 
 test("among equal event timestamps the greatest created timestamp wins", async () => {
   // Customer 2 has three rows at 10:00 created 10:05 (21), 10:10 (22), 10:01 (23).
-  assert.deepEqual(await feature([[2, at(10)], [2, at(11)]], "basic:x"), [22, 22]);
+  assert.deepEqual(
+    await feature(
+      [
+        [2, at(10)],
+        [2, at(11)],
+      ],
+      "basic:x",
+    ),
+    [22, 22],
+  );
   assert.deepEqual(await feature([[2, at(10)]], "basic:label"), ["b2"]);
 });
 
 test("a later event timestamp beats a later created timestamp", async () => {
   // Customer 3: event 10:00 created 12:00 (31); event 11:00 created 11:00 (32).
-  assert.deepEqual(await feature([[3, at(11)], [3, at(11) - MS], [3, at(12, 30)]], "basic:x"), [32, 31, 32]);
+  assert.deepEqual(
+    await feature(
+      [
+        [3, at(11)],
+        [3, at(11) - MS],
+        [3, at(12, 30)],
+      ],
+      "basic:x",
+    ),
+    [32, 31, 32],
+  );
 });
 
 test("TTL boundary: a row exactly ttl old is used, 1 ms older is null", async () => {
   // basic_ttl has ttl 1h; customer 4's only row is at 10:00.
-  assert.deepEqual(await feature([[4, at(10)], [4, at(11)], [4, at(11) + MS], [4, at(10) - MS]], "basic_ttl:x"), [4, 4, null, null]);
+  assert.deepEqual(
+    await feature(
+      [
+        [4, at(10)],
+        [4, at(11)],
+        [4, at(11) + MS],
+        [4, at(10) - MS],
+      ],
+      "basic_ttl:x",
+    ),
+    [4, 4, null, null],
+  );
   // The TTL applies to the latest row ≤ T only: customer 3's 11:00 row (32) expires at 12:00.
-  assert.deepEqual(await feature([[3, at(12)], [3, at(12) + MS]], "basic_ttl:x"), [32, null]);
+  assert.deepEqual(
+    await feature(
+      [
+        [3, at(12)],
+        [3, at(12) + MS],
+      ],
+      "basic_ttl:x",
+    ),
+    [32, null],
+  );
 });
 
 test("without a TTL a row is used however old it is", async () => {
   assert.deepEqual(
-    await feature([[4, Date.UTC(2024, 0, 31, 23, 59, 59, 999)], [4, Date.UTC(2030, 5, 1)], [4, at(10) + 30 * DAY]], "basic:x"),
+    await feature(
+      [
+        [4, Date.UTC(2024, 0, 31, 23, 59, 59, 999)],
+        [4, Date.UTC(2030, 5, 1)],
+        [4, at(10) + 30 * DAY],
+      ],
+      "basic:x",
+    ),
     [4, 4, 4],
   );
 });
 
 test("an entity never seen gets nulls, and for aggregated views count/sum 0 and avg/min/max/last null", async () => {
-  assert.deepEqual(await feature([[999, at(10)], [999, Date.UTC(2024, 0, 20)]], "basic:x"), [null, null]);
+  assert.deepEqual(
+    await feature(
+      [
+        [999, at(10)],
+        [999, Date.UTC(2024, 0, 20)],
+      ],
+      "basic:x",
+    ),
+    [null, null],
+  );
   assert.deepEqual(await feature([[999, at(10)]], "basic:label"), [null]);
-  const rows = await winRows([[999, at(10)], [999, Date.UTC(2024, 0, 20)], [999, Date.UTC(2023, 11, 1)]]);
+  const rows = await winRows([
+    [999, at(10)],
+    [999, Date.UTC(2024, 0, 20)],
+    [999, Date.UTC(2023, 11, 1)],
+  ]);
   for (const [i, row] of rows.entries()) {
     assertWin(row, { s_1h: 0, c_1h: 0, a_1h: null, mn_1h: null, mx_1h: null, l_1h: null, l_all: null, c_1d: 0 }, `row ${i}`);
   }
@@ -234,12 +301,26 @@ test("an entity never seen gets nulls, and for aggregated views count/sum 0 and 
 
 test("duplicate entity rows are kept and output row i belongs to input row i (unsorted input)", async () => {
   const input: [number, number][] = [
-    [3, at(11, 30)], [1, at(10)], [3, at(11, 30)], [2, at(10)], [1, at(9)], [3, at(10, 30)], [1, at(10)], [999, at(10)], [3, at(11, 30)],
+    [3, at(11, 30)],
+    [1, at(10)],
+    [3, at(11, 30)],
+    [2, at(10)],
+    [1, at(9)],
+    [3, at(10, 30)],
+    [1, at(10)],
+    [999, at(10)],
+    [3, at(11, 30)],
   ];
   const out = await repo.store.getTrainingSet(entities(input), { features: ["basic:x", "basic:label"] });
   assert.equal(out.numRows, input.length);
-  assert.deepEqual(columnValues(out, "customer_id"), input.map((r) => r[0]));
-  assert.deepEqual(columnValues(out, "event_timestamp"), input.map((r) => r[1]));
+  assert.deepEqual(
+    columnValues(out, "customer_id"),
+    input.map((r) => r[0]),
+  );
+  assert.deepEqual(
+    columnValues(out, "event_timestamp"),
+    input.map((r) => r[1]),
+  );
   assert.deepEqual(columnValues(out, "x"), [32, 1, 32, 22, null, 31, 1, null, 32]);
   assert.deepEqual(columnValues(out, "label"), ["c", "one", "c", "b2", null, "c-late-created", "one", null, "c"]);
 });
@@ -257,10 +338,13 @@ test("entity rows with a null join key are kept, with null features", async () =
 test("no entity rows give an empty training set with the feature columns", async () => {
   const out = await repo.store.getTrainingSet(entities([]), { features: ["basic:x", "win:c_1h"] });
   assert.equal(out.numRows, 0);
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "x", "c_1h"]);
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["customer_id", "event_timestamp", "x", "c_1h"],
+  );
 });
 
-test("join keys keep their value: string keys \"4\" join the int64 entity 4, and pass through as strings", async () => {
+test('join keys keep their value: string keys "4" join the int64 entity 4, and pass through as strings', async () => {
   const table = arrowTable({ customer_id: col.string(["4", "1", "999"]), event_timestamp: col.timestamp([at(10), at(10), at(10)]) });
   const out = await repo.store.getTrainingSet(table, { features: ["basic:x"] });
   assert.deepEqual(tableRows(out), [
@@ -277,23 +361,60 @@ test("composite join keys: each (a, b) is its own entity", async () => {
     event_timestamp: col.timestamp([at(10), at(10), at(10), at(10), at(11)]),
   });
   const out = await repo.store.getTrainingSet(table, { features: ["pairs:v"] });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["b", "a", "event_timestamp", "v"]);
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["b", "a", "event_timestamp", "v"],
+  );
   assert.deepEqual(columnValues(out, "v"), [10, 20, 30, null, 11]);
 });
 
 test("source times as ISO strings (Parquet string column, CSV): zone-less is UTC, offsets honoured", async () => {
   // str.parquet, customer 1: 10:00Z (1); 11:00Z twice: created 11:00Z (2) and 11:30Z (3); 12:00Z (4).
-  assert.deepEqual(await feature([[1, at(10)], [1, at(11) - MS], [1, at(11)], [1, at(12) - MS], [1, at(12)], [1, at(9)]], "strts:y"), [1, 1, 3, 3, 4, null]);
+  assert.deepEqual(
+    await feature(
+      [
+        [1, at(10)],
+        [1, at(11) - MS],
+        [1, at(11)],
+        [1, at(12) - MS],
+        [1, at(12)],
+        [1, at(9)],
+      ],
+      "strts:y",
+    ),
+    [1, 1, 3, 3, 4, null],
+  );
   // c.csv, customer 1: 10:00Z twice: created 10:00Z (1.5) and 12:00Z (2.5); 12:00Z (empty → null).
-  assert.deepEqual(await feature([[1, at(10) - MS], [1, at(10)], [1, at(12) - MS], [1, at(12)]], "csvv:z"), [null, 2.5, 2.5, null]);
+  assert.deepEqual(
+    await feature(
+      [
+        [1, at(10) - MS],
+        [1, at(10)],
+        [1, at(12) - MS],
+        [1, at(12)],
+      ],
+      "csvv:z",
+    ),
+    [null, 2.5, 2.5, null],
+  );
 });
 
 test("two views over one source are joined independently", async () => {
-  const out = await repo.store.getTrainingSet(entities([[4, at(10, 30)], [4, at(12)], [3, at(10, 30)]]), {
-    features: ["basic:x", "basic_ttl:x", "basic:label"],
-    fullFeatureNames: true,
-  });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "basic__x", "basic_ttl__x", "basic__label"]);
+  const out = await repo.store.getTrainingSet(
+    entities([
+      [4, at(10, 30)],
+      [4, at(12)],
+      [3, at(10, 30)],
+    ]),
+    {
+      features: ["basic:x", "basic_ttl:x", "basic:label"],
+      fullFeatureNames: true,
+    },
+  );
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["customer_id", "event_timestamp", "basic__x", "basic_ttl__x", "basic__label"],
+  );
   assert.deepEqual(columnValues(out, "basic__x"), [4, 4, 31]);
   assert.deepEqual(columnValues(out, "basic_ttl__x"), [4, null, 31]);
   assert.deepEqual(columnValues(out, "basic__label"), ["four", "four", "c-late-created"]);
@@ -304,14 +425,29 @@ test("the same feature name from two views: DUPLICATE_FEATURE_NAME, or both with
   assert.match(err.message, /basic:x/);
   assert.match(err.message, /basic_ttl:x/);
   const out = await repo.store.getTrainingSet(entities([[4, at(10)]]), { features: ["basic:x", "basic_ttl:x"], fullFeatureNames: true });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "basic__x", "basic_ttl__x"]);
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["customer_id", "event_timestamp", "basic__x", "basic_ttl__x"],
+  );
   assert.deepEqual(tableRows(out), [{ customer_id: 4, event_timestamp: at(10), basic__x: 4, basic_ttl__x: 4 }]);
 });
 
 test("field mapping renames source columns (join key and feature)", async () => {
   // mapped.parquet: cust → customer_id, amount_raw → amount; customer 1 at 09:00 (100) and 11:00 (110).
-  const out = await repo.store.getTrainingSet(entities([[1, at(10)], [1, at(11)], [1, at(8)], [3, at(9)], [2, at(12)]]), { features: ["mapped:amount"] });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "amount"]);
+  const out = await repo.store.getTrainingSet(
+    entities([
+      [1, at(10)],
+      [1, at(11)],
+      [1, at(8)],
+      [3, at(9)],
+      [2, at(12)],
+    ]),
+    { features: ["mapped:amount"] },
+  );
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["customer_id", "event_timestamp", "amount"],
+  );
   assert.deepEqual(columnValues(out, "amount"), [100, 110, null, 300, null]);
 });
 
@@ -351,14 +487,31 @@ test("entity timestamps in a timestamp column, with a zone, without one, and wit
 
 test("a null feature value is a value: the latest row's null wins over an older non-null", async () => {
   // Customer 6: 10:00 (6, "six"), 11:00 (null, null).
-  const out = await repo.store.getTrainingSet(entities([[6, at(10, 30)], [6, at(11)], [6, at(11, 30)], [6, Date.UTC(2024, 0, 20)]]), {
-    features: ["basic:x", "basic:label"],
-  });
+  const out = await repo.store.getTrainingSet(
+    entities([
+      [6, at(10, 30)],
+      [6, at(11)],
+      [6, at(11, 30)],
+      [6, Date.UTC(2024, 0, 20)],
+    ]),
+    {
+      features: ["basic:x", "basic:label"],
+    },
+  );
   assert.deepEqual(columnValues(out, "x"), [6, null, null, null]);
   assert.deepEqual(columnValues(out, "label"), ["six", null, null, null]);
   // Also for `last`: customer 8's latest event at 11:00 has a null x.
-  const rows = await winRows([[8, at(11)], [8, at(11, 10)]]);
-  assert.deepEqual(rows.map((r) => [r.l_1h, r.l_all]), [[null, null], [null, null]]);
+  const rows = await winRows([
+    [8, at(11)],
+    [8, at(11, 10)],
+  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.l_1h, r.l_all]),
+    [
+      [null, null],
+      [null, null],
+    ],
+  );
 });
 
 // ───────────────────────────── windowed aggregations ─────────────────────────────
@@ -387,7 +540,14 @@ test("windows at their exact edges: (T − w, T] for sum/count/avg/min/max/last"
 test("windowed aggregations over several events, nulls and a tie", async () => {
   // Customer 8: 10:00 (1), 10:30 created 10:31 (2), 10:30 created 10:30 (4), 11:00 (null), 11:15 (−3).
   const rows = await winRows([
-    [8, at(10, 45)], [8, at(11)], [8, at(11) + MS], [8, at(11, 15)], [8, at(11, 30)], [8, at(12)], [8, at(12, 15)], [8, at(10) + DAY],
+    [8, at(10, 45)],
+    [8, at(11)],
+    [8, at(11) + MS],
+    [8, at(11, 15)],
+    [8, at(11, 30)],
+    [8, at(12)],
+    [8, at(12, 15)],
+    [8, at(10) + DAY],
   ]);
   assertWin(rows[0]!, { s_1h: 7, c_1h: 3, a_1h: 7 / 3, mn_1h: 1, mx_1h: 4, l_1h: 2, l_all: 2, c_1d: 3 }, "10:45");
   assertWin(rows[1]!, { s_1h: 6, c_1h: 3, a_1h: 3, mn_1h: 2, mx_1h: 4, l_1h: null, l_all: null, c_1d: 4 }, "11:00");
@@ -412,7 +572,10 @@ test("extra entity columns pass through unchanged, in order, before the features
     seen_at: col.timestamp([at(1), null, at(3)], null),
   });
   const out = await repo.store.getTrainingSet(table, { features: ["basic:x"] });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), [...table.schema.fields.map((f) => f.name), "x"]);
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    [...table.schema.fields.map((f) => f.name), "x"],
+  );
   table.schema.fields.forEach((f, i) => {
     assert.equal(String(out.schema.fields[i]!.type), String(f.type), `type of ${f.name}`);
     assert.deepEqual(columnValues(out, f.name), columnValues(table, f.name), `values of ${f.name}`);
@@ -427,7 +590,10 @@ test("an on-demand view is computed per row, with a request field from the entit
     cart_value: col.float64([14, 10, 3, 2]),
   });
   const out = await repo.store.getTrainingSet(table, { features: ["ratios:cart_vs_avg", "ratios:cart_plus_count"] });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "cart_value", "cart_vs_avg", "cart_plus_count"]);
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["customer_id", "event_timestamp", "cart_value", "cart_vs_avg", "cart_plus_count"],
+  );
   const vsAvg = columnValues(out, "cart_vs_avg");
   // a_1h: 7/3 at 10:45, null at 12:15, null (never seen), 1 at 11:15.
   assertClose(vsAvg[0], 14 / (7 / 3), "row 0");
@@ -443,7 +609,10 @@ test("a feature service selects its views' features in order", async () => {
     cart_value: col.float64([2, 5]),
   });
   const out = await repo.store.getTrainingSet(table, { service: "svc" });
-  assert.deepEqual(out.schema.fields.map((f) => f.name), ["customer_id", "event_timestamp", "cart_value", "x", "c_1h", "s_1h", "cart_vs_avg", "cart_plus_count"]);
+  assert.deepEqual(
+    out.schema.fields.map((f) => f.name),
+    ["customer_id", "event_timestamp", "cart_value", "x", "c_1h", "s_1h", "cart_vs_avg", "cart_plus_count"],
+  );
   assert.deepEqual(tableRows(out), [
     { customer_id: 8, event_timestamp: at(11, 15), cart_value: 2, x: null, c_1h: 4, s_1h: 3, cart_vs_avg: 2, cart_plus_count: 6 },
     { customer_id: 1, event_timestamp: at(10), cart_value: 5, x: 1, c_1h: 0, s_1h: 0, cart_vs_avg: null, cart_plus_count: 5 },

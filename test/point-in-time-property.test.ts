@@ -37,7 +37,9 @@ const VIEWS: PlainView[] = [
 ];
 
 const VIEWS_TS = VIEWS.map((v) => {
-  const schema = Object.entries(v.schema).map(([f, type]) => `${f}: t.${type}`).join(", ");
+  const schema = Object.entries(v.schema)
+    .map(([f, type]) => `${f}: t.${type}`)
+    .join(", ");
   const entity = v.source === "ints" ? "customer" : "account";
   return `export const ${v.name} = featureView({ name: "${v.name}", entities: [${entity}], source: ${v.source}, ${v.ttl === null ? "" : `ttl: "${v.ttl}", `}schema: { ${schema} } });`;
 }).join("\n");

@@ -62,7 +62,10 @@ function assertSwapped(result: { seen: { version: number; prediction: number }[]
   assert.equal(versions[versions.length - 1], to, "the new version answers in the end");
   const firstNew = versions.indexOf(to);
   assert.ok(firstNew > 0);
-  assert.ok(versions.slice(firstNew).every((v) => v === to), "once swapped, never back");
+  assert.ok(
+    versions.slice(firstNew).every((v) => v === to),
+    "once swapped, never back",
+  );
   for (const s of result.seen) assert.equal(s.prediction, s.version === from ? from : to, "each answer is its version's model");
 }
 

@@ -36,8 +36,10 @@ after(async () => {
   await fx?.repo.cleanup();
 });
 
-
-for (const [label, options] of [["logistic (production)", {}], ["xgboost (version 2)", { version: 2 }]] as const) {
+for (const [label, options] of [
+  ["logistic (production)", {}],
+  ["xgboost (version 2)", { version: 2 }],
+] as const) {
   test(`online predict equals batch predict for random entities at one instant: ${label}`, async () => {
     const { ids, carts } = randomEntities(fx, label.length, 60);
     const online = await fx.repo.store.predict("churn", { customer_id: ids }, { ...options, request: { cart_value: carts }, contributions: true, now: T - 1 });
@@ -73,7 +75,11 @@ test("larder predict writes the entity rows with prediction and model_version; t
   const { table } = await predictBatch(fx.repo.store, "churn", entities);
   assert.deepEqual(Object.keys(written[0]!), ["customer_id", "event_timestamp", "cart_value", "note", "prediction", "model_version"]);
   assert.deepEqual(written, plainRows(table));
-  assert.deepEqual(written.map((r) => r.note), ids.map((id) => `c${id}`), "entity rows pass through in order");
+  assert.deepEqual(
+    written.map((r) => r.note),
+    ids.map((id) => `c${id}`),
+    "entity rows pass through in order",
+  );
   assertCliError(larder(fx.repo.dir, ["predict", "--model", "churn", "--entities", fx.repo.path("data/score.parquet"), "--out", fx.repo.path("x.csv")]), "INVALID_ARGUMENT", /\.parquet/);
 });
 

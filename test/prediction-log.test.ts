@@ -7,11 +7,20 @@ import { PredictionLogger, predictionLogDir, type PredictionLogEntry } from "../
 import { readEntityRows } from "../src/offline/entity-rows.js";
 import { fastTempDir, tableRows } from "./helpers/feature-repo.js";
 
-const SCHEMA = [["customer_id", "int64"], ["plan", "string"], ["monthly_fee", "float64"], ["prediction", "float64"]] as const;
+const SCHEMA = [
+  ["customer_id", "int64"],
+  ["plan", "string"],
+  ["monthly_fee", "float64"],
+  ["prediction", "float64"],
+] as const;
 
 function entry(at: string, ids: number[], version = 1): PredictionLogEntry {
   return {
-    model: "churn", version, at: Date.parse(at), requestId: `r-${at}`, schema: SCHEMA,
+    model: "churn",
+    version,
+    at: Date.parse(at),
+    requestId: `r-${at}`,
+    schema: SCHEMA,
     columns: { customer_id: ids, plan: ids.map((i) => (i % 2 ? "pro" : null)), monthly_fee: ids.map((i) => i * 1.5), prediction: ids.map((i) => i / 100) },
   };
 }
@@ -35,15 +44,28 @@ test("prediction logs: rows land in Parquet by day and version, with the serving
     assert.deepEqual(logger.stats(), { written: 5, files: 3, buffered: 0, dropped: 0, failures: 0 });
     const files = await logFiles(offline);
     assert.equal(files.length, 3);
-    assert.deepEqual(files.map((f) => f.split("/").at(-2)), ["date=2024-03-01", "date=2024-03-02", "date=2024-03-02"]);
+    assert.deepEqual(
+      files.map((f) => f.split("/").at(-2)),
+      ["date=2024-03-01", "date=2024-03-02", "date=2024-03-02"],
+    );
     const all = [];
     for (const f of files) all.push(...tableRows(await readParquetFile(f)));
     all.sort((a, b) => Number(a.customer_id) - Number(b.customer_id));
-    assert.deepEqual(all.map((r) => [Number(r.customer_id), r.plan, r.monthly_fee, r.prediction, Number(r.model_version), r.model]), [
-      [1, "pro", 1.5, 0.01, 1, "churn"], [2, null, 3, 0.02, 1, "churn"], [3, "pro", 4.5, 0.03, 1, "churn"], [4, null, 6, 0.04, 2, "churn"], [5, "pro", 7.5, 0.05, 2, "churn"],
-    ]);
+    assert.deepEqual(
+      all.map((r) => [Number(r.customer_id), r.plan, r.monthly_fee, r.prediction, Number(r.model_version), r.model]),
+      [
+        [1, "pro", 1.5, 0.01, 1, "churn"],
+        [2, null, 3, 0.02, 1, "churn"],
+        [3, "pro", 4.5, 0.03, 1, "churn"],
+        [4, null, 6, 0.04, 2, "churn"],
+        [5, "pro", 7.5, 0.05, 2, "churn"],
+      ],
+    );
     const first = tableRows(await readEntityRows(files[0]!));
-    assert.deepEqual(first.map((r) => new Date(r.event_timestamp as number).toISOString()), ["2024-03-01T23:59:59.999Z", "2024-03-01T23:59:59.999Z"]);
+    assert.deepEqual(
+      first.map((r) => new Date(r.event_timestamp as number).toISOString()),
+      ["2024-03-01T23:59:59.999Z", "2024-03-01T23:59:59.999Z"],
+    );
     assert.equal(first[0]!.request_id, "r-2024-03-01T23:59:59.999Z");
   } finally {
     await rm(offline, { recursive: true, force: true });

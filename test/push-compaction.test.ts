@@ -112,8 +112,14 @@ describe("compaction of offline push files", () => {
     await repo.store.backfill(RANGE);
     const oracle = tableRows(await repo.store.getTrainingSet(arrowTable({ customer_id: col.int64([1, 2, 3, 4]), event_timestamp: col.timestamp([1, 2, 3, 4].map(() => pushedAt)) }), { features: ["spend:n_1h", "spend:sum_1h"] }));
     assert.ok(oracle.every((r) => (r.n_1h as number) > 1));
-    assert.deepEqual(online.results[1]!.values, oracle.map((r) => r.n_1h));
-    assert.deepEqual(online.results[2]!.values, oracle.map((r) => r.sum_1h));
+    assert.deepEqual(
+      online.results[1]!.values,
+      oracle.map((r) => r.n_1h),
+    );
+    assert.deepEqual(
+      online.results[2]!.values,
+      oracle.map((r) => r.sum_1h),
+    );
     await repo.store.compact();
     const left = await readdir(dir());
     assert.equal(left.filter((n) => !n.startsWith(".keep-") && !n.startsWith(".")).length, 2, left.join(", "));

@@ -43,7 +43,10 @@ const empty = (): EventBuffer => ({ columns: ["x"], events: [] });
 test("pruning as of T changes no aggregate as of T or later, also after merging more (late) events", () => {
   fc.assert(
     fc.property(fc.constantFrom(...AGG_SETS), fc.array(eventArb, { maxLength: 40 }), fc.array(eventArb, { maxLength: 10 }), fc.integer({ min: 0, max: 70_000 }), fc.integer({ min: 0, max: 20_000 }), (aggs, first, later, t, dt) => {
-      const a = mergeEvents(empty(), toEvents(first).filter((e) => e.ts <= t));
+      const a = mergeEvents(
+        empty(),
+        toEvents(first).filter((e) => e.ts <= t),
+      );
       const pruned = pruneBuffer(a, aggs, t);
       assert.deepEqual(aggregateAsOf(pruned, aggs, t).values, aggregateAsOf(a, aggs, t).values);
       const t2 = t + dt;
@@ -57,11 +60,14 @@ test("pruning as of T changes no aggregate as of T or later, also after merging 
 });
 
 test("the buffer codec round-trips values, NaN and a missing created time; other columns decode to null", () => {
-  const buffer: EventBuffer = { columns: ["a", "b"], events: [
-    { ts: 1, created: Number.NEGATIVE_INFINITY, values: [Number.NaN, "x\ny"] },
-    { ts: 2, created: 5, values: [null, new Date(7)] },
-    { ts: 2, created: 6, values: [Number.POSITIVE_INFINITY, true] },
-  ] };
+  const buffer: EventBuffer = {
+    columns: ["a", "b"],
+    events: [
+      { ts: 1, created: Number.NEGATIVE_INFINITY, values: [Number.NaN, "x\ny"] },
+      { ts: 2, created: 5, values: [null, new Date(7)] },
+      { ts: 2, created: 6, values: [Number.POSITIVE_INFINITY, true] },
+    ],
+  };
   const json = encodeBuffer(buffer);
   assert.ok(!json.includes("\n"), "no raw newline");
   const back = decodeBuffer(json, ["a", "b"]);

@@ -64,8 +64,7 @@ export default defineConfig({ project: "idem", definitions: ["./features.ts"], r
     };
     const keyRow = async (key: string) =>
       (await client.query(`select fingerprint, owner, offline_done, online_done, status from ${schema}_registry.push_idempotency where key = $1`, [key])).rows[0] as
-        | { fingerprint: string; owner: string | null; offline_done: boolean; online_done: boolean; status: number | null }
-        | undefined;
+        { fingerprint: string; owner: string | null; offline_done: boolean; online_done: boolean; status: number | null } | undefined;
     const df = (cust: number[], minutes: number[], notes: string[]) => ({
       cust,
       ts: minutes.map((m) => BASE + m * MIN),

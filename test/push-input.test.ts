@@ -52,7 +52,11 @@ describe("POST /push input checks (Redis online store, Parquet directory source)
     const row = { cust: [61, 61], created: [null, null], amount_cents: [1, 2], note: ["a", "b"] };
     for (const bad of [8640000000000001, -8640000000000001, "2024-06-30T12:00:00+99:99", "2024-06-30T12:00:00+24:00", "2023-02-29T00:00:00Z", "275760-09-13T00:00:00Z", 1e400]) {
       for (const to of ["online", "online_and_offline"]) {
-        const res = await post(server.url, "/push", `{"push_source_name":"txn_push","to":"${to}","df":${JSON.stringify({ ...row, ts: [BASE, "@"] }).replace('"@"', typeof bad === "string" ? JSON.stringify(bad) : bad === 1e400 ? "1e400" : String(bad))}}`);
+        const res = await post(
+          server.url,
+          "/push",
+          `{"push_source_name":"txn_push","to":"${to}","df":${JSON.stringify({ ...row, ts: [BASE, "@"] }).replace('"@"', typeof bad === "string" ? JSON.stringify(bad) : bad === 1e400 ? "1e400" : String(bad))}}`,
+        );
         assert.ok(res.status === 400, `${bad} ${to}: ${res.status} ${res.text}`);
         if (bad !== 1e400) {
           // 1e400 parses to Infinity: refused by the body schema before push sees it.
@@ -118,7 +122,15 @@ describe("POST /push input checks (Redis online store, Parquet directory source)
     assert.equal(res.status, 200, res.text);
     assert.equal((await readdir(repo.path("data/txns"))).length, files.length + 1, "one file appended");
     const got = await read(72, ["latest_txn:amount_cents", "latest_txn:note", "spend:n_1h", "spend:last"]);
-    assert.deepEqual(got.results.slice(1).map((r) => [r.values[0], r.statuses[0]]), [[null, "NULL_VALUE"], [null, "NULL_VALUE"], [1, "PRESENT"], [null, "NULL_VALUE"]]);
+    assert.deepEqual(
+      got.results.slice(1).map((r) => [r.values[0], r.statuses[0]]),
+      [
+        [null, "NULL_VALUE"],
+        [null, "NULL_VALUE"],
+        [1, "PRESENT"],
+        [null, "NULL_VALUE"],
+      ],
+    );
     // The appended row reads back as null through a backfill and a training set, as online.
     await repo.store.backfill({ start: BASE - 86_400_000, end: BASE + 86_400_000, views: ["latest_txn"] });
     const table = await repo.store.getTrainingSet(arrowTable({ customer_id: col.int64([72]), event_timestamp: col.timestamp([BASE + 5 * MIN]) }), { features: ["latest_txn:amount_cents"] });
@@ -180,7 +192,10 @@ export const latest = featureView({ name: "latest", entities: [customer], source
     }
     assert.deepEqual((await client.query(`SELECT cust::int, amount_cents::int, ratio, note FROM ${schema}.txns`)).rows, [{ cust: 1, amount_cents: 100, ratio: null, note: "x" }]);
     const got = await repo.store.getOnlineFeatures({ customer_id: [1] }, { features: ["latest:amount_cents", "latest:ratio"] });
-    assert.deepEqual(got.results.slice(1).map((r) => r.values[0]), [100, null]);
+    assert.deepEqual(
+      got.results.slice(1).map((r) => r.values[0]),
+      [100, null],
+    );
   });
 });
 
@@ -205,14 +220,24 @@ export const last = featureView({ name: "ratio_last", entities: [customer], sour
   after(() => repo?.cleanup());
 
   test("0/0 and 1/0 from a transform: TYPE_MISMATCH naming the view and row, nothing written", async () => {
-    for (const [a, b] of [[0, 0], [1, 0], [-1, 0]]) {
+    for (const [a, b] of [
+      [0, 0],
+      [1, 0],
+      [-1, 0],
+    ]) {
       const err = await expectLarderError(repo.store.push("ratio_push", { customer_id: [5, 5], ts: [BASE, BASE + MIN], a: [1, a], b: [1, b] }), "TYPE_MISMATCH");
       assert.match(err.message, /row 2 \(feature view "ratio_(sums|last)"\)/);
     }
     const got = await repo.store.getOnlineFeatures({ customer_id: [5] }, { features: ["ratio_sums:ratio_sum_1h", "ratio_last:ratio"] });
-    assert.deepEqual(got.results.slice(1).map((r) => r.statuses[0]), ["NOT_FOUND", "NOT_FOUND"]);
+    assert.deepEqual(
+      got.results.slice(1).map((r) => r.statuses[0]),
+      ["NOT_FOUND", "NOT_FOUND"],
+    );
     await repo.store.push("ratio_push", { customer_id: [5], ts: [BASE], a: [1], b: [4] });
     const ok = await repo.store.getOnlineFeatures({ customer_id: [5] }, { features: ["ratio_sums:ratio_sum_1h", "ratio_last:ratio"] });
-    assert.deepEqual(ok.results.slice(1).map((r) => r.values[0]), [0.25, 0.25]);
+    assert.deepEqual(
+      ok.results.slice(1).map((r) => r.values[0]),
+      [0.25, 0.25],
+    );
   });
 });

@@ -43,7 +43,11 @@ test("Parquet directory: offline push writes one new file the next backfill read
     ]);
 
     const both = await store.push("txn_push", { cust: [2], ts: [BASE + 4 * MIN], created: [null], amount_cents: [13], note: ["both"] }, { to: "online_and_offline" });
-    assert.deepEqual(both.views.map((v) => [v.view, v.written]).sort(), [["latest_txn", 1], ["recent", 1], ["spend", 1]]);
+    assert.deepEqual(both.views.map((v) => [v.view, v.written]).sort(), [
+      ["latest_txn", 1],
+      ["recent", 1],
+      ["spend", 1],
+    ]);
     assert.equal((await readdir(repo.path("data/txns"))).length, 3);
     await store.backfill(RANGE);
     assert.deepEqual((await featuresAt(store, [2], BASE + 5 * MIN))[0], { customer_id: 2, event_timestamp: BASE + 5 * MIN, n_1h: 2, sum_1h: 0.2, amount_cents: 13, note: "both" });
@@ -85,7 +89,10 @@ test("a Parquet glob gets a file matching it; single files, CSV and queries are 
     assert.match(files[1]!, /^txn-push-.*\.parquet$/);
     await store.backfill(RANGE);
     const rows = tableRows(await store.getTrainingSet(arrowTable({ customer_id: col.int64([1, 2]), event_timestamp: col.timestamp([BASE + 2 * MIN, BASE + 2 * MIN]) }), { features: ["g:x"] }));
-    assert.deepEqual(rows.map((r) => r.x), [1.5, 2.5]);
+    assert.deepEqual(
+      rows.map((r) => r.x),
+      [1.5, 2.5],
+    );
     for (const name of ["single", "csv", "query"]) {
       const err = await expectLarderError(store.push(`${name}_push`, { customer_id: [1], ts: [BASE] }, { to: "offline" }), "PUSH_OFFLINE_UNSUPPORTED");
       assert.match(err.message, new RegExp(`source "${name}"`));

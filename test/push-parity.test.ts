@@ -72,7 +72,7 @@ const eventArb = fc.record({
   /** Seconds after the event time it was created; kept unique per (customer, event time). */
   createdAfter: fc.integer({ min: 0, max: 3 }),
   amount_cents: fc.option(fc.integer({ min: -5000, max: 100_000 }), { freq: 8 }),
-  note: fc.option(fc.constantFrom("a", "b", "ü,\"x\""), { freq: 3 }),
+  note: fc.option(fc.constantFrom("a", "b", 'ü,"x"'), { freq: 3 }),
   late: fc.boolean(),
 });
 
@@ -108,7 +108,10 @@ function placeEvents(s: Scenario): Placed[] {
 function expectedValue(expect: Expect, events: readonly Event[], t: number): unknown {
   if ("plain" in expect) {
     const key = expect.plain;
-    return valueAsOf(events.map((e): ReferenceEvent<unknown> => ({ ts: e.ts, created: e.created, value: e[key] })), t);
+    return valueAsOf(
+      events.map((e): ReferenceEvent<unknown> => ({ ts: e.ts, created: e.created, value: e[key] })),
+      t,
+    );
   }
   // The views' row transform: amount = amount_cents / 100.
   const amounts = events.map((e): ReferenceEvent<number | null> => ({ ts: e.ts, created: e.created, value: e.amount_cents === null ? null : e.amount_cents / 100 }));
@@ -192,7 +195,10 @@ function parityTests(name: string, onlineUrl: string | null): void {
     test("online vectors after materialize + push equal the reference semantics over source + pushed events", async (t) => {
       t.diagnostic(`fast-check seed ${SEED} (rerun with PUSH_PARITY_SEED=${SEED}), ${RUNS} runs`);
       histories = 0;
-      await fc.assert(fc.asyncProperty(scenarioArb, (s) => runScenario(repo, s)), { numRuns: RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}), includeErrorInReport: true });
+      await fc.assert(
+        fc.asyncProperty(scenarioArb, (s) => runScenario(repo, s)),
+        { numRuns: RUNS, seed: SEED, ...(PATH ? { path: PATH } : {}), includeErrorInReport: true },
+      );
       t.diagnostic(`${histories} customer histories checked`);
     });
   });

@@ -35,9 +35,15 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
     test("plain view: a push older than the stored value is ignored and counted stale; a newer one replaces it", async () => {
       const t = (m: number) => new Date(BASE + m * MIN).toISOString();
       let res = await store.push("txn_push", { cust: [1, 1, 2], ts: [t(10), t(5), t(10)], created: [null, null, null], amount_cents: [100, 50, 7], note: ["ten", "five", "x"] });
-      assert.deepEqual(res.views.find((v) => v.view === "latest_txn"), { view: "latest_txn", written: 2, stale: 1, expired: 0 });
+      assert.deepEqual(
+        res.views.find((v) => v.view === "latest_txn"),
+        { view: "latest_txn", written: 2, stale: 1, expired: 0 },
+      );
       res = await store.push("txn_push", { cust: [1], ts: [BASE + 9 * MIN], created: [null], amount_cents: [90], note: ["nine"] });
-      assert.deepEqual(res.views.find((v) => v.view === "latest_txn"), { view: "latest_txn", written: 0, stale: 1, expired: 0 });
+      assert.deepEqual(
+        res.views.find((v) => v.view === "latest_txn"),
+        { view: "latest_txn", written: 0, stale: 1, expired: 0 },
+      );
       let got = await store.getOnlineFeatures({ customer_id: [1] }, { features: ["latest_txn:amount_cents", "latest_txn:note", "spend:n_1h", "spend:last"] });
       // The aggregated view counts the late event (minute 9) in its window: it is an event, not a stale value.
       assert.deepEqual(valuesOf(got), { customer_id: 1, amount_cents: 100, note: "ten", n_1h: 3, last: 1 });
@@ -108,10 +114,13 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
       const held = await FeatureStore.open(repo.dir, { holdOnlineStore: true });
       try {
         const n = 40;
-        const events = Array.from({ length: n }, (_, i) => ({ cust: 7, ts: BASE + 30 * MIN + ((i * 37) % n) * 1000, created: BASE, amount_cents: (i * 7919) % 1000 - 300, note: null }));
+        const events = Array.from({ length: n }, (_, i) => ({ cust: 7, ts: BASE + 30 * MIN + ((i * 37) % n) * 1000, created: BASE, amount_cents: ((i * 7919) % 1000) - 300, note: null }));
         const stores = [store, other, held];
         const results = await Promise.all(events.map((e, i) => stores[i % 3]!.push("txn_push", { cust: [e.cust], ts: [e.ts], created: [e.created], amount_cents: [e.amount_cents], note: [e.note] })));
-        assert.equal(results.reduce((s, r) => s + (r.views.find((v) => v.view === "spend")?.written ?? 0), 0), n);
+        assert.equal(
+          results.reduce((s, r) => s + (r.views.find((v) => v.view === "spend")?.written ?? 0), 0),
+          n,
+        );
         const newest = Math.max(...events.map((e) => e.ts));
         const refs = ["spend:n_1h", "spend:sum_1h", "spend:avg_3h", "spend:min_3h", "spend:max_1h", "spend:last_1h", "spend:last"];
         const got = valuesOf(await store.getOnlineFeatures({ customer_id: [7] }, { features: refs }));
@@ -133,7 +142,10 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
       const push = (created: number, text: string, to: "online" | "offline" = "online") => store.push("txn_push", { cust: [5], ts: [t(20)], created: [created], amount_cents: [1], note: [text] }, { to });
       await push(t(30), "c30");
       const res = await push(t(25), "c25");
-      assert.deepEqual(res.views.find((v) => v.view === "latest_txn"), { view: "latest_txn", written: 0, stale: 1, expired: 0 });
+      assert.deepEqual(
+        res.views.find((v) => v.view === "latest_txn"),
+        { view: "latest_txn", written: 0, stale: 1, expired: 0 },
+      );
       assert.equal(await note(), "c30");
       await push(t(40), "c40");
       assert.equal(await note(), "c40");

@@ -110,11 +110,7 @@ test("training-set of a view changed since the last apply is NOT_APPLIED naming 
   const original = FEATURES;
   await repo.writeFile("features.ts", original.replace("fare2: row.fare * 2", "fare2: row.fare * 3"));
   try {
-    assertCliError(
-      larder(repo.dir, ["training-set", "--entities", repo.path("data/entities.csv"), "--features", "trip_totals:fare2", "--out", out]),
-      "NOT_APPLIED",
-      /trip_totals/,
-    );
+    assertCliError(larder(repo.dir, ["training-set", "--entities", repo.path("data/entities.csv"), "--features", "trip_totals:fare2", "--out", out]), "NOT_APPLIED", /trip_totals/);
     assert.equal(existsSync(out), false, "no output file");
     // A view that did not change still works next to it.
     assertOk(larder(repo.dir, ["training-set", "--entities", repo.path("data/entities.csv"), "--features", "all_trips:fare", "--out", out]));
@@ -171,23 +167,24 @@ test("LARDER_DEBUG prints the stack trace after the error line; without it stder
   assert.notEqual(res.status, 0);
   const [first, ...rest] = res.stderr.trimEnd().split("\n");
   assert.match(first!, /^error \[INVALID_ARGUMENT\]: /);
-  assert.ok(rest.some((l) => /^\s+at /.test(l)), `a stack trace follows:\n${res.stderr}`);
+  assert.ok(
+    rest.some((l) => /^\s+at /.test(l)),
+    `a stack trace follows:\n${res.stderr}`,
+  );
 });
 
 test("CSV --entities: other columns pass through unchanged with the narrowest type holding all their values", async () => {
   const at = iso(BASE + 8 * DAY);
-  await repo.writeFile("data/typed.csv", [
-    "n,rider_id,x,flag,label,event_timestamp,blank",
-    `1,1,2,true,7,${at},`,
-    `-3,2,2.5,FALSE,a,${at},`,
-    `,3,,true,,${at},`,
-    "",
-  ].join("\n"));
+  await repo.writeFile("data/typed.csv", ["n,rider_id,x,flag,label,event_timestamp,blank", `1,1,2,true,7,${at},`, `-3,2,2.5,FALSE,a,${at},`, `,3,,true,,${at},`, ""].join("\n"));
   const out = join(repo.dir, "typed.parquet");
   assertOk(larder(repo.dir, ["training-set", "--entities", repo.path("data/typed.csv"), "--features", "all_trips:fare", "--out", out]));
   const table = readParquetTable(out);
   const types = Object.fromEntries(table.schema.fields.map((f) => [f.name, String(f.type)]));
-  assert.deepEqual(table.schema.fields.map((f) => f.name), ["n", "rider_id", "x", "flag", "label", "event_timestamp", "blank", "fare"], "entity columns first, in order, then the features");
+  assert.deepEqual(
+    table.schema.fields.map((f) => f.name),
+    ["n", "rider_id", "x", "flag", "label", "event_timestamp", "blank", "fare"],
+    "entity columns first, in order, then the features",
+  );
   assert.deepEqual([types.n, types.x, types.flag, types.label], ["Int64", "Float64", "Bool", "Utf8"], JSON.stringify(types));
   const rows = plainRows(table).map(({ n, x, flag, label, blank }) => ({ n, x, flag, label, blank }));
   assert.deepEqual(rows, [

@@ -60,10 +60,13 @@ test("push of an unapplied or changed push source is NOT_APPLIED and writes noth
 
     // The store that passed the check keeps pushing without opening the registry again, even
     // while another process holds it (here: the changed store, applying).
-    await changed.withRegistry(async () => {
-      const res = await pusher.push("txn_push", { ...df, cust: [9], ts: [BASE + 2 * MIN] });
-      assert.equal(res.views.find((v) => v.view === "latest_txn")?.written, 1);
-    }, { lockTimeoutMs: 60_000 });
+    await changed.withRegistry(
+      async () => {
+        const res = await pusher.push("txn_push", { ...df, cust: [9], ts: [BASE + 2 * MIN] });
+        assert.equal(res.views.find((v) => v.view === "latest_txn")?.written, 1);
+      },
+      { lockTimeoutMs: 60_000 },
+    );
   } finally {
     await repo.cleanup();
   }
@@ -85,10 +88,10 @@ if (!(await postgresAvailable(PG_URL))) {
       // nullable), so only Postgres refuses it, at the INSERT.
       await client.query(`create schema ${schema}; create table ${schema}.txns (cust bigint, ts timestamptz not null, created timestamptz, amount_cents bigint, note text not null)`);
       await client.query(`insert into ${schema}.txns values (1, $1, null, 100, 'first')`, [new Date(BASE)]);
-      const features = PUSH_FEATURES.replace(
-        `parquetSource({ name: "txns", path: "data/txns",`,
-        `postgresSource({ name: "txns", table: "${schema}.txns", connection: ${JSON.stringify(PG_URL)},`,
-      ).replace("import { entity, parquetSource,", "import { entity, postgresSource,");
+      const features = PUSH_FEATURES.replace(`parquetSource({ name: "txns", path: "data/txns",`, `postgresSource({ name: "txns", table: "${schema}.txns", connection: ${JSON.stringify(PG_URL)},`).replace(
+        "import { entity, parquetSource,",
+        "import { entity, postgresSource,",
+      );
       repo = await createFeatureRepo({ features });
     });
     after(async () => {
@@ -98,10 +101,7 @@ if (!(await postgresAvailable(PG_URL))) {
     });
 
     test("a push whose offline append fails writes nothing online", async () => {
-      const err = await expectLarderError(
-        repo.store.push("txn_push", { cust: [11, 12], ts: [BASE + MIN, BASE + MIN], created: [null, null], amount_cents: [5, 6], note: ["ok", null] }, { to: "online_and_offline" }),
-        "TYPE_MISMATCH",
-      );
+      const err = await expectLarderError(repo.store.push("txn_push", { cust: [11, 12], ts: [BASE + MIN, BASE + MIN], created: [null, null], amount_cents: [5, 6], note: ["ok", null] }, { to: "online_and_offline" }), "TYPE_MISMATCH");
       assert.match(err.message, /note/);
       assert.equal(await count(), 1);
       assert.deepEqual(await onlineStatuses(repo, [11, 12]), notFound(2));
@@ -152,13 +152,19 @@ if (!(await redisUrlAvailable(REDIS_URL))) {
       let rounds = 0;
       let lastForeign = "";
       const err = await expectLarderError(
-        store.update("p", "agg", ["e1"], (_key, current) => {
-          rounds++;
-          lastForeign = packState(newStateVersion(), BASE + rounds, BASE, null, `["other ${rounds}"]`);
-          const set = spawnSync("redis-cli", ["-u", REDIS_URL, "SET", stateKey, lastForeign], { encoding: "utf8" });
-          assert.equal(set.stdout.trim(), "OK", set.stderr);
-          return { eventTs: BASE + MIN, values: [(current === null ? 0 : 1) + 100], asOf: BASE + MIN, state: "[mine]", stateExpiresAt: null };
-        }, opts),
+        store.update(
+          "p",
+          "agg",
+          ["e1"],
+          (_key, current) => {
+            rounds++;
+            lastForeign = packState(newStateVersion(), BASE + rounds, BASE, null, `["other ${rounds}"]`);
+            const set = spawnSync("redis-cli", ["-u", REDIS_URL, "SET", stateKey, lastForeign], { encoding: "utf8" });
+            assert.equal(set.stdout.trim(), "OK", set.stderr);
+            return { eventTs: BASE + MIN, values: [(current === null ? 0 : 1) + 100], asOf: BASE + MIN, state: "[mine]", stateExpiresAt: null };
+          },
+          opts,
+        ),
         "WRITE_CONFLICT",
       );
       assert.match(err.message, /"agg"/);

@@ -95,10 +95,7 @@ if (!available) {
       await a.apply(project, [rec("entity", "x", "h0")]);
       const rounds = 6;
       for (let r = 1; r <= rounds; r++) {
-        const [da, db] = await Promise.all([
-          a.apply(project, [rec("entity", "x", `a${r}`), rec("feature_view", "shared", `s${r}`)]),
-          b.apply(project, [rec("entity", "x", `b${r}`), rec("feature_view", "shared", `s${r}`)]),
-        ]);
+        const [da, db] = await Promise.all([a.apply(project, [rec("entity", "x", `a${r}`), rec("feature_view", "shared", `s${r}`)]), b.apply(project, [rec("entity", "x", `b${r}`), rec("feature_view", "shared", `s${r}`)])]);
         // Both changed x; exactly one of them wrote the shared view, the other saw it unchanged.
         assert.equal(da.change.filter((c) => c.before.name === "x").length, 1);
         assert.equal(db.change.filter((c) => c.before.name === "x").length, 1);
@@ -108,17 +105,27 @@ if (!available) {
         assert.deepEqual(versions, [2 * r, 2 * r + 1], `round ${r}: the two applies made consecutive versions`);
       }
       const history = await a.definitionHistory(project, "entity", "x");
-      assert.deepEqual(history.map((h) => h.version), Array.from({ length: 2 * rounds + 1 }, (_, i) => i + 1));
-      assert.deepEqual((await b.definitionHistory(project, "feature_view", "shared")).map((h) => h.version), Array.from({ length: rounds }, (_, i) => i + 1));
+      assert.deepEqual(
+        history.map((h) => h.version),
+        Array.from({ length: 2 * rounds + 1 }, (_, i) => i + 1),
+      );
+      assert.deepEqual(
+        (await b.definitionHistory(project, "feature_view", "shared")).map((h) => h.version),
+        Array.from({ length: rounds }, (_, i) => i + 1),
+      );
       const current = await b.listDefinitions(project);
-      assert.deepEqual(current.map((d) => `${d.kind}:${d.name}:${d.version}`), [`entity:x:${2 * rounds + 1}`, `feature_view:shared:${rounds}`]);
+      assert.deepEqual(
+        current.map((d) => `${d.kind}:${d.name}:${d.version}`),
+        [`entity:x:${2 * rounds + 1}`, `feature_view:shared:${rounds}`],
+      );
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
-        const { rows } = await client.query(
-          `select kind, name, count(*)::int as n from "${schema}".definitions where superseded_at is null and deleted_at is null group by kind, name`,
+        const { rows } = await client.query(`select kind, name, count(*)::int as n from "${schema}".definitions where superseded_at is null and deleted_at is null group by kind, name`);
+        assert.ok(
+          rows.every((r: { n: number }) => r.n === 1),
+          "never two current versions",
         );
-        assert.ok(rows.every((r: { n: number }) => r.n === 1), "never two current versions");
       } finally {
         await client.end();
       }
@@ -137,11 +144,19 @@ if (!available) {
         await held;
       });
       await isIn;
-      await assert.rejects(b.withLock("p", "materialize", async () => 1, { timeoutMs: 200 }), { code: "REGISTRY_LOCKED" });
+      await assert.rejects(
+        b.withLock("p", "materialize", async () => 1, { timeoutMs: 200 }),
+        { code: "REGISTRY_LOCKED" },
+      );
       let bRan = false;
-      const waiter = b.withLock("p", "materialize", async () => {
-        bRan = true;
-      }, { timeoutMs: 5000 });
+      const waiter = b.withLock(
+        "p",
+        "materialize",
+        async () => {
+          bRan = true;
+        },
+        { timeoutMs: 5000 },
+      );
       await new Promise((r) => setTimeout(r, 100));
       assert.equal(bRan, false, "b waits while a holds the lock");
       release();

@@ -73,13 +73,19 @@ async function online(store: FeatureStore, features: string[]) {
 function holdRegistry(repoDir: string): { ready: Promise<void>; release: () => Promise<void> } {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", `
+    [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      `
       const { openRegistry } = await import(process.env.REGISTRY_MODULE);
       const registry = await openRegistry("embedded", { repoDir: process.env.REPO_DIR });
       console.log("ready");
       process.stdin.resume();
       process.stdin.on("end", async () => { await registry.close(); process.exit(0); });
-    `],
+    `,
+    ],
     { env: { ...process.env, REGISTRY_MODULE: pathToFileURL(resolve("src/registry/open-registry.ts")).href, REPO_DIR: repoDir }, stdio: ["pipe", "pipe", "inherit"] },
   );
   const exited = new Promise<void>((r) => child.on("exit", () => r()));
@@ -148,15 +154,21 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
     assert.equal(a.materializedRows, undefined, "a view with online: false is backfilled only");
 
     const sched = await runs({ kind: "schedule" });
-    assert.deepEqual(sched.map((r) => [r.view, r.status, r.slot?.toISOString(), r.rangeEnd?.toISOString()]), [
-      ["archive", "succeeded", T(1).toISOString(), T(1).toISOString()],
-      ["spend", "succeeded", T(1).toISOString(), T(1).toISOString()],
-      ["profile", "succeeded", T(1).toISOString(), T(1).toISOString()],
-    ]);
+    assert.deepEqual(
+      sched.map((r) => [r.view, r.status, r.slot?.toISOString(), r.rangeEnd?.toISOString()]),
+      [
+        ["archive", "succeeded", T(1).toISOString(), T(1).toISOString()],
+        ["spend", "succeeded", T(1).toISOString(), T(1).toISOString()],
+        ["profile", "succeeded", T(1).toISOString(), T(1).toISOString()],
+      ],
+    );
     assert.equal(sched.find((r) => r.view === "profile")?.rows, 2, "a scheduled run's rows are the offline rows its backfill wrote");
     const kinds = (await runs({ view: "profile" })).map((r) => r.kind).sort();
     assert.deepEqual(kinds, ["backfill", "materialize", "schedule"], "the tick's backfill and materialization are recorded as runs of their own");
-    assert.ok(lines.some((l) => /^schedule profile at .*: succeeded in [\d.]+ s: 2 offline rows, 2 rows materialized$/.test(l)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => /^schedule profile at .*: succeeded in [\d.]+ s: 2 offline rows, 2 rows materialized$/.test(l)),
+      lines.join("\n"),
+    );
   });
 
   test("the next tick backfills from the previous tick's end to its own and updates online values", async () => {
@@ -173,7 +185,10 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
     const again = await scheduler.runTick("profile", T(2));
     assert.equal(again.status, "claimed-elsewhere");
     assert.equal((await runs()).length, before, "no run recorded");
-    assert.ok(lines.some((l) => l.includes(`schedule profile at ${T(2).toISOString()}: claimed by another scheduler`)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => l.includes(`schedule profile at ${T(2).toISOString()}: claimed by another scheduler`)),
+      lines.join("\n"),
+    );
   });
 
   test("a failing run is recorded with its error; the next tick repairs it from the last succeeded end", async () => {
@@ -185,7 +200,10 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
     assert.equal(rec?.status, "failed");
     assert.match(rec?.error ?? "", /SOURCE_NOT_FOUND/);
     assert.deepEqual([rec?.rangeStart?.getTime(), rec?.rangeEnd?.getTime()], [T(1).getTime(), T(2).getTime()]);
-    assert.ok(lines.some((l) => l.startsWith(`schedule spend at ${T(2).toISOString()}: failed after`) && l.includes(`the next tick retries from ${T(1).toISOString()}`)), lines.join("\n"));
+    assert.ok(
+      lines.some((l) => l.startsWith(`schedule spend at ${T(2).toISOString()}: failed after`) && l.includes(`the next tick retries from ${T(1).toISOString()}`)),
+      lines.join("\n"),
+    );
 
     await rename(repo.path("data/txns.moved"), repo.path("data/txns.parquet"));
     const repaired = await scheduler.runTick("spend", T(3));
@@ -222,7 +240,10 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
       await quick.stop();
       assert.equal(res.status, "skipped");
       assert.match(res.reason ?? "", /REGISTRY_LOCKED/);
-      assert.ok(lines.some((l) => l.startsWith(`schedule profile at ${T(7).toISOString()}: skipped, registry unavailable: [REGISTRY_LOCKED]`)), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => l.startsWith(`schedule profile at ${T(7).toISOString()}: skipped, registry unavailable: [REGISTRY_LOCKED]`)),
+        lines.join("\n"),
+      );
     } finally {
       await child.release();
     }
@@ -246,7 +267,14 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
     try {
       await child.ready;
       const lag = await materializationLag(repo.store, { now: T(8).getTime() + 30_000, lockTimeoutMs: 200 });
-      assert.deepEqual(lag.map((l) => [l.view, l.lagSeconds]), [["manual", null], ["profile", 30], ["spend", 5 * 3600 + 30]]);
+      assert.deepEqual(
+        lag.map((l) => [l.view, l.lagSeconds]),
+        [
+          ["manual", null],
+          ["profile", 30],
+          ["spend", 5 * 3600 + 30],
+        ],
+      );
       const fresh = await withFeatureRepo({ features: FEATURES, files: {}, apply: false, parentDir: fastTempDir() }, async (other) => {
         const holder = holdRegistry(other.dir);
         try {
@@ -267,7 +295,11 @@ describe("scheduled runs with injected ticks (embedded registry)", () => {
     const s = startScheduler(repo.store, { log: (l) => lines.push(l), timers: false, registryWaitMs: 300 });
     const results = await Promise.all([s.runTick("profile", T(9)), s.runTick("spend", T(9)), s.runTick("archive", T(9))]);
     await s.stop();
-    assert.deepEqual(results.map((r) => r.status), ["succeeded", "succeeded", "succeeded"], JSON.stringify(results));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["succeeded", "succeeded", "succeeded"],
+      JSON.stringify(results),
+    );
   });
 
   test("runTick after stop is refused", async () => {
@@ -297,7 +329,10 @@ describe("real node-cron timers", () => {
       const lines: string[] = [];
       const s = startScheduler(r.store, { log: (l) => lines.push(l), registryWaitMs: 5000 });
       assert.deepEqual(s.views, [{ view: "profile", schedule: "* * * * * *" }]);
-      assert.ok(lines.some((l) => /^scheduler: profile runs on "\* \* \* \* \* \*" \(UTC\), next at /.test(l)), lines.join("\n"));
+      assert.ok(
+        lines.some((l) => /^scheduler: profile runs on "\* \* \* \* \* \*" \(UTC\), next at /.test(l)),
+        lines.join("\n"),
+      );
       const deadline = Date.now() + 60_000;
       while (!lines.some((l) => / succeeded in /.test(l)) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
       await s.stop();

@@ -101,18 +101,18 @@ if (!available) {
     test("both fire the same ticks of two views at once: every tick runs exactly once", async () => {
       const ticks = [1, 2, 3, 4, 5];
       for (const n of ticks) {
-        const results = await Promise.all([
-          a.scheduler.runTick("profile", T(n)),
-          b.scheduler.runTick("profile", T(n)),
-          b.scheduler.runTick("spend", T(n)),
-          a.scheduler.runTick("spend", T(n)),
-        ]);
+        const results = await Promise.all([a.scheduler.runTick("profile", T(n)), b.scheduler.runTick("profile", T(n)), b.scheduler.runTick("spend", T(n)), a.scheduler.runTick("spend", T(n))]);
         for (const view of ["profile", "spend"]) {
-          const statuses = results.filter((r) => r.view === view).map((r) => r.status).sort();
+          const statuses = results
+            .filter((r) => r.view === view)
+            .map((r) => r.status)
+            .sort();
           assert.deepEqual(statuses, ["claimed-elsewhere", "succeeded"], `tick ${n} of ${view}: ${JSON.stringify(results)}`);
         }
       }
-      const { rows } = await sql(`select view_name, kind, count(*)::int as n, count(distinct slot)::int as slots, count(*) filter (where status = 'succeeded')::int as ok from "${schema}".runs group by view_name, kind order by view_name, kind`);
+      const { rows } = await sql(
+        `select view_name, kind, count(*)::int as n, count(distinct slot)::int as slots, count(*) filter (where status = 'succeeded')::int as ok from "${schema}".runs group by view_name, kind order by view_name, kind`,
+      );
       assert.deepEqual(rows, [
         { view_name: "profile", kind: "backfill", n: ticks.length, slots: 0, ok: ticks.length },
         { view_name: "profile", kind: "materialize", n: ticks.length, slots: 0, ok: ticks.length },
@@ -161,18 +161,28 @@ if (!available) {
         }
         const { rows } = await sql(`select slot, count(*)::int as n, min(status) as status from "${timerSchema}".runs where kind = 'schedule' group by slot order by slot`);
         assert.ok(rows.filter((r: { status: string }) => r.status === "succeeded").length >= 3, `scheduled runs: ${JSON.stringify(rows)}`);
-        assert.ok(rows.every((r: { n: number }) => r.n === 1), "one run per tick in the registry");
+        assert.ok(
+          rows.every((r: { n: number }) => r.n === 1),
+          "one run per tick in the registry",
+        );
         const backfills = await sql(`select count(*)::int as n from "${timerSchema}".runs where kind = 'backfill'`);
         assert.equal(backfills.rows[0].n, rows.length, "one backfill per tick run");
         // Across both processes' logs, every tick was started by exactly one of them.
         const started = new Map<string, number>();
-        for (const p of servers) for (const line of p.lines) {
-          const m = /^schedule profile at (\S+): started/.exec(line);
-          if (m) started.set(m[1]!, (started.get(m[1]!) ?? 0) + 1);
-        }
+        for (const p of servers)
+          for (const line of p.lines) {
+            const m = /^schedule profile at (\S+): started/.exec(line);
+            if (m) started.set(m[1]!, (started.get(m[1]!) ?? 0) + 1);
+          }
         assert.equal(started.size, rows.length);
-        assert.ok([...started.values()].every((n) => n === 1), JSON.stringify([...started]));
-        assert.ok(servers.every((p) => p.lines.some((l) => /: started|: claimed by another scheduler|still running/.test(l))), "both servers fired ticks");
+        assert.ok(
+          [...started.values()].every((n) => n === 1),
+          JSON.stringify([...started]),
+        );
+        assert.ok(
+          servers.every((p) => p.lines.some((l) => /: started|: claimed by another scheduler|still running/.test(l))),
+          "both servers fired ticks",
+        );
       } finally {
         await rm(tdir, { recursive: true, force: true });
       }
@@ -184,7 +194,12 @@ if (!available) {
 function serverProcess(dir: string): { ready: Promise<void>; lines: string[]; stop: () => Promise<void> } {
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", `
+    [
+      "--import",
+      "tsx",
+      "--input-type=module",
+      "-e",
+      `
       const { FeatureStore } = await import(process.env.STORE_MODULE);
       const { startScheduler } = await import(process.env.SCHEDULER_MODULE);
       const store = await FeatureStore.open(process.env.REPO_DIR, { registrySchema: process.env.SCHEMA });
@@ -192,7 +207,8 @@ function serverProcess(dir: string): { ready: Promise<void>; lines: string[]; st
       console.log("ready");
       process.stdin.resume();
       process.stdin.on("end", async () => { await scheduler.stop(); await store.close(); process.exit(0); });
-    `],
+    `,
+    ],
     {
       env: {
         ...process.env,

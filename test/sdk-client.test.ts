@@ -165,8 +165,14 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
 
     // The in-process read path gives the same values and statuses.
     const local = await store.getOnlineFeatures(request.entities, { service: "svc" });
-    assert.deepEqual(res.results.map((r) => r.values), local.results.map((r) => r.values));
-    assert.deepEqual(res.results.map((r) => r.statuses), local.results.map((r) => r.statuses));
+    assert.deepEqual(
+      res.results.map((r) => r.values),
+      local.results.map((r) => r.values),
+    );
+    assert.deepEqual(
+      res.results.map((r) => r.statuses),
+      local.results.map((r) => r.statuses),
+    );
 
     const rows = res.toRows();
     assert.equal(rows.length, 4);
@@ -186,8 +192,14 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
     const res = await client.getOnlineFeatures({ features: ["profile:plan", "spend:last_usd"], entities: { customer_id: [2n as unknown as number, "5"] }, fullFeatureNames: true });
     assert.deepEqual(res.featureNames, ["customer_id", "profile__plan", "spend__last_usd"]);
     const local = await store.getOnlineFeatures({ customer_id: [2, 5] }, { features: ["profile:plan", "spend:last_usd"], fullFeatureNames: true });
-    assert.deepEqual(res.results.slice(1).map((r) => r.values), local.results.slice(1).map((r) => r.values));
-    assert.deepEqual(res.toRows().map((r) => r.profile__plan), ["pro", "pro"]);
+    assert.deepEqual(
+      res.results.slice(1).map((r) => r.values),
+      local.results.slice(1).map((r) => r.values),
+    );
+    assert.deepEqual(
+      res.toRows().map((r) => r.profile__plan),
+      ["pro", "pro"],
+    );
   });
 
   test("getTrainingSet returns the Table FeatureStore.getTrainingSet builds (JSON columns or an Arrow table in)", async () => {
@@ -196,21 +208,27 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
     const entities = arrowTable({ customer_id: col.int64(ids), event_timestamp: col.timestamp(times), cart: col.float64(ids.map((i) => i * 3.5)), row: col.int64(ids.map((_, i) => i)) });
     const want = await store.getTrainingSet(entities, { service: "svc" });
 
-    const fromColumns = await client.getTrainingSet(
-      { customer_id: ids, event_timestamp: times.map((t) => new Date(t)), cart: ids.map((i) => i * 3.5), row: ids.map((_, i) => i) },
-      { featureService: "svc" },
-    );
+    const fromColumns = await client.getTrainingSet({ customer_id: ids, event_timestamp: times.map((t) => new Date(t)), cart: ids.map((i) => i * 3.5), row: ids.map((_, i) => i) }, { featureService: "svc" });
     assert.ok(fromColumns instanceof Table);
-    assert.deepEqual(fromColumns.schema.fields.map((f) => f.name), want.schema.fields.map((f) => f.name));
+    assert.deepEqual(
+      fromColumns.schema.fields.map((f) => f.name),
+      want.schema.fields.map((f) => f.name),
+    );
     assert.deepEqual(tableRows(fromColumns), tableRows(want));
-    assert.deepEqual(fromColumns.schema.fields.map((f) => String(f.type)), want.schema.fields.map((f) => String(f.type)));
+    assert.deepEqual(
+      fromColumns.schema.fields.map((f) => String(f.type)),
+      want.schema.fields.map((f) => String(f.type)),
+    );
 
     const fromTable = await client.getTrainingSet(entities, { featureService: "svc" });
     assert.deepEqual(tableRows(fromTable), tableRows(want));
 
     const batches = [];
     for await (const b of client.getTrainingSetBatches(entities, { features: ["profile:fee"], fullFeatureNames: true })) batches.push(b);
-    assert.equal(batches.reduce((n, b) => n + b.numRows, 0), ids.length);
+    assert.equal(
+      batches.reduce((n, b) => n + b.numRows, 0),
+      ids.length,
+    );
     assert.ok(batches[0]!.schema.fields.some((f) => f.name === "profile__fee"));
   });
 
@@ -286,13 +304,24 @@ describe("LarderClient against a running server", { skip: binaries ? false : "re
     const unauth = await expectClientError(anonymous.getOnlineFeatures({ features: ["profile:plan"], entities: { customer_id: [1] } }), "UNAUTHENTICATED");
     assert.equal(unauth.status, 401);
     const wrongKey = new LarderClient({ url: server.url, apiKey: "not-a-key-of-this-server" });
-    assert.equal((await expectClientError(wrongKey.health().then(() => wrongKey.getOnlineFeatures({ features: ["profile:plan"], entities: { customer_id: [1] } })), "UNAUTHENTICATED")).status, 401);
+    assert.equal(
+      (
+        await expectClientError(
+          wrongKey.health().then(() => wrongKey.getOnlineFeatures({ features: ["profile:plan"], entities: { customer_id: [1] } })),
+          "UNAUTHENTICATED",
+        )
+      ).status,
+      401,
+    );
 
     const forbidden = await expectClientError(client.push("txns_push", { customer_id: [1], ts: [new Date()], cents: [100] }), "FORBIDDEN");
     assert.equal(forbidden.status, 403);
 
     // Checked before any request.
-    assert.throws(() => new LarderClient({ url: "not a url" }), (e: unknown) => e instanceof LarderClientError && e.code === "INVALID_ARGUMENT" && e.path === "url");
+    assert.throws(
+      () => new LarderClient({ url: "not a url" }),
+      (e: unknown) => e instanceof LarderClientError && e.code === "INVALID_ARGUMENT" && e.path === "url",
+    );
     await expectClientError(client.getOnlineFeatures({ entities: { customer_id: [1] } } as never), "INVALID_ARGUMENT");
   });
 

@@ -92,10 +92,19 @@ test("without API keys: a non-loopback host is refused at start; loopback is all
 test("keys in larder.config.ts (key or keyHash) are kept as hashes; LARDER_API_KEYS adds keys", () => {
   const config = defineConfig({
     project: "p",
-    server: { apiKeys: [{ name: "a", key: READ, scopes: ["read"] }, { name: "b", keyHash: hashApiKey(PUSH).toUpperCase(), scopes: ["push", "read"] }], bodyLimit: 4096 },
+    server: {
+      apiKeys: [
+        { name: "a", key: READ, scopes: ["read"] },
+        { name: "b", keyHash: hashApiKey(PUSH).toUpperCase(), scopes: ["push", "read"] },
+      ],
+      bodyLimit: 4096,
+    },
   });
   assert.deepEqual(config.server, {
-    apiKeys: [{ name: "a", keyHash: hashApiKey(READ), scopes: ["read"] }, { name: "b", keyHash: hashApiKey(PUSH), scopes: ["push", "read"] }],
+    apiKeys: [
+      { name: "a", keyHash: hashApiKey(READ), scopes: ["read"] },
+      { name: "b", keyHash: hashApiKey(PUSH), scopes: ["push", "read"] },
+    ],
     ...SERVER_DEFAULTS,
     bodyLimit: 4096,
     definitionsPollInterval: null,
@@ -122,7 +131,10 @@ test("keys in larder.config.ts (key or keyHash) are kept as hashes; LARDER_API_K
   assert.deepEqual(apiKeysFromEnv(`k:${READ}:with:colons:read`)[0]!.keyHash, hashApiKey(`${READ}:with:colons`));
   assert.deepEqual(apiKeysFromEnv(""), []);
   for (const bad of ["nokey", `a:${READ}`, `a:short:read`, `a:${READ}:write`, `:${READ}:read`]) assert.throws(() => apiKeysFromEnv(bad), { code: "INVALID_CONFIG" }, bad);
-  assert.deepEqual(configuredApiKeys(config, { LARDER_API_KEYS: `ci:${ADMIN}:admin` }).map((k) => k.name), ["a", "b", "ci"]);
+  assert.deepEqual(
+    configuredApiKeys(config, { LARDER_API_KEYS: `ci:${ADMIN}:admin` }).map((k) => k.name),
+    ["a", "b", "ci"],
+  );
   assert.throws(() => new ApiKeys([...config.server.apiKeys, { name: "a", keyHash: hashApiKey(ADMIN), scopes: ["admin"] }]), { code: "INVALID_CONFIG" });
 });
 
@@ -136,15 +148,11 @@ test("the presented key and loopback addresses", () => {
 });
 
 test("buildServer takes API keys and the body limit from larder.config.ts by default", async () => {
-  const config = configSource("test").replace(
-    `offline: { path: "./data/offline" },`,
-    `offline: { path: "./data/offline" },\n  server: { bodyLimit: 2048, apiKeys: [{ name: "cfg", key: ${JSON.stringify(READ)}, scopes: ["read"] }] },`,
-  );
+  const config = configSource("test").replace(`offline: { path: "./data/offline" },`, `offline: { path: "./data/offline" },\n  server: { bodyLimit: 2048, apiKeys: [{ name: "cfg", key: ${JSON.stringify(READ)}, scopes: ["read"] }] },`);
   const configured = await createServedRepo({ config, materialize: false });
   const app = buildServer(configured.served);
   try {
-    const inject = (payload: unknown, headers: Record<string, string> = {}) =>
-      app.inject({ method: "POST", url: "/get-online-features", payload: payload as string, headers: { "content-type": "application/json", ...headers } });
+    const inject = (payload: unknown, headers: Record<string, string> = {}) => app.inject({ method: "POST", url: "/get-online-features", payload: payload as string, headers: { "content-type": "application/json", ...headers } });
     assert.equal((await inject(online)).statusCode, 401);
     assert.equal((await inject(online, bearer(READ))).statusCode, 200);
     const big = await inject({ ...online, entities: { customer_id: Array.from({ length: 1000 }, (_, i) => i) } }, bearer(READ));

@@ -67,7 +67,10 @@ test("non-finite request values are 400 TYPE_MISMATCH on /get-online-features an
   for (const raw of ['"Infinity"', '"-Infinity"', '"NaN"', '" nan "', '"1e400"', "1e400", "-1e400"]) {
     const online = await post(url, "/get-online-features", `{"features":["ratios:fee_plus_cart"],"entities":{"customer_id":[1,2],"cart_value":[1,${raw}]}}`);
     const predict = await post(url, "/v1/predict/fee", `{"entities":{"customer_id":[1,2]},"request":{"cart_value":[1,${raw}]}}`);
-    for (const [label, res, path] of [["get-online-features", online, "entities.cart_value"], ["predict", predict, "request.cart_value"]] as const) {
+    for (const [label, res, path] of [
+      ["get-online-features", online, "entities.cart_value"],
+      ["predict", predict, "request.cart_value"],
+    ] as const) {
       assert.equal(res.status, 400, `${label} ${raw}: ${res.text}`);
       // A bare 1e400 is Infinity once parsed: the body schema refuses it (a request field must be a finite number).
       if (!raw.startsWith('"')) continue;

@@ -38,7 +38,7 @@ test("larder serve answers /health and features, and exits 0 on SIGTERM", async 
     assert.deepEqual(res.json.results, direct.results);
     // The registry is not held between requests: a command can open it while the server runs.
     assert.equal((await post(s.url, "/v1/training-sets", { features: ["profile:plan"], entities: { customer_id: [1], event_timestamp: [Date.now()] } })).status, 200);
-    assert.equal((await repo.store.withRegistry(async () => "opened")), "opened");
+    assert.equal(await repo.store.withRegistry(async () => "opened"), "opened");
   } finally {
     s.child.kill("SIGTERM");
   }

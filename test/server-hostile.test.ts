@@ -25,10 +25,44 @@ const SCRATCH_ID = 999;
 
 /** Values a field is replaced by (never one of READ_IDS). */
 const HOSTILE_VALUES: unknown[] = [
-  null, true, false, 0, -1, 1.5, 1e308, -1e308, 2 ** 53 + 2, 8640000000000001, -8640000000000001,
-  "", " ", "abc", "Infinity", "-Infinity", "NaN", "[1]", "{}", "\u0000", "\ud800", "é\u202e", "x".repeat(5000),
-  "constructor", "toString", "hasOwnProperty", "spend:__proto__", "view:feature:extra", "2024-06-30T12:00:00+99:99", "0000-00-00", "9999-12-31T23:59:60Z",
-  [], [null], [[1]], [{}], {}, { a: 1 }, { length: 3 },
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  1e308,
+  -1e308,
+  2 ** 53 + 2,
+  8640000000000001,
+  -8640000000000001,
+  "",
+  " ",
+  "abc",
+  "Infinity",
+  "-Infinity",
+  "NaN",
+  "[1]",
+  "{}",
+  "\u0000",
+  "\ud800",
+  "é\u202e",
+  "x".repeat(5000),
+  "constructor",
+  "toString",
+  "hasOwnProperty",
+  "spend:__proto__",
+  "view:feature:extra",
+  "2024-06-30T12:00:00+99:99",
+  "0000-00-00",
+  "9999-12-31T23:59:60Z",
+  [],
+  [null],
+  [[1]],
+  [{}],
+  {},
+  { a: 1 },
+  { length: 3 },
 ];
 
 interface Template {
@@ -105,7 +139,9 @@ async function reads() {
   assert.equal(online.status, 200, online.text);
   assert.equal(predict.status, 200, predict.text);
   assert.equal(training.status, 200);
-  const rows = tableFromIPC(new Uint8Array(await training.arrayBuffer())).toArray().map((r) => JSON.stringify(r.toJSON(), (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v)));
+  const rows = tableFromIPC(new Uint8Array(await training.arrayBuffer()))
+    .toArray()
+    .map((r) => JSON.stringify(r.toJSON(), (_k, v: unknown) => (typeof v === "bigint" ? Number(v) : v)));
   const { as_of: _asOf, ...metadata } = online.json.metadata;
   return { metadata, results: online.json.results, predictions: predict.json.results, rows };
 }
@@ -126,7 +162,10 @@ test("hundreds of malformed requests: never a 5xx or a hang, and every touched e
   const seeded = await post(url, "/push", { push_source_name: "txns_push", df: { customer_id: [101, 102, 103, 101], ts: [BASE + 8 * DAY, BASE + 8 * DAY + 1, BASE + 8 * DAY + 2, BASE + 8 * DAY + 3], amount_cents: [1200, 3400, 560, 780] } });
   assert.equal(seeded.status, 200, seeded.text);
   const before = await reads();
-  assert.ok(before.results.slice(1).some((r: { statuses: string[] }) => r.statuses.slice(-3).includes("PRESENT")), "the pushed customers have values");
+  assert.ok(
+    before.results.slice(1).some((r: { statuses: string[] }) => r.statuses.slice(-3).includes("PRESENT")),
+    "the pushed customers have values",
+  );
 
   const sent: Sent[] = [];
   const requests: (() => Promise<Sent>)[] = [];
@@ -170,7 +209,18 @@ test("hundreds of malformed requests: never a 5xx or a hang, and every touched e
     requests.push(() => send(`GET ${route}`, route, { method: "GET", contentType: null }));
     requests.push(() => send(`PUT ${route}`, route, { method: "PUT", body: "{}" }));
   }
-  for (const path of ["/v1/predict/", "/v1/predict/%2e%2e%2fpush", `/v1/predict/${"m".repeat(10000)}`, "/v1/predict/fee%00", "/v1/predict/%zz", "/push%", "/v1/predict/..%2F..%2Fetc%2Fpasswd", "/v1/training-sets/x", "/push?to=offline", "/get-online-features/../push"]) {
+  for (const path of [
+    "/v1/predict/",
+    "/v1/predict/%2e%2e%2fpush",
+    `/v1/predict/${"m".repeat(10000)}`,
+    "/v1/predict/fee%00",
+    "/v1/predict/%zz",
+    "/push%",
+    "/v1/predict/..%2F..%2Fetc%2Fpasswd",
+    "/v1/training-sets/x",
+    "/push?to=offline",
+    "/get-online-features/../push",
+  ]) {
     requests.push(() => send(`path ${path.slice(0, 40)}`, path, { body: JSON.stringify({ entities: { customer_id: [1] } }) }));
   }
 
@@ -194,7 +244,10 @@ test("hundreds of malformed requests: never a 5xx or a hang, and every touched e
 
   assert.ok(sent.length >= 300, `${sent.length} requests`);
   const failures = sent.filter((s) => s.status >= 500);
-  assert.deepEqual(failures.map((f) => `${f.label}: ${f.status} ${f.text.slice(0, 200)}`), []);
+  assert.deepEqual(
+    failures.map((f) => `${f.label}: ${f.status} ${f.text.slice(0, 200)}`),
+    [],
+  );
   for (const s of sent.filter((x) => x.status >= 400)) {
     const body = JSON.parse(s.text) as { error?: { code?: unknown } };
     assert.equal(typeof body.error?.code, "string", `${s.label}: ${s.text.slice(0, 200)}`);

@@ -35,7 +35,11 @@ test("common bodies take the fast path and parse as the schema parses them", () 
 
 test("bodies the schema rejects, or that need it (request_context), are left to the schema", () => {
   const bodies: unknown[] = [
-    null, [], "x", 1, {},
+    null,
+    [],
+    "x",
+    1,
+    {},
     { entities: { id: [1] } },
     { features: [], entities: { id: [1] } },
     { features: [""], entities: { id: [1] } },
@@ -72,22 +76,24 @@ test("property: random junk is either declined or parsed as the schema parses it
     },
     { requiredKeys: [] },
   );
-  fc.assert(fc.property(body, (b) => agrees(JSON.parse(JSON.stringify(b)))), { numRuns: 2000 });
+  fc.assert(
+    fc.property(body, (b) => agrees(JSON.parse(JSON.stringify(b)))),
+    { numRuns: 2000 },
+  );
 });
 
 /** Valid bodies of the shapes the fast path takes: features or a service, entity columns of one length. */
 const validBody: fc.Arbitrary<JsonBody> = fc.integer({ min: 0, max: 3 }).chain((n) =>
-  fc.record(
-    {
-      selection: fc.oneof(
-        fc.record({ features: fc.array(fc.string({ minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 3 }) }),
-        fc.record({ feature_service: fc.string({ minLength: 1, maxLength: 5 }) }),
-      ),
-      full_feature_names: fc.boolean(),
-      entities: fc.oneof({ weight: 6, arbitrary: columnsArb(n) }, { weight: 1, arbitrary: fc.constant({}) }),
-    },
-    { requiredKeys: ["selection", "entities"] },
-  ).map(({ selection, ...rest }) => ({ ...selection, ...rest })),
+  fc
+    .record(
+      {
+        selection: fc.oneof(fc.record({ features: fc.array(fc.string({ minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 3 }) }), fc.record({ feature_service: fc.string({ minLength: 1, maxLength: 5 }) })),
+        full_feature_names: fc.boolean(),
+        entities: fc.oneof({ weight: 6, arbitrary: columnsArb(n) }, { weight: 1, arbitrary: fc.constant({}) }),
+      },
+      { requiredKeys: ["selection", "entities"] },
+    )
+    .map(({ selection, ...rest }) => ({ ...selection, ...rest })),
 );
 
 /** First entity column's name and length (a body always has a selection; columns may be none). */
@@ -99,7 +105,13 @@ function firstColumn(b: JsonBody): [string, number] {
 const BREAKS: BodyBreak[] = [
   ...fieldBreaks("full_feature_names", [null, "true", 1, 0, [], {}]),
   ...fieldBreaks("entities", [null, [], "x", 1, { id: 1 }, { "": [1] }, { id: [{}] }, { id: [[1]] }, { id: null }]),
-  { name: "entities: unequal lengths", apply: (b) => { const [name, n] = firstColumn(b); return { ...b, entities: { [name]: Array(n).fill(1), [`${name}_`]: Array(n + 1).fill(1) } }; } },
+  {
+    name: "entities: unequal lengths",
+    apply: (b) => {
+      const [name, n] = firstColumn(b);
+      return { ...b, entities: { [name]: Array(n).fill(1), [`${name}_`]: Array(n + 1).fill(1) } };
+    },
+  },
   { name: "entities: missing", apply: ({ entities: _e, ...b }) => b },
   { name: "features and feature_service", apply: (b) => ({ ...b, features: ["v:a"], feature_service: "s" }) },
   { name: "neither features nor feature_service", apply: ({ features: _f, feature_service: _s, ...b }) => b },

@@ -42,10 +42,13 @@ describe("POST /get-online-features", () => {
       for (const full of [false, true]) {
         const res = await post(server.url, "/get-online-features", { ...selection, entities: { customer_id, cart_value }, full_feature_names: full });
         assert.equal(res.status, 200, res.text);
-        const direct = await repo.served.getOnlineFeatures({ customer_id, cart_value }, {
-          ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }),
-          fullFeatureNames: full,
-        });
+        const direct = await repo.served.getOnlineFeatures(
+          { customer_id, cart_value },
+          {
+            ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }),
+            fullFeatureNames: full,
+          },
+        );
         assert.deepEqual(res.json, JSON.parse(JSON.stringify(direct)));
       }
     }
@@ -73,7 +76,7 @@ describe("POST /get-online-features", () => {
         for (const s of r.statuses) assert.ok(["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"].includes(s), s);
         for (const t of r.event_timestamps) assert.match(t, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
       }
-      if (body.includes("full_feature_names\": true")) assert.deepEqual(names, ["customer_id", "profile__plan", "spend__txn_count_3d", "ratios__cart_vs_avg"]);
+      if (body.includes('full_feature_names": true')) assert.deepEqual(names, ["customer_id", "profile__plan", "spend__txn_count_3d", "ratios__cart_vs_avg"]);
       else assert.deepEqual(names, ["customer_id", "plan", "monthly_fee", "tenure", "vip", "spend_2d", "txn_count_3d", "cart_vs_avg", "fee_plus_cart"]);
       // Never-seen customer 44: count 0, the rest NOT_FOUND.
       const count = json.results[names.findIndex((n) => n.endsWith("txn_count_3d"))]!;
@@ -106,10 +109,9 @@ describe("POST /get-online-features", () => {
       const cart_value = customer_id.map(() => Math.round(r() * 10000) / 100);
       const res = await post(server.url, "/get-online-features", { features: ALL_FEATURES, entities: { customer_id, cart_value } });
       assert.equal(res.status, 200, res.text);
-      const training = tableRows(await repo.served.getTrainingSet(
-        arrowTable({ customer_id: col.int64(customer_id), event_timestamp: col.timestamp(customer_id.map(() => RANGE.end - 1)), cart_value: col.float64(cart_value) }),
-        { features: ALL_FEATURES },
-      ));
+      const training = tableRows(
+        await repo.served.getTrainingSet(arrowTable({ customer_id: col.int64(customer_id), event_timestamp: col.timestamp(customer_id.map(() => RANGE.end - 1)), cart_value: col.float64(cart_value) }), { features: ALL_FEATURES }),
+      );
       const names = res.json.metadata.feature_names as string[];
       for (let i = 0; i < customer_id.length; i++) {
         const online: Record<string, unknown> = {};
@@ -129,7 +131,10 @@ describe("POST /v1/training-sets", () => {
     const ts = customer_id.map((_, i) => RANGE.start + i * 11 * 3_600_000);
     const label = customer_id.map((_, i) => i % 2 === 0);
     const cart_value = customer_id.map((_, i) => i + 0.5);
-    for (const [selection, full] of [[{ features: ALL_FEATURES }, false], [{ feature_service: "churn" }, true]] as const) {
+    for (const [selection, full] of [
+      [{ features: ALL_FEATURES }, false],
+      [{ feature_service: "churn" }, true],
+    ] as const) {
       const res = await fetch(`${server.url}/v1/training-sets`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -138,11 +143,14 @@ describe("POST /v1/training-sets", () => {
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal(res.headers.get("content-type"), "application/vnd.apache.arrow.stream");
       const got = tableFromIPC(new Uint8Array(await res.arrayBuffer()));
-      const want = await repo.served.getTrainingSet(
-        arrowTable({ customer_id: col.int64(customer_id), event_timestamp: col.timestamp(ts), label: col.bool(label), cart_value: col.float64(cart_value) }),
-        { ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }), fullFeatureNames: full },
+      const want = await repo.served.getTrainingSet(arrowTable({ customer_id: col.int64(customer_id), event_timestamp: col.timestamp(ts), label: col.bool(label), cart_value: col.float64(cart_value) }), {
+        ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }),
+        fullFeatureNames: full,
+      });
+      assert.deepEqual(
+        got.schema.fields.map((f) => [f.name, String(f.type)]),
+        want.schema.fields.map((f) => [f.name, String(f.type)]),
       );
-      assert.deepEqual(got.schema.fields.map((f) => [f.name, String(f.type)]), want.schema.fields.map((f) => [f.name, String(f.type)]));
       assert.deepEqual(tableRows(got), tableRows(want));
       assert.equal(got.numRows, customer_id.length);
     }
@@ -181,7 +189,14 @@ describe("bad requests: 4xx with a code and the offending field's path, never a 
     ["full_feature_names not a bool", "/get-online-features", { features: ["profile:plan"], entities: { customer_id: [1] }, full_feature_names: "yes" }, 400, "INVALID_ARGUMENT", "full_feature_names"],
     ["a body that is not an object", "/get-online-features", [], 400, "INVALID_ARGUMENT", ""],
     ["a request field of the wrong type", "/get-online-features", { features: ["ratios:cart_vs_avg"], entities: { customer_id: [1] }, request_context: { cart_value: ["lots"] } }, 400, "TYPE_MISMATCH", "request_context.cart_value"],
-    ["a request field in entities and request_context", "/get-online-features", { features: ["ratios:cart_vs_avg"], entities: { customer_id: [1], cart_value: [1] }, request_context: { cart_value: [2] } }, 400, "INVALID_ARGUMENT", "request_context.cart_value"],
+    [
+      "a request field in entities and request_context",
+      "/get-online-features",
+      { features: ["ratios:cart_vs_avg"], entities: { customer_id: [1], cart_value: [1] }, request_context: { cart_value: [2] } },
+      400,
+      "INVALID_ARGUMENT",
+      "request_context.cart_value",
+    ],
     ["training set: a pass-through column of mixed types", "/v1/training-sets", { features: ["profile:plan"], entities: { customer_id: [1, 2], event_timestamp: [0, 0], note: [1, "a"] } }, 400, "TYPE_MISMATCH", "entities.note"],
     ["push: no source name", "/push", { df: { customer_id: [1] } }, 400, "INVALID_ARGUMENT", "push_source_name"],
     ["push: a bad target", "/push", { push_source_name: "p", df: { customer_id: [1] }, to: "elsewhere" }, 400, "INVALID_ARGUMENT", "to"],
@@ -198,7 +213,7 @@ describe("bad requests: 4xx with a code and the offending field's path, never a 
   }
 
   test("a body that is not JSON is 400 INVALID_JSON; an empty one too", async () => {
-    for (const body of ["{\"features\": [", "features=profile:plan", "{\"__proto__\": {\"x\": 1}}"]) {
+    for (const body of ['{"features": [', "features=profile:plan", '{"__proto__": {"x": 1}}']) {
       const res = await post(server.url, "/get-online-features", body);
       assert.deepEqual([res.status, res.json.error.code], [400, "INVALID_JSON"], body);
     }
@@ -258,7 +273,13 @@ test("GET /metrics: latency histograms per route, online-store errors, materiali
   assert.match(text, /larder_registry_up 1/);
   for (const view of ["profile", "spend"]) {
     const m = new RegExp(`larder_materialization_lag_seconds\\{view="${view}"\\} ([0-9.e+]+)`).exec(text);
-    assert.ok(m, `lag of ${view} in:\n${text.split("\n").filter((l) => l.includes("materialization")).join("\n")}`);
+    assert.ok(
+      m,
+      `lag of ${view} in:\n${text
+        .split("\n")
+        .filter((l) => l.includes("materialization"))
+        .join("\n")}`,
+    );
     const lag = Number(m[1]);
     assert.ok(Math.abs(lag - (before - RANGE.end) / 1000) < 60, `lag ${lag} s is now − watermark`);
     assert.match(text, new RegExp(`larder_materialization_watermark_seconds\\{view="${view}"\\} ${RANGE.end / 1000}`));
@@ -272,14 +293,21 @@ test("GET /metrics while another holder keeps the registry: answers with the las
   assert.match(text, /larder_registry_up 0/);
   assert.match(text, /larder_materialization_lag_seconds\{view="profile"\} \d/);
   assert.match(text, /larder_online_store_errors_total\{route="\/get-online-features"\} 0/);
-  assert.ok(logs.some((l) => /metrics: cannot read watermarks from the registry: the registry did not open within/.test(l)), logs.join("\n"));
+  assert.ok(
+    logs.some((l) => /metrics: cannot read watermarks from the registry: the registry did not open within/.test(l)),
+    logs.join("\n"),
+  );
   assert.match((await get(server.url, "/metrics")).text, /larder_registry_up 1/, "up again once the registry is free");
 });
 
 test("GET /docs: a browser is sent to swagger-ui, served with its assets by this server and loading the same document; clients get the JSON", async () => {
   const browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
   const json = await get(server.url, "/docs");
-  for (const [path, headers] of [["/docs?format=json", { accept: browser }], ["/docs", { accept: "application/json" }], ["/docs", {}]] as const) {
+  for (const [path, headers] of [
+    ["/docs?format=json", { accept: browser }],
+    ["/docs", { accept: "application/json" }],
+    ["/docs", {}],
+  ] as const) {
     const res = await get(server.url, path, headers);
     assert.equal(res.status, 200);
     assert.match(res.headers.get("content-type") ?? "", /application\/json/, `${path} ${JSON.stringify(headers)}`);
@@ -358,7 +386,10 @@ test("GET /docs is an OpenAPI 3.1 document of every route, its schemas and refs 
   walk(doc);
   assert.ok(refs.length > 0);
   for (const ref of refs) {
-    const target = ref.replace(/^#\//, "").split("/").reduce<any>((o, k) => o?.[k], doc);
+    const target = ref
+      .replace(/^#\//, "")
+      .split("/")
+      .reduce<any>((o, k) => o?.[k], doc);
     assert.ok(target, `${ref} resolves`);
   }
   for (const op of Object.values(doc.paths).flatMap((p) => Object.values(p as object))) {

@@ -188,10 +188,13 @@ describe("streamed large responses", () => {
         assert.equal(res.status, 200, res.text.slice(0, 300));
         assert.equal(res.headers.get("content-type"), "application/json; charset=utf-8");
         assert.equal(res.headers.get("content-length"), null, "streamed (chunked transfer encoding), not one buffered body");
-        const direct = await repo.served.getOnlineFeatures({ customer_id, cart_value }, {
-          ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }),
-          fullFeatureNames: full,
-        });
+        const direct = await repo.served.getOnlineFeatures(
+          { customer_id, cart_value },
+          {
+            ...("features" in selection ? { features: selection.features } : { service: selection.feature_service }),
+            fullFeatureNames: full,
+          },
+        );
         assert.equal(res.text, JSON.stringify(direct), `${JSON.stringify(selection)}, full_feature_names ${full}`);
         const statuses = new Set(res.json.results.flatMap((x: { statuses: string[] }) => x.statuses));
         assert.ok(statuses.has("PRESENT") && statuses.has("NOT_FOUND") && statuses.has("NULL_VALUE"), [...statuses].join());

@@ -36,7 +36,13 @@ test("common predict bodies take the fast path and parse as the schema parses th
 
 test("predict bodies the schema rejects are left to it", () => {
   const bodies: unknown[] = [
-    null, [], "x", {}, { entities: {} }, { entities: [] }, { entities: null },
+    null,
+    [],
+    "x",
+    {},
+    { entities: {} },
+    { entities: [] },
+    { entities: null },
     { entities: { id: 1 } },
     { entities: { id: [1, 2], x: [1] } },
     { entities: { id: [{}] } },
@@ -72,7 +78,10 @@ test("property: random junk is either declined or parsed as the schema parses it
     },
     { requiredKeys: [] },
   );
-  fc.assert(fc.property(body, (b) => agrees(JSON.parse(JSON.stringify(b)))), { numRuns: 3000 });
+  fc.assert(
+    fc.property(body, (b) => agrees(JSON.parse(JSON.stringify(b)))),
+    { numRuns: 3000 },
+  );
 });
 
 /**
@@ -81,19 +90,21 @@ test("property: random junk is either declined or parsed as the schema parses it
  * contributions.
  */
 const validBody: fc.Arbitrary<JsonBody> = fc.integer({ min: 0, max: 3 }).chain((n) =>
-  fc.record(
-    {
-      entities: columnsArb(n),
-      request: fc.dictionary(columnNameArb, fc.oneof(fc.array(fastScalarArb, { minLength: n, maxLength: n }), fastScalarArb), { maxKeys: 2 }),
-      choice: fc.oneof(fc.record({ version: fc.integer({ min: 1, max: 1000 }) }), fc.record({ stage: fc.constantFrom("production", "staging") })),
-      contributions: fc.boolean(),
-    },
-    { requiredKeys: ["entities"] },
-  ).map(({ choice, request, ...rest }) => {
-    const out: JsonBody = { ...rest, ...choice };
-    if (request !== undefined) out.request = Object.fromEntries(Object.entries(request).filter(([name]) => !Object.hasOwn(rest.entities, name)));
-    return out;
-  }),
+  fc
+    .record(
+      {
+        entities: columnsArb(n),
+        request: fc.dictionary(columnNameArb, fc.oneof(fc.array(fastScalarArb, { minLength: n, maxLength: n }), fastScalarArb), { maxKeys: 2 }),
+        choice: fc.oneof(fc.record({ version: fc.integer({ min: 1, max: 1000 }) }), fc.record({ stage: fc.constantFrom("production", "staging") })),
+        contributions: fc.boolean(),
+      },
+      { requiredKeys: ["entities"] },
+    )
+    .map(({ choice, request, ...rest }) => {
+      const out: JsonBody = { ...rest, ...choice };
+      if (request !== undefined) out.request = Object.fromEntries(Object.entries(request).filter(([name]) => !Object.hasOwn(rest.entities, name)));
+      return out;
+    }),
 );
 
 /** First entity column's name and length. */
@@ -105,7 +116,13 @@ function firstColumn(b: JsonBody): [string, number] {
 const BREAKS: BodyBreak[] = [
   ...fieldBreaks("contributions", [null, "true", 1, 0, [], {}]),
   ...fieldBreaks("entities", [{}, null, [], "x", { id: 1 }, { "": [1] }, { id: [{}] }, { id: [[1]] }, { id: null }]),
-  { name: "entities: unequal lengths", apply: (b) => { const [name, n] = firstColumn(b); return { ...b, entities: { [name]: Array(n).fill(1), [`${name}_`]: Array(n + 1).fill(1) } }; } },
+  {
+    name: "entities: unequal lengths",
+    apply: (b) => {
+      const [name, n] = firstColumn(b);
+      return { ...b, entities: { [name]: Array(n).fill(1), [`${name}_`]: Array(n + 1).fill(1) } };
+    },
+  },
   { name: "entities: missing", apply: ({ entities: _e, ...b }) => b },
   ...fieldBreaks("request", [null, [], "x", { x: {} }, { x: [{}] }, { "": 1 }]),
   { name: "request: a column of another length", apply: (b) => ({ ...b, request: { x_: Array(firstColumn(b)[1] + 1).fill(1) } }) },

@@ -49,7 +49,11 @@ function logFiles(model: string): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
     .filter((d) => d.startsWith("date="))
-    .flatMap((d) => readdirSync(join(dir, d)).filter((f) => f.endsWith(".parquet")).map((f) => join(dir, d, f)));
+    .flatMap((d) =>
+      readdirSync(join(dir, d))
+        .filter((f) => f.endsWith(".parquet"))
+        .map((f) => join(dir, d, f)),
+    );
 }
 
 function metric(text: string, name: string): number | undefined {
@@ -82,11 +86,16 @@ test("served predictions appear in Parquet with the exact served values, typed b
       const { customer_id, cart_value } = randomRequest(k + 1, 1 + (k % 4));
       const scalarCart = k % 3 === 0;
       const before = Date.now();
-      const res = await post(server.url, "/v1/predict/churn", {
-        entities: { customer_id },
-        request: { cart_value: scalarCart ? cart_value[0]! : cart_value },
-        contributions: k % 2 === 0,
-      }, k === 5 ? { "x-request-id": "from-the-client" } : {});
+      const res = await post(
+        server.url,
+        "/v1/predict/churn",
+        {
+          entities: { customer_id },
+          request: { cart_value: scalarCart ? cart_value[0]! : cart_value },
+          contributions: k % 2 === 0,
+        },
+        k === 5 ? { "x-request-id": "from-the-client" } : {},
+      );
       assert.equal(res.status, 200, res.text);
       responses.push({ body: res.json, before, after: Date.now(), ids: customer_id, carts: scalarCart ? customer_id.map(() => cart_value[0]!) : cart_value });
       rows += customer_id.length;
@@ -111,7 +120,10 @@ test("served predictions appear in Parquet with the exact served values, typed b
   assert.equal(logged.length, rows);
   const schema = readParquetTable(files[0]!).schema;
   const features = responses[0]!.body.feature_names as string[];
-  assert.deepEqual(schema.fields.map((f) => f.name), ["event_timestamp", "model", "model_version", "request_id", "customer_id", "cart_value", ...features.filter((f) => f !== "cart_value"), "prediction"]);
+  assert.deepEqual(
+    schema.fields.map((f) => f.name),
+    ["event_timestamp", "model", "model_version", "request_id", "customer_id", "cart_value", ...features.filter((f) => f !== "cart_value"), "prediction"],
+  );
   const typeOf = (name: string) => schema.fields.find((f) => f.name === name)!.type;
   assert.ok(arrow.DataType.isTimestamp(typeOf("event_timestamp")));
   assert.ok(arrow.DataType.isInt(typeOf("customer_id")) && (typeOf("customer_id") as arrow.Int).bitWidth === 64, "join key typed by its entity (int64)");
@@ -164,7 +176,9 @@ test("multi-class predictions are logged as prediction_0 … prediction_<k-1>", 
   } finally {
     await server.close(); // flushes
   }
-  const rows = logFiles("multi").flatMap((f) => plainRows(readParquetTable(f))).filter((r) => r.request_id === body.request_id);
+  const rows = logFiles("multi")
+    .flatMap((f) => plainRows(readParquetTable(f)))
+    .filter((r) => r.request_id === body.request_id);
   assert.equal(rows.length, 2);
   rows.forEach((row, i) => {
     assert.deepEqual([row.prediction_0, row.prediction_1, row.prediction_2], body.results[i].prediction);

@@ -56,7 +56,6 @@ after(async () => {
   await fx?.repo.cleanup();
 });
 
-
 for (const [label, select, cli] of [
   ["logistic (production)", {}, []],
   ["xgboost (version 2)", { version: 2 }, ["--version", "2"]],
@@ -156,7 +155,10 @@ test("the route is in the OpenAPI document with scope read", async () => {
   assert.ok(op, `paths: ${Object.keys(doc.paths).join(", ")}`);
   assert.equal(op.operationId, "predict");
   assert.equal(op["x-larder-scope"], "read");
-  assert.deepEqual(op.parameters.map((p: any) => p.name), ["model"]);
+  assert.deepEqual(
+    op.parameters.map((p: any) => p.name),
+    ["model"],
+  );
   assert.ok(op.responses["200"] && op.responses["400"]);
 });
 
@@ -198,7 +200,10 @@ describe("hot swap over HTTP", () => {
       assert.equal(s[0], 1, "the old version answered first");
       const first = s.indexOf(2);
       assert.ok(first > 0, "then the new one");
-      assert.ok(s.slice(first).every((v) => v === 2), "once swapped, never back");
+      assert.ok(
+        s.slice(first).every((v) => v === 2),
+        "once swapped, never back",
+      );
     }
     assert.ok(duringPromotion > 0, "requests kept being served during the promotion");
     assert.equal(served.models.lastRefreshError, null);

@@ -66,7 +66,9 @@ test("/ready: 200 while the registry and the online store answer, 503 naming the
   registryUrl.hostname = "127.0.0.1";
   registryUrl.port = String(relay.port);
   process.env.LARDER_REGISTRY_SCHEMA = schema;
-  const config = configSource("ready").replace(`online: "embedded"`, `online: ${JSON.stringify(redis.url)}`).replace(`registry: "embedded"`, `registry: ${JSON.stringify(registryUrl.href)}`);
+  const config = configSource("ready")
+    .replace(`online: "embedded"`, `online: ${JSON.stringify(redis.url)}`)
+    .replace(`registry: "embedded"`, `registry: ${JSON.stringify(registryUrl.href)}`);
   const repo = await createServedRepo({ config });
   const server = await startServer(repo.served, { port: 0, apiKeys: [] });
   try {

@@ -22,7 +22,10 @@ test("Redis down: 503 ONLINE_STORE_UNAVAILABLE; back up: the server recovers by 
     const body = { features: ALL_FEATURES, entities: { customer_id: [1, 2, 3, 44], cart_value: [1, 2, 3, 4] } };
     const healthy = await post(server.url, "/get-online-features", body);
     assert.equal(healthy.status, 200, healthy.text);
-    assert.ok(healthy.json.results.some((r: { statuses: string[] }) => r.statuses.includes("PRESENT") && r !== healthy.json.results[0]), "values come from Redis");
+    assert.ok(
+      healthy.json.results.some((r: { statuses: string[] }) => r.statuses.includes("PRESENT") && r !== healthy.json.results[0]),
+      "values come from Redis",
+    );
 
     await redis.kill();
     const down = await post(server.url, "/get-online-features", body);

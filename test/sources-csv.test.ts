@@ -59,8 +59,8 @@ describe("csv source", () => {
       [
         "ts,i,f,neg,exp,lead,b,s,quoted,almost",
         '2024-01-01T00:00:00Z,42,1.5,-3,1e3,007,true,hello,"a, ""b""",1.2.3',
-        "2024-01-01T00:00:00Z,,.5,+4,-2.5E-1,0,false,,\"multi\nline\",12abc",
-        "2024-01-01T00:00:00Z,9007199254740991,0.1,-0,1.,-.5,TRUE,True,\"\",--1",
+        '2024-01-01T00:00:00Z,,.5,+4,-2.5E-1,0,false,,"multi\nline",12abc',
+        '2024-01-01T00:00:00Z,9007199254740991,0.1,-0,1.,-.5,TRUE,True,"",--1',
       ].join("\n"),
     );
     const { rows } = await readAll(source({ path }));
@@ -121,9 +121,10 @@ describe("csv source", () => {
     const path = await csv("mapped.csv", "cust,when,plan\n7,2024-01-01,gold\n");
     const src = source({ path, timestampField: "when", fieldMapping: { cust: "customer_id", when: "event_timestamp" } });
     const { rows } = await readAll(src);
-    assert.deepEqual(rows.map((r) => ({ ...r, event_timestamp: iso(r.event_timestamp) })), [
-      { customer_id: 7, event_timestamp: "2024-01-01T00:00:00.000Z", plan: "gold" },
-    ]);
+    assert.deepEqual(
+      rows.map((r) => ({ ...r, event_timestamp: iso(r.event_timestamp) })),
+      [{ customer_id: 7, event_timestamp: "2024-01-01T00:00:00.000Z", plan: "gold" }],
+    );
     assert.deepEqual(await sourceColumns(src, opts()), ["customer_id", "event_timestamp", "plan"]);
   });
 
@@ -133,7 +134,10 @@ describe("csv source", () => {
     const path = await csv("hours.csv", `${lines.join("\n")}\n`);
     const ids = async (range: SourceReadOptions["range"], batchSize = 7) => {
       const { rows, batches } = await readAll(source({ path }), opts({ range, batchSize }));
-      assert.ok(batches.every((b) => b > 0 && b <= batchSize), `batches ${batches.join(",")}`);
+      assert.ok(
+        batches.every((b) => b > 0 && b <= batchSize),
+        `batches ${batches.join(",")}`,
+      );
       return rows.map((r) => r.id);
     };
     assert.deepEqual(await ids({ start: T0 + 10 * HOUR, end: T0 + 13 * HOUR }), [10, 11, 12]);

@@ -52,13 +52,25 @@ describe("column plan and row builders", () => {
   });
 
   test("duplicate source columns are an error", () => {
-    assert.throws(() => planColumns(src, ["ts", "c", "v", "v"], "f.csv"), (err: unknown) => err instanceof LarderError && err.code === "SOURCE_READ_ERROR" && /"v" appears more than once in f\.csv/.test(err.message));
+    assert.throws(
+      () => planColumns(src, ["ts", "c", "v", "v"], "f.csv"),
+      (err: unknown) => err instanceof LarderError && err.code === "SOURCE_READ_ERROR" && /"v" appears more than once in f\.csv/.test(err.message),
+    );
   });
 
   test("row builders make plain objects with own keys, even for awkward names", () => {
     const names = ["a", "__proto__", "with space", 'q"uote', "constructor"];
     const fromValues = compileValuesRowBuilder(names)([1, 2, 3, 4, 5]);
-    const fromColumns = compileColumnsRowBuilder(names)([[0, 1], [0, 2], [0, 3], [0, 4], [0, 5]], 1);
+    const fromColumns = compileColumnsRowBuilder(names)(
+      [
+        [0, 1],
+        [0, 2],
+        [0, 3],
+        [0, 4],
+        [0, 5],
+      ],
+      1,
+    );
     for (const row of [fromValues, fromColumns]) {
       assert.deepEqual(Object.keys(row), names);
       assert.equal(Object.getPrototypeOf(row), Object.prototype);

@@ -127,53 +127,56 @@ describe("parquet source: values", () => {
     });
     const { rows } = await readAll(source({ path: "types.parquet" }));
     assert.equal(rows.length, 3);
-    assert.deepEqual(rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, iso(v)]))), [
-      {
-        ts: "2024-01-01T00:00:00.000Z",
-        id: 1,
-        u: 0,
-        small: 1,
-        f32: 0.5,
-        f64: 0.1,
-        dec: 123.45,
-        s: "a",
-        ls: "x",
-        cat: "gold",
-        flag: true,
-        other_ts: "2024-01-01T00:00:00.005Z",
-        day: "2024-01-01T00:00:00.000Z",
-      },
-      {
-        ts: "2024-01-01T01:00:00.000Z",
-        id: null,
-        u: 7,
-        small: -2,
-        f32: 1.5,
-        f64: Number.NaN,
-        dec: -0.01,
-        s: null,
-        ls: "yy",
-        cat: "silver",
-        flag: false,
-        other_ts: "1970-01-01T00:00:00.000Z",
-        day: "1970-01-01T00:00:00.000Z",
-      },
-      {
-        ts: "2024-01-01T02:00:00.000Z",
-        id: 9007199254740991,
-        u: 9007199254740991,
-        small: null,
-        f32: -2,
-        f64: 1e300,
-        dec: null,
-        s: "ünïcødé",
-        ls: null,
-        cat: "gold",
-        flag: null,
-        other_ts: null,
-        day: "1969-12-31T00:00:00.000Z",
-      },
-    ]);
+    assert.deepEqual(
+      rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, iso(v)]))),
+      [
+        {
+          ts: "2024-01-01T00:00:00.000Z",
+          id: 1,
+          u: 0,
+          small: 1,
+          f32: 0.5,
+          f64: 0.1,
+          dec: 123.45,
+          s: "a",
+          ls: "x",
+          cat: "gold",
+          flag: true,
+          other_ts: "2024-01-01T00:00:00.005Z",
+          day: "2024-01-01T00:00:00.000Z",
+        },
+        {
+          ts: "2024-01-01T01:00:00.000Z",
+          id: null,
+          u: 7,
+          small: -2,
+          f32: 1.5,
+          f64: Number.NaN,
+          dec: -0.01,
+          s: null,
+          ls: "yy",
+          cat: "silver",
+          flag: false,
+          other_ts: "1970-01-01T00:00:00.000Z",
+          day: "1970-01-01T00:00:00.000Z",
+        },
+        {
+          ts: "2024-01-01T02:00:00.000Z",
+          id: 9007199254740991,
+          u: 9007199254740991,
+          small: null,
+          f32: -2,
+          f64: 1e300,
+          dec: null,
+          s: "ünïcødé",
+          ls: null,
+          cat: "gold",
+          flag: null,
+          other_ts: null,
+          day: "1969-12-31T00:00:00.000Z",
+        },
+      ],
+    );
     assert.ok(rows[0]?.ts instanceof Date && rows[0]?.other_ts instanceof Date && rows[0]?.day instanceof Date);
   });
 
@@ -182,7 +185,14 @@ describe("parquet source: values", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(value, { minLength: 1, maxLength: 10_000 }), async (values) => {
         const file = join(dir, "strings.parquet");
-        await writeParquetFile(file, { ts: tsVec(new TimestampMillisecond(), 1n, values.map(() => T0)), s: strVec(values) });
+        await writeParquetFile(file, {
+          ts: tsVec(
+            new TimestampMillisecond(),
+            1n,
+            values.map(() => T0),
+          ),
+          s: strVec(values),
+        });
         const { rows } = await readAll(source({ path: file }));
         assert.deepEqual(
           rows.map((r) => r.s),
@@ -242,7 +252,15 @@ describe("parquet source: values", () => {
 describe("parquet source: event times", () => {
   const instants = [T0 - 1, T0, T0 + 1_234, T0 + HOUR];
   const kinds: [string, () => Vector][] = [
-    ["timestamp[s]", () => tsVec(new TimestampSecond(), 1n, [T0 - 1000, T0, T0 + 1000, T0 + HOUR].map((m) => m / 1000))],
+    [
+      "timestamp[s]",
+      () =>
+        tsVec(
+          new TimestampSecond(),
+          1n,
+          [T0 - 1000, T0, T0 + 1000, T0 + HOUR].map((m) => m / 1000),
+        ),
+    ],
     ["timestamp[ms]", () => tsVec(new TimestampMillisecond(), 1n, instants)],
     ["timestamp[us, UTC]", () => tsVec(new TimestampMicrosecond("UTC"), 1000n, instants)],
     ["timestamp[ns, +05:30]", () => tsVec(new TimestampNanosecond("+05:30"), 1_000_000n, instants)],
@@ -252,7 +270,14 @@ describe("parquet source: event times", () => {
     ["epoch-ms double", () => vec(new Float64(), Float64Array.from(instants))],
     ["ISO, zone-less (UTC)", () => strVec(instants.map((m) => new Date(m).toISOString().replace("Z", "")))],
     ["ISO with offsets", () => strVec(instants.map((m, i) => offsetIso(m, ["+05:30", "Z", "-08:00", "+0100"][i] as string)))],
-    ["ISO dictionary", () => vectorFromArray(instants.map((m) => new Date(m).toISOString()), new Dictionary(new Utf8(), new Int32()))],
+    [
+      "ISO dictionary",
+      () =>
+        vectorFromArray(
+          instants.map((m) => new Date(m).toISOString()),
+          new Dictionary(new Utf8(), new Int32()),
+        ),
+    ],
   ];
   const expected: Record<string, number[]> = {
     "timestamp[s]": [T0 - 1000, T0, T0 + 1000, T0 + HOUR],
@@ -292,14 +317,7 @@ describe("parquet source: event times", () => {
 
   test("a null or unparseable event time is INVALID_TIMESTAMP naming source, column, value and row", async () => {
     await writeParquetFile(join(dir, "bad-ts.parquet"), { ts: strVec(["2024-01-01", "2024-13-45T00:00:00", "2024-01-02"]), v: i64([1, 2, 3]) });
-    await rejects(
-      readAll(source({ name: "clicks", path: "bad-ts.parquet" })),
-      "INVALID_TIMESTAMP",
-      /source "clicks"/,
-      /column "ts"/,
-      /"2024-13-45T00:00:00"/,
-      /bad-ts\.parquet, row index 1/,
-    );
+    await rejects(readAll(source({ name: "clicks", path: "bad-ts.parquet" })), "INVALID_TIMESTAMP", /source "clicks"/, /column "ts"/, /"2024-13-45T00:00:00"/, /bad-ts\.parquet, row index 1/);
     await writeParquetFile(join(dir, "null-ts.parquet"), { ts: tsVec(new TimestampMillisecond(), 1n, [T0, T0, T0], [2]) });
     await rejects(readAll(source({ path: "null-ts.parquet" })), "INVALID_TIMESTAMP", /null/, /null-ts\.parquet, row index 2/);
     // Also when the range would exclude the row: errors do not depend on the range.
@@ -338,7 +356,11 @@ describe("parquet source: ranges, row groups and batches", () => {
       join(dir, "hours.parquet"),
       {
         id: i64(Array.from({ length: N }, (_, i) => i)),
-        ts: tsVec(new TimestampMicrosecond("UTC"), 1000n, Array.from({ length: N }, (_, i) => T0 + i * HOUR)),
+        ts: tsVec(
+          new TimestampMicrosecond("UTC"),
+          1000n,
+          Array.from({ length: N }, (_, i) => T0 + i * HOUR),
+        ),
       },
       10,
     );
@@ -500,9 +522,7 @@ describe("parquet source: files written by DuckDB", () => {
         FROM range(10000) t(i)) TO '${file}' (FORMAT PARQUET, ROW_GROUP_SIZE 2048)`);
       const start = Date.UTC(2024, 0, 3, 1, 30);
       const end = Date.UTC(2024, 0, 5, 7);
-      const reader = await con.runAndReadAll(
-        `SELECT id FROM read_parquet('${file}') WHERE ts >= TIMESTAMP '${new Date(start).toISOString().slice(0, 19)}' AND ts < TIMESTAMP '${new Date(end).toISOString().slice(0, 19)}' ORDER BY id`,
-      );
+      const reader = await con.runAndReadAll(`SELECT id FROM read_parquet('${file}') WHERE ts >= TIMESTAMP '${new Date(start).toISOString().slice(0, 19)}' AND ts < TIMESTAMP '${new Date(end).toISOString().slice(0, 19)}' ORDER BY id`);
       const want = reader.getRowObjects().map((r) => Number(r.id));
       const { rows } = await readAll(source({ path: file }), opts({ range: { start, end } }));
       assert.ok(want.length > 2048, "the range spans several row groups");

@@ -17,8 +17,7 @@ const T0 = Date.UTC(2024, 0, 1);
 const HOUR = 3_600_000;
 
 const opts = (extra: Partial<SourceReadOptions> = {}): SourceReadOptions => ({ repoDir: "/unused", postgresUrl: url, ...extra });
-const source = (o: Partial<PostgresSourceOptions>) =>
-  postgresSource({ name: "transactions", timestampField: "ts", ...(o.query === undefined && o.table === undefined ? { table: `${schema}.txns` } : {}), ...o });
+const source = (o: Partial<PostgresSourceOptions>) => postgresSource({ name: "transactions", timestampField: "ts", ...(o.query === undefined && o.table === undefined ? { table: `${schema}.txns` } : {}), ...o });
 
 async function readAll(src: ReturnType<typeof postgresSource>, o: SourceReadOptions = opts()): Promise<{ rows: Row[]; batches: number[] }> {
   const rows: Row[] = [];
@@ -148,8 +147,7 @@ if (!available) {
       assert.deepEqual((await sourceColumns(src, opts())).slice(0, 3), ["id", "customer_id", "event_timestamp"]);
     });
 
-    const ids = async (src: ReturnType<typeof postgresSource>, range: SourceReadOptions["range"]) =>
-      (await readAll(src, opts({ range }))).rows.map((r) => r.id).sort((a, b) => (a as number) - (b as number));
+    const ids = async (src: ReturnType<typeof postgresSource>, range: SourceReadOptions["range"]) => (await readAll(src, opts({ range }))).rows.map((r) => r.id).sort((a, b) => (a as number) - (b as number));
 
     test("range on timestamptz: start inclusive, end exclusive", async () => {
       assert.deepEqual(await ids(source({}), { start: T0 + 5 * HOUR, end: T0 + 8 * HOUR }), [5, 6, 7]);
@@ -168,8 +166,14 @@ if (!available) {
       // Days: rows 0-23 are 2024-01-01, 24-47 are 2024-01-02, …; midnight of 01-02 is inside
       // [01-01T05:00, 01-02T05:00), midnight of 01-01 is not.
       const got = await ids(src, { start: T0 + 5 * HOUR, end: T0 + 29 * HOUR });
-      assert.deepEqual(got, Array.from({ length: 24 }, (_, i) => 24 + i));
-      assert.deepEqual(await ids(src, { start: T0 + 24 * HOUR, end: T0 + 48 * HOUR }), Array.from({ length: 24 }, (_, i) => 24 + i));
+      assert.deepEqual(
+        got,
+        Array.from({ length: 24 }, (_, i) => 24 + i),
+      );
+      assert.deepEqual(
+        await ids(src, { start: T0 + 24 * HOUR, end: T0 + 48 * HOUR }),
+        Array.from({ length: 24 }, (_, i) => 24 + i),
+      );
     });
 
     test("range on an ISO text column (filtered in JS)", async () => {
@@ -190,7 +194,10 @@ if (!available) {
       for (const batchSize of [1, 7, 100, 1000]) {
         const { rows, batches } = await readAll(source({}), opts({ batchSize }));
         assert.equal(rows.length, 100);
-        assert.ok(batches.every((b) => b > 0 && b <= batchSize), `batchSize ${batchSize}: ${batches.join(",")}`);
+        assert.ok(
+          batches.every((b) => b > 0 && b <= batchSize),
+          `batchSize ${batchSize}: ${batches.join(",")}`,
+        );
       }
     });
 

@@ -28,10 +28,12 @@ test("no test file hard-codes the services' addresses: they come from LARDER_TES
   for (const file of testSources()) {
     const rel = relative(ROOT, file);
     if (rel === join("test", "helpers", "services.ts") || rel === join("test", "test-services.test.ts")) continue;
-    readFileSync(file, "utf8").split("\n").forEach((line, i) => {
-      const comment = /^\s*(\*|\/\/|\/\*)/.test(line);
-      if (!comment && defaults.some((re) => re.test(line))) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
-    });
+    readFileSync(file, "utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        const comment = /^\s*(\*|\/\/|\/\*)/.test(line);
+        if (!comment && defaults.some((re) => re.test(line))) offenders.push(`${rel}:${i + 1}: ${line.trim()}`);
+      });
   }
   assert.deepEqual(offenders, [], "use testRedisUrl()/redisUrlAvailable() and testPostgresUrl() instead");
 });
@@ -52,9 +54,11 @@ test("testRedisUrl() is LARDER_TEST_REDIS_URL, database number included", () => 
 test("no test prints a CLI error line (`error [CODE]: …`) as a diagnostic of a passing case", () => {
   const offenders: string[] = [];
   for (const file of testSources()) {
-    readFileSync(file, "utf8").split("\n").forEach((line, i) => {
-      if (/(diagnostic|console\.(log|error|warn|info))\(\s*`error \[/.test(line)) offenders.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
-    });
+    readFileSync(file, "utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        if (/(diagnostic|console\.(log|error|warn|info))\(\s*`error \[/.test(line)) offenders.push(`${relative(ROOT, file)}:${i + 1}: ${line.trim()}`);
+      });
   }
   assert.deepEqual(offenders, []);
 });

@@ -34,9 +34,15 @@ test("epoch ms within ±8.64e15 only; Dates must be valid; bigints are range-che
 });
 
 test("toEpochMs and timestamp columns reject out-of-range values with INVALID_TIMESTAMP naming the field", async () => {
-  const err = await expectLarderError(Promise.resolve().then(() => toEpochMs(8640000000000001, "--start")), "INVALID_TIMESTAMP");
+  const err = await expectLarderError(
+    Promise.resolve().then(() => toEpochMs(8640000000000001, "--start")),
+    "INVALID_TIMESTAMP",
+  );
   assert.match(err.message, /--start: cannot parse timestamp 8640000000000001 .*±8\.64e15/);
-  const col = await expectLarderError(Promise.resolve().then(() => columnFromValues("timestamp", [0, "0024-06-30T00:00:00Z", -8640000000000001], "event_timestamp")), "INVALID_TIMESTAMP");
+  const col = await expectLarderError(
+    Promise.resolve().then(() => columnFromValues("timestamp", [0, "0024-06-30T00:00:00Z", -8640000000000001], "event_timestamp")),
+    "INVALID_TIMESTAMP",
+  );
   assert.match(col.message, /"event_timestamp" row 2: cannot parse timestamp -8640000000000001/); // columnar rows count from 0
   assert.equal(new Date(columnFromValues("timestamp", ["0024-06-30T00:00:00Z"], "t").values[0] as number).toISOString(), "0024-06-30T00:00:00.000Z");
 });

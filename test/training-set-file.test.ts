@@ -79,18 +79,28 @@ test("the file path gives the Arrow path's rows: values, TTL, null keys, duplica
   assert.equal(rows, 6);
   const fromFile = await readParquetFile(out);
   const fromTable = await repo.store.getTrainingSet(entities, { features: FEATURE_REFS, fullFeatureNames: true });
-  assert.deepEqual(fromFile.schema.fields.map((f) => f.name), fromTable.schema.fields.map((f) => f.name));
+  assert.deepEqual(
+    fromFile.schema.fields.map((f) => f.name),
+    fromTable.schema.fields.map((f) => f.name),
+  );
   assert.deepEqual(tableRows(fromFile), tableRows(fromTable));
   // Hand-checked: row 0 (customer 1 at T0+2h): the T0+1h row created last (x 3); recent's 1 h TTL keeps it.
-  assert.deepEqual(tableRows(fromTable).map((r) => [r["plain__x"], r["plain__label"], r["recent__x"], r["shop_view__rating"]]), [
-    [3, "c", 3, 9],
-    [4, "d", 4, 7],
-    [3, "c", 3, null],
-    [null, "e", null, 9],
-    [null, null, null, 9],
-    [null, null, null, null],
-  ]);
-  assert.deepEqual(readdirSync(repo.dir).filter((f) => f.includes(".tmp-")), [], "no temporary file left");
+  assert.deepEqual(
+    tableRows(fromTable).map((r) => [r["plain__x"], r["plain__label"], r["recent__x"], r["shop_view__rating"]]),
+    [
+      [3, "c", 3, 9],
+      [4, "d", 4, 7],
+      [3, "c", 3, null],
+      [null, "e", null, 9],
+      [null, null, null, 9],
+      [null, null, null, null],
+    ],
+  );
+  assert.deepEqual(
+    readdirSync(repo.dir).filter((f) => f.includes(".tmp-")),
+    [],
+    "no temporary file left",
+  );
 });
 
 test("entity timestamps as ISO strings in the file go through the one parser and give the same rows", async () => {
@@ -111,7 +121,10 @@ test("a bad entity timestamp in the file is INVALID_TIMESTAMP naming the row, an
   const err = await expectLarderError(repo.store.writeTrainingSet(repo.path("ents-bad.parquet"), out, { features: FEATURE_REFS, fullFeatureNames: true }), "INVALID_TIMESTAMP");
   assert.match(err.message, /entity row 3/);
   assert.equal(existsSync(out), false);
-  assert.deepEqual(readdirSync(repo.dir).filter((f) => f.includes(".tmp-")), []);
+  assert.deepEqual(
+    readdirSync(repo.dir).filter((f) => f.includes(".tmp-")),
+    [],
+  );
   await expectLarderError(repo.store.writeTrainingSet(repo.path("ents.parquet"), out, { features: ["plain:nope"] }), "UNKNOWN_FEATURE");
   assert.equal(existsSync(out), false);
 });

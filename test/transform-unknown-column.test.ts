@@ -77,14 +77,25 @@ describe("UNKNOWN_COLUMN: a transform reading a column the source lacks", () => 
   test("probeRowTransform: `in` is honest, unknown reads are reported even when the transform then throws", () => {
     const driver = entity({ name: "driver", joinKeys: ["driver_id"], valueType: t.int64 });
     const source = parquetSource({ name: "trips", path: "x.parquet", timestampField: "ts" });
-    const view = (transform: (row: Record<string, unknown>) => Record<string, unknown>) =>
-      featureView({ name: "v", entities: [driver], source, schema: { d: t.float64 }, transform });
+    const view = (transform: (row: Record<string, unknown>) => Record<string, unknown>) => featureView({ name: "v", entities: [driver], source, schema: { d: t.float64 }, transform });
     const row = { driver_id: 1, ts: new Date(0), distance_m: 5 };
     const same = view((r) => r);
     assert.equal(probeRowTransform(same, row, "trips"), row, "a transform returning its row gets the plain row back");
-    assert.deepEqual(probeRowTransform(view((r) => ({ d: "tip" in r ? 1 : 2 })), row, "trips"), { d: 2 });
+    assert.deepEqual(
+      probeRowTransform(
+        view((r) => ({ d: "tip" in r ? 1 : 2 })),
+        row,
+        "trips",
+      ),
+      { d: 2 },
+    );
     assert.throws(
-      () => probeRowTransform(view((r) => ({ d: (r.distance_mm as number).toFixed(1) })), row, "trips"),
+      () =>
+        probeRowTransform(
+          view((r) => ({ d: (r.distance_mm as number).toFixed(1) })),
+          row,
+          "trips",
+        ),
       (err: Error & { code?: string }) => err.code === "UNKNOWN_COLUMN" && /row\.distance_mm/.test(err.message),
     );
   });

@@ -139,9 +139,7 @@ function jsAggregates(events: readonly Ev[], row: Row): Record<string, unknown> 
   const aggs = aggregationsOf(view);
   const columns = bufferColumns(aggs);
   // Arrival order is the array order; mergeEvents sorts by (ts, created) and keeps it among ties.
-  const mine: BufferedEvent[] = events
-    .filter((e) => e.key === row.key)
-    .map((e) => ({ ts: e.ts, created: e.created ?? Number.NEGATIVE_INFINITY, values: columns.map((c) => (c === "x" ? e.x : e.s)) }));
+  const mine: BufferedEvent[] = events.filter((e) => e.key === row.key).map((e) => ({ ts: e.ts, created: e.created ?? Number.NEGATIVE_INFINITY, values: columns.map((c) => (c === "x" ? e.x : e.s)) }));
   const { values } = aggregateAsOf(mergeEvents({ columns, events: [] }, mine), aggs, row.t);
   const out: Record<string, unknown> = {};
   aggs.forEach((a, k) => (out[a.name] = aggregateValue(view, a.name, values[k])));
@@ -174,13 +172,33 @@ test("the window SQL equals the JS aggregation engine at every instant (ties, nu
 });
 
 test("output columns are typed as the view declares them; no files gives every entity row an empty window", async () => {
-  const got = await sqlAggregates([], [{ key: 1, t: B }, { key: null, t: B }]);
+  const got = await sqlAggregates(
+    [],
+    [
+      { key: 1, t: B },
+      { key: null, t: B },
+    ],
+  );
   for (const r of got.values()) {
-    assert.deepEqual(FEATURES.map((f) => r[f]), FEATURES.map((f) => (f.startsWith("n_") || f.startsWith("sum_") ? 0 : null)));
+    assert.deepEqual(
+      FEATURES.map((f) => r[f]),
+      FEATURES.map((f) => (f.startsWith("n_") || f.startsWith("sum_") ? 0 : null)),
+    );
   }
   const types = await engine.rows(`DESCRIBE ${aggregatedViewJoinSql({ view, files: [], features: ["n_10s", "sum_10s", "last_s"] })}`);
-  assert.deepEqual(types.map((c) => [c.column_name, c.column_type]), [["__row", "BIGINT"], ["n_10s", "BIGINT"], ["sum_10s", "DOUBLE"], ["last_s", "VARCHAR"]]);
-  assert.deepEqual(aggregatedEventColumns(view).map((c) => `${c.name}:${c.type}:${c.role}`), ["customer_id:int64:key", "event_timestamp:timestamp:event_ts", "created_timestamp:timestamp:created_ts", "x:float64:feature", "s:string:feature"]);
+  assert.deepEqual(
+    types.map((c) => [c.column_name, c.column_type]),
+    [
+      ["__row", "BIGINT"],
+      ["n_10s", "BIGINT"],
+      ["sum_10s", "DOUBLE"],
+      ["last_s", "VARCHAR"],
+    ],
+  );
+  assert.deepEqual(
+    aggregatedEventColumns(view).map((c) => `${c.name}:${c.type}:${c.role}`),
+    ["customer_id:int64:key", "event_timestamp:timestamp:event_ts", "created_timestamp:timestamp:created_ts", "x:float64:feature", "s:string:feature"],
+  );
 });
 
 test("an aggregate declared as an integer that is not integral fails the query with the view and aggregation named", async () => {

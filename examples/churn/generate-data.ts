@@ -34,7 +34,10 @@ const LABEL_HORIZON = 30 * DAY;
 // Seeded randomness: sfc32 seeded through cyrb128, so any string or number is a seed.
 
 function cyrb128(text: string): [number, number, number, number] {
-  let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762;
+  let h1 = 1779033703,
+    h2 = 3144134277,
+    h3 = 1013904242,
+    h4 = 2773480762;
   for (let i = 0; i < text.length; i++) {
     const k = text.charCodeAt(i);
     h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
@@ -104,9 +107,22 @@ const LIST_FEE: Record<Plan, number> = { basic: 9.99, plus: 19.99, pro: 39.99 };
 const PLAN_CHURN: Record<Plan, number> = { basic: 1.35, plus: 1.0, pro: 0.7 };
 const PLAN_ACTIVITY: Record<Plan, number> = { basic: 0.8, plus: 1.0, pro: 1.3 };
 const MERCHANTS = [
-  "Acme Grocers", "BlueBottle Coffee", "City Transit", "CloudCinema", "Corner Pharmacy", "FreshMart",
-  "GadgetHub", "Green Fuel", "HomeGoods Co", "Lumen Books", "Noodle Bar", "Parcel Express",
-  "PetPlace", "QuickRide", "Sunrise Bakery", "TrailOutfitters",
+  "Acme Grocers",
+  "BlueBottle Coffee",
+  "City Transit",
+  "CloudCinema",
+  "Corner Pharmacy",
+  "FreshMart",
+  "GadgetHub",
+  "Green Fuel",
+  "HomeGoods Co",
+  "Lumen Books",
+  "Noodle Bar",
+  "Parcel Express",
+  "PetPlace",
+  "QuickRide",
+  "Sunrise Bakery",
+  "TrailOutfitters",
 ] as const;
 
 interface Profile {
@@ -160,17 +176,14 @@ export function generate({ customers, days, seed }: GenerateOptions): GeneratedD
   for (let id = 1; id <= customers; id++) {
     // Who they are.
     const isNew = rnd.chance(0.2);
-    const signup = isNew
-      ? Math.floor(start + rnd.uniform(0, Math.max(1, days - 45)) * DAY)
-      : Math.floor(start - (1 + rnd.next() ** 1.6 * 1400) * DAY);
+    const signup = isNew ? Math.floor(start + rnd.uniform(0, Math.max(1, days - 45)) * DAY) : Math.floor(start - (1 + rnd.next() ** 1.6 * 1400) * DAY);
     let plan = rnd.pick(PLANS, [0.5, 0.3, 0.2]);
     const promo = rnd.chance(0.15); // pays 20% less; promo customers churn more
     const engagement = Math.exp(-0.18 + 0.6 * rnd.normal()); // mean ≈ 1
     const tenureAtStart = Math.max(0, (start - signup) / MONTH);
 
     // When they churn (an exponential time with a personal hazard); at or after END means "not yet".
-    const hazardPerDay = 0.0019 * PLAN_CHURN[plan] * (tenureAtStart < 6 ? 1.6 : tenureAtStart < 24 ? 1.0 : 0.6)
-      * (promo ? 1.3 : 1.0) * engagement ** -0.7;
+    const hazardPerDay = 0.0019 * PLAN_CHURN[plan] * (tenureAtStart < 6 ? 1.6 : tenureAtStart < 24 ? 1.0 : 0.6) * (promo ? 1.3 : 1.0) * engagement ** -0.7;
     const activeFrom = Math.max(signup, start);
     const churnAt = Math.floor(activeFrom + rnd.exponential(hazardPerDay) * DAY);
     const activeTo = Math.min(churnAt, END);
@@ -252,18 +265,17 @@ const float64 = (values: readonly number[]) => arrow.makeVector(Float64Array.fro
 const utf8 = (values: readonly string[]) => arrow.vectorFromArray(values, new arrow.Utf8());
 const bool = (values: readonly boolean[]) => arrow.vectorFromArray(values, new arrow.Bool());
 const timestamp = (values: readonly number[]) =>
-  arrow.makeVector(arrow.makeData({
-    type: new arrow.TimestampMillisecond("UTC"),
-    length: values.length,
-    data: BigInt64Array.from(values, (v) => BigInt(v)),
-  }));
+  arrow.makeVector(
+    arrow.makeData({
+      type: new arrow.TimestampMillisecond("UTC"),
+      length: values.length,
+      data: BigInt64Array.from(values, (v) => BigInt(v)),
+    }),
+  );
 
 /** Writes an Arrow table as Parquet (snappy, 64k-row row groups), atomically. */
 function writeParquet(path: string, table: arrow.Table): void {
-  const props = new parquetWasm.WriterPropertiesBuilder()
-    .setCompression(parquetWasm.Compression.SNAPPY)
-    .setMaxRowGroupSize(65_536)
-    .build();
+  const props = new parquetWasm.WriterPropertiesBuilder().setCompression(parquetWasm.Compression.SNAPPY).setMaxRowGroupSize(65_536).build();
   const bytes = parquetWasm.writeParquet(parquetWasm.Table.fromIPCStream(arrow.tableToIPC(table, "stream")), props);
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, bytes);
@@ -271,32 +283,41 @@ function writeParquet(path: string, table: arrow.Table): void {
 }
 
 export function writeProfiles(path: string, rows: readonly Profile[]): void {
-  writeParquet(path, new arrow.Table({
-    cust: int64(rows.map((r) => r.customerId)),
-    plan: utf8(rows.map((r) => r.plan)),
-    monthly_fee: float64(rows.map((r) => r.monthlyFee)),
-    tenure_months: int64(rows.map((r) => r.tenureMonths)),
-    updated_at: timestamp(rows.map((r) => r.updatedAt)),
-    ingested_at: timestamp(rows.map((r) => r.ingestedAt)),
-  }));
+  writeParquet(
+    path,
+    new arrow.Table({
+      cust: int64(rows.map((r) => r.customerId)),
+      plan: utf8(rows.map((r) => r.plan)),
+      monthly_fee: float64(rows.map((r) => r.monthlyFee)),
+      tenure_months: int64(rows.map((r) => r.tenureMonths)),
+      updated_at: timestamp(rows.map((r) => r.updatedAt)),
+      ingested_at: timestamp(rows.map((r) => r.ingestedAt)),
+    }),
+  );
 }
 
 export function writeTransactions(path: string, rows: readonly Txn[]): void {
-  writeParquet(path, new arrow.Table({
-    customer_id: int64(rows.map((r) => r.customerId)),
-    ts: timestamp(rows.map((r) => r.ts)),
-    amount_cents: int64(rows.map((r) => r.amountCents)),
-    merchant: utf8(rows.map((r) => r.merchant)),
-  }));
+  writeParquet(
+    path,
+    new arrow.Table({
+      customer_id: int64(rows.map((r) => r.customerId)),
+      ts: timestamp(rows.map((r) => r.ts)),
+      amount_cents: int64(rows.map((r) => r.amountCents)),
+      merchant: utf8(rows.map((r) => r.merchant)),
+    }),
+  );
 }
 
 export function writeLabels(path: string, rows: readonly Label[]): void {
-  writeParquet(path, new arrow.Table({
-    customer_id: int64(rows.map((r) => r.customerId)),
-    event_timestamp: timestamp(rows.map((r) => r.eventTimestamp)),
-    cart_value: float64(rows.map((r) => r.cartValue)),
-    churned: bool(rows.map((r) => r.churned)),
-  }));
+  writeParquet(
+    path,
+    new arrow.Table({
+      customer_id: int64(rows.map((r) => r.customerId)),
+      event_timestamp: timestamp(rows.map((r) => r.eventTimestamp)),
+      cart_value: float64(rows.map((r) => r.cartValue)),
+      churned: bool(rows.map((r) => r.churned)),
+    }),
+  );
 }
 
 /** Replaces table `transactions` with these rows, in one transaction. */

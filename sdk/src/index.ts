@@ -506,7 +506,7 @@ function selectionBody(s: { features?: readonly string[] | undefined; featureSer
   }
   if (s.featureService !== undefined) return { feature_service: s.featureService };
   if (s.features !== undefined) return { features: s.features };
-  throw new LarderClientError("INVALID_ARGUMENT", "give features (\"view:feature\", …) or featureService", undefined, "features");
+  throw new LarderClientError("INVALID_ARGUMENT", 'give features ("view:feature", …) or featureService', undefined, "features");
 }
 
 /** Dates as ISO-8601, bigints as numbers when exact (else strings: the server rejects them by path). */
@@ -559,14 +559,12 @@ function fieldPath(path: unknown): string | undefined {
 
 function isOnlineFeaturesResponse(v: unknown): v is OnlineFeaturesResponse {
   const r = v as OnlineFeaturesResponse | null;
-  return typeof r === "object" && r !== null && Array.isArray(r.metadata?.feature_names) && Array.isArray(r.results)
-    && r.results.every((x) => Array.isArray(x?.values) && Array.isArray(x.statuses));
+  return typeof r === "object" && r !== null && Array.isArray(r.metadata?.feature_names) && Array.isArray(r.results) && r.results.every((x) => Array.isArray(x?.values) && Array.isArray(x.statuses));
 }
 
 function isPredictResponse(v: unknown): v is PredictResponse {
   const r = v as PredictResponse | null;
-  return typeof r === "object" && r !== null && typeof r.model === "string" && typeof r.version === "number" && Array.isArray(r.results)
-    && r.results.every((x) => typeof x === "object" && x !== null && "prediction" in x);
+  return typeof r === "object" && r !== null && typeof r.model === "string" && typeof r.version === "number" && Array.isArray(r.results) && r.results.every((x) => typeof x === "object" && x !== null && "prediction" in x);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -91,7 +91,10 @@ function compareEvents(a: BufferedEvent, b: BufferedEvent): number {
 
 /** The buffer with `added` merged in, in engine order; ties keep stored events first, then arrival order. */
 export function mergeEvents(buffer: EventBuffer, added: readonly BufferedEvent[]): EventBuffer {
-  const sortedAdded = added.map((e, i) => ({ e, i })).sort((x, y) => compareEvents(x.e, y.e) || x.i - y.i).map((x) => x.e);
+  const sortedAdded = added
+    .map((e, i) => ({ e, i }))
+    .sort((x, y) => compareEvents(x.e, y.e) || x.i - y.i)
+    .map((x) => x.e);
   const out: BufferedEvent[] = [];
   let i = 0;
   let j = 0;

@@ -49,7 +49,10 @@ class Neumaier {
 class ExtremeDeque {
   private idx: number[] = [];
   private head = 0;
-  constructor(private readonly values: ArrayLike<unknown>, private readonly isMax: boolean) {}
+  constructor(
+    private readonly values: ArrayLike<unknown>,
+    private readonly isMax: boolean,
+  ) {}
   push(i: number): void {
     const v = this.values[i];
     if (typeof v !== "number") return;

@@ -19,7 +19,13 @@ function repoDir(cmd: Command): string {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const splitList = (value: string, previous: string[] = []) => [...previous, ...value.split(",").map((s) => s.trim()).filter(Boolean)];
+const splitList = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
 
 function printDiff(diff: PlanDiff, applied: boolean): void {
   const kind = (k: string) => k.replaceAll("_", " ");
@@ -90,7 +96,9 @@ export function registerCommands(program: Command): void {
         }),
       );
       for (const r of results) {
-        console.log(`backfilled ${r.view}: ${r.sourceRows.toLocaleString("en-US")} source rows → ${r.rowsWritten.toLocaleString("en-US")} offline rows in ${r.files} file(s)${r.droppedNullKeys ? ` (${r.droppedNullKeys} rows with a null join key skipped)` : ""}`);
+        console.log(
+          `backfilled ${r.view}: ${r.sourceRows.toLocaleString("en-US")} source rows → ${r.rowsWritten.toLocaleString("en-US")} offline rows in ${r.files} file(s)${r.droppedNullKeys ? ` (${r.droppedNullKeys} rows with a null join key skipped)` : ""}`,
+        );
       }
     });
 
@@ -224,10 +232,7 @@ function positiveInteger(raw: string, option: string): number {
 
 function printMaterialized(r: { view: string; start: number; end: number; rows: number; stale: number; expired: number; watermark: number }): void {
   const range = `[${new Date(r.start).toISOString()}, ${new Date(r.end).toISOString()})`;
-  const notes = [
-    ...(r.stale ? [`${r.stale.toLocaleString("en-US")} older than the stored values, ignored`] : []),
-    ...(r.expired ? [`${r.expired.toLocaleString("en-US")} already past the TTL, not stored`] : []),
-  ];
+  const notes = [...(r.stale ? [`${r.stale.toLocaleString("en-US")} older than the stored values, ignored`] : []), ...(r.expired ? [`${r.expired.toLocaleString("en-US")} already past the TTL, not stored`] : [])];
   console.log(`materialized ${r.view} ${range}: ${r.rows.toLocaleString("en-US")} rows${notes.length ? ` (${notes.join("; ")})` : ""}; watermark ${new Date(r.watermark).toISOString()}`);
 }
 

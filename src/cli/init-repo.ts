@@ -185,10 +185,22 @@ function sampleRequests(rand: () => number, trips: readonly Trip[]): string {
 
 function tripsTable(trips: readonly Trip[]): Table {
   return new Table({
-    driver_id: vectorFromArray(trips.map((t) => BigInt(t.driver)), new Int64()),
-    ts: vectorFromArray(trips.map((t) => t.ts), new TimestampMillisecond("UTC")),
-    rating: vectorFromArray(trips.map((t) => t.rating), new Float64()),
-    distance_m: vectorFromArray(trips.map((t) => BigInt(t.distanceM)), new Int64()),
+    driver_id: vectorFromArray(
+      trips.map((t) => BigInt(t.driver)),
+      new Int64(),
+    ),
+    ts: vectorFromArray(
+      trips.map((t) => t.ts),
+      new TimestampMillisecond("UTC"),
+    ),
+    rating: vectorFromArray(
+      trips.map((t) => t.rating),
+      new Float64(),
+    ),
+    distance_m: vectorFromArray(
+      trips.map((t) => BigInt(t.distanceM)),
+      new Int64(),
+    ),
   });
 }
 

@@ -65,7 +65,13 @@ export function registerInspectCommands(program: Command): void {
       const objects: ListedObject[] = [...allDefinitions(store.repo.definitions).map((d) => ({ kind: d.kind, name: d.name, summary: summarize(d) })), ...modelSummaries(models)];
       if (o.json) console.log(JSON.stringify(objects, null, 2));
       else if (objects.length === 0) console.log("No definitions.");
-      else console.log(formatTextTable(["KIND", "NAME", "SUMMARY"], objects.map((x) => [label(x.kind), x.name, x.summary])));
+      else
+        console.log(
+          formatTextTable(
+            ["KIND", "NAME", "SUMMARY"],
+            objects.map((x) => [label(x.kind), x.name, x.summary]),
+          ),
+        );
     });
 
   program
@@ -92,11 +98,7 @@ export function registerInspectCommands(program: Command): void {
         console.log(JSON.stringify(described.length === 1 ? described[0] : described, null, 2));
         return;
       }
-      console.log(
-        described
-          .map((d) => [`${label(d.kind)} ${d.name}${d.applied ? ` (${d.applied.text})` : ""}`, ...fieldLines(d.spec as Record<string, unknown>, "  ")].join("\n"))
-          .join("\n\n"),
-      );
+      console.log(described.map((d) => [`${label(d.kind)} ${d.name}${d.applied ? ` (${d.applied.text})` : ""}`, ...fieldLines(d.spec as Record<string, unknown>, "  ")].join("\n")).join("\n\n"));
     });
 
   program
@@ -118,7 +120,12 @@ export function registerInspectCommands(program: Command): void {
       if (o.format === "csv") {
         console.log([names, ...rows.map((r) => r.map((v) => (v === null || v === undefined ? "" : cellText(v))))].map((r) => r.map(csvField).join(",")).join("\n"));
       } else {
-        console.log(formatTextTable(names, rows.map((r) => r.map(cellText))));
+        console.log(
+          formatTextTable(
+            names,
+            rows.map((r) => r.map(cellText)),
+          ),
+        );
         console.log(`(${table.numRows.toLocaleString("en-US")} of ${info.numRows.toLocaleString("en-US")} rows)`);
       }
     });

@@ -127,7 +127,7 @@ export function registerModelCommands(program: Command): void {
     .command("promote")
     .description("put a model version in a stage (production by default), atomically replacing the version that held it")
     .requiredOption("--name <model>", "the model")
-    .requiredOption("--version <n>", "the version to promote, or \"latest\" for the newest", (v: string) => (v.trim() === "latest" ? "latest" : parseVersion(v)))
+    .requiredOption("--version <n>", 'the version to promote, or "latest" for the newest', (v: string) => (v.trim() === "latest" ? "latest" : parseVersion(v)))
     .option("--stage <stage>", "production or staging", "production")
     .action(async (o: { name: string; version: number | "latest"; stage: string }, cmd: Command) => {
       const stage = checkStage(o.stage);
@@ -177,10 +177,21 @@ function printVersions(versions: ModelVersionSummary[]): void {
   const rows = versions.map((v) => {
     const metrics = (v.metrics ?? {}) as { holdout?: Record<string, unknown> | null; train?: Record<string, unknown> };
     const m = metrics.holdout ?? metrics.train;
-    const shown = m ? ["auc", "logLoss", "rmse", "r2"].filter((k) => typeof m[k] === "number").map((k) => `${k} ${(m[k] as number).toFixed(4)}`).join(", ") : "";
+    const shown = m
+      ? ["auc", "logLoss", "rmse", "r2"]
+          .filter((k) => typeof m[k] === "number")
+          .map((k) => `${k} ${(m[k] as number).toFixed(4)}`)
+          .join(", ")
+      : "";
     return [v.name, String(v.version), v.format, v.service, v.stage ?? "-", v.createdAt.toISOString(), shown ? `${metrics.holdout ? "holdout" : "train"}: ${shown}` : ""];
   });
   const header = ["MODEL", "VERSION", "FORMAT", "SERVICE", "STAGE", "CREATED", "METRICS"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const r of [header, ...rows]) console.log(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd());
+  for (const r of [header, ...rows])
+    console.log(
+      r
+        .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+        .join("  ")
+        .trimEnd(),
+    );
 }

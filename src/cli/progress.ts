@@ -44,7 +44,10 @@ export class Progress {
   private open = false;
   private finished = false;
 
-  constructor(private readonly label: string, options: ProgressOptions = {}) {
+  constructor(
+    private readonly label: string,
+    options: ProgressOptions = {},
+  ) {
     this.tty = options.tty ?? (Boolean(process.stderr.isTTY) && !larderEnvironment().ci);
     this.stream = options.stream ?? (this.tty ? process.stderr : process.stdout);
     this.intervalMs = options.intervalMs ?? 5000;
@@ -106,7 +109,10 @@ export class Progress {
  * newline) when the next view starts and at the end; on failure a half-drawn line is ended first,
  * so the error line stands on its own.
  */
-export function viewProgress(verb: string, options: ProgressOptions = {}): {
+export function viewProgress(
+  verb: string,
+  options: ProgressOptions = {},
+): {
   update: (view: string, rows: number, total?: number) => void;
   around: <T>(fn: () => Promise<T>) => Promise<T>;
 } {

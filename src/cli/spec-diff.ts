@@ -54,7 +54,7 @@ export function lineDiff(before: string, after: string, context = 2): string[] {
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    if (i < a.length && j < b.length && a[i] === b[j]) lines.push({ op: " ", text: a[i++]! }), j++;
+    if (i < a.length && j < b.length && a[i] === b[j]) (lines.push({ op: " ", text: a[i++]! }), j++);
     // Removals before additions, as diff(1) prints them.
     else if (i < a.length && (j >= b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) lines.push({ op: "-", text: a[i++]! });
     else lines.push({ op: "+", text: b[j++]! });

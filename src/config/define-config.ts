@@ -140,7 +140,10 @@ const apiKeySchema = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: "expected a key name of letters, digits, _, . and -" }),
     key: z.string().min(16, { error: "an API key must have at least 16 characters" }).optional(),
-    keyHash: z.string().regex(/^[0-9a-fA-F]{64}$/, { error: "expected the key's SHA-256 as 64 hex digits" }).optional(),
+    keyHash: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, { error: "expected the key's SHA-256 as 64 hex digits" })
+      .optional(),
     scopes: z.array(z.enum(["read", "push", "admin"])).min(1),
   })
   .strict()

@@ -128,9 +128,7 @@ export class DefinitionsWatcher {
 
   async #check(): Promise<DefinitionsCheck> {
     const store = this.#store;
-    const applied = this.#embedded
-      ? (await readFile(appliedMarkerPath(store.repo.dir), "utf8").catch(() => "")).trim()
-      : definitionsFingerprint(await store.withRegistry((r) => r.listDefinitions(store.project)));
+    const applied = this.#embedded ? (await readFile(appliedMarkerPath(store.repo.dir), "utf8").catch(() => "")).trim() : definitionsFingerprint(await store.withRegistry((r) => r.listDefinitions(store.project)));
     if (applied === "" || applied === this.#served) return { status: "unchanged" };
     const attempt = `${applied} ${await this.#fileTimes()}`;
     if (attempt === this.#lastMiss) return { status: "mismatch" };
@@ -162,7 +160,14 @@ export class DefinitionsWatcher {
   async #fileTimes(): Promise<string> {
     const { dir, config } = this.#store.repo;
     const files = [...CONFIG_FILES.map((f) => join(dir, f)), ...config.definitions.map((f) => resolve(dir, f))];
-    const times = await Promise.all(files.map((f) => stat(f).then((s) => s.mtimeMs, () => 0)));
+    const times = await Promise.all(
+      files.map((f) =>
+        stat(f).then(
+          (s) => s.mtimeMs,
+          () => 0,
+        ),
+      ),
+    );
     return times.join(",");
   }
 }

@@ -115,21 +115,17 @@ export function describeColumn(name: string): string {
 
 function typeMismatch(name: string, row: number, value: unknown, type: ValueType, why?: string): LarderError {
   const got = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
-  return new LarderError(
-    "TYPE_MISMATCH",
-    `${describeColumn(name)} row ${row}: expected ${type}, got ${describeValue(value)} (${got})${why ? `: ${why}` : ""}`,
-    { column: name, row, value: describeValue(value), expected: type },
-  );
+  return new LarderError("TYPE_MISMATCH", `${describeColumn(name)} row ${row}: expected ${type}, got ${describeValue(value)} (${got})${why ? `: ${why}` : ""}`, { column: name, row, value: describeValue(value), expected: type });
 }
 
 /** The VALUE_OUT_OF_RANGE error for an int64 beyond ±(2^53 − 1). */
 export function int64OutOfRange(name: string, value: unknown, row?: number): LarderError {
   const where = row === undefined ? "" : ` row ${row}`;
-  return new LarderError(
-    "VALUE_OUT_OF_RANGE",
-    `${describeColumn(name)}${where}: int64 value ${String(value)} is beyond ±2^53 and cannot be a JavaScript number`,
-    { column: name, ...(row === undefined ? {} : { row }), value: String(value) },
-  );
+  return new LarderError("VALUE_OUT_OF_RANGE", `${describeColumn(name)}${where}: int64 value ${String(value)} is beyond ±2^53 and cannot be a JavaScript number`, {
+    column: name,
+    ...(row === undefined ? {} : { row }),
+    value: String(value),
+  });
 }
 
 const INT_STRING_RE = /^[+-]?\d+$/;

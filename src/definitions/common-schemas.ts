@@ -2,9 +2,7 @@ import { z } from "zod";
 import { VALUE_TYPES } from "../types.js";
 import { parseDurationMs } from "../time.js";
 
-export const nameSchema = z
-  .string({ error: "expected a name (string)" })
-  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected a name of letters, digits and _ (not starting with a digit)" });
+export const nameSchema = z.string({ error: "expected a name (string)" }).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: "expected a name of letters, digits and _ (not starting with a digit)" });
 
 export const valueTypeSchema = z.enum(VALUE_TYPES, {
   error: (iss) => `unknown type ${JSON.stringify(iss.input)} (expected one of ${VALUE_TYPES.join(", ")})`,

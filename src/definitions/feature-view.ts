@@ -4,21 +4,21 @@ import { parseDurationMs } from "../time.js";
 import { scheduleError } from "./cron-schedule.js";
 import { durationSchema, featureSchemaSchema, nameSchema, tagsSchema, textSchema } from "./common-schemas.js";
 import { definitionError, parseDefinition } from "./definition-error.js";
-import type {
-  AggregationDef, BatchSourceDef, EntityDef, FeatureRow, FeatureViewDef, FeatureViewProjection, OnDemandFeatureViewDef, PushSourceDef, RowTransform, Tags,
-} from "./definition-types.js";
+import type { AggregationDef, BatchSourceDef, EntityDef, FeatureRow, FeatureViewDef, FeatureViewProjection, OnDemandFeatureViewDef, PushSourceDef, RowTransform, Tags } from "./definition-types.js";
 
 const entityRef = z.custom<EntityDef>((v) => (v as { kind?: unknown } | null)?.kind === "entity", { error: "expected an entity (made with entity())" });
-const sourceRef = z.custom<BatchSourceDef | PushSourceDef>(
-  (v) => (v as { kind?: unknown } | null)?.kind === "source" && (v as { type?: unknown }).type !== "request",
-  { error: "expected a batch or push source (parquetSource, csvSource, postgresSource, pushSource)" },
+const sourceRef = z.custom<BatchSourceDef | PushSourceDef>((v) => (v as { kind?: unknown } | null)?.kind === "source" && (v as { type?: unknown }).type !== "request", {
+  error: "expected a batch or push source (parquetSource, csvSource, postgresSource, pushSource)",
+});
+const aggRef = z.object(
+  {
+    fn: z.enum(["count", "sum", "avg", "min", "max", "last"]),
+    column: z.string().nullable(),
+    window: z.string().nullable(),
+    windowMs: z.number().nullable(),
+  },
+  { error: "expected an aggregation made with agg.count/sum/avg/min/max/last" },
 );
-const aggRef = z.object({
-  fn: z.enum(["count", "sum", "avg", "min", "max", "last"]),
-  column: z.string().nullable(),
-  window: z.string().nullable(),
-  windowMs: z.number().nullable(),
-}, { error: "expected an aggregation made with agg.count/sum/avg/min/max/last" });
 
 const featureViewSchema = z.object({
   name: nameSchema,

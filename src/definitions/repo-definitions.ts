@@ -1,8 +1,6 @@
 import { createHash } from "node:crypto";
 import { LarderError } from "../errors.js";
-import type {
-  AnyDefinition, EntityDef, FeatureServiceDef, FeatureViewDef, OnDemandFeatureViewDef, SourceDef,
-} from "./definition-types.js";
+import type { AnyDefinition, EntityDef, FeatureServiceDef, FeatureViewDef, OnDemandFeatureViewDef, SourceDef } from "./definition-types.js";
 
 /** Every definition of a feature repository, by kind and name. */
 export interface RepoDefinitions {
@@ -90,14 +88,28 @@ export function definitionSpec(def: AnyDefinition): Record<string, unknown> {
     }
     case "feature_view":
       return {
-        name: def.name, entities: def.entities.map((e) => e.name), source: def.source.name, schema: def.schema, ttl: def.ttl,
-        transform: def.transform ? def.transform.toString() : null, aggregations: def.aggregations, schedule: def.schedule,
-        online: def.online, owner: def.owner, description: def.description, tags: def.tags,
+        name: def.name,
+        entities: def.entities.map((e) => e.name),
+        source: def.source.name,
+        schema: def.schema,
+        ttl: def.ttl,
+        transform: def.transform ? def.transform.toString() : null,
+        aggregations: def.aggregations,
+        schedule: def.schedule,
+        online: def.online,
+        owner: def.owner,
+        description: def.description,
+        tags: def.tags,
       };
     case "on_demand_feature_view":
       return {
-        name: def.name, sources: def.sources.map((s) => ({ kind: s.kind, name: s.name })), schema: def.schema,
-        transform: def.transform.toString(), owner: def.owner, description: def.description, tags: def.tags,
+        name: def.name,
+        sources: def.sources.map((s) => ({ kind: s.kind, name: s.name })),
+        schema: def.schema,
+        transform: def.transform.toString(),
+        owner: def.owner,
+        description: def.description,
+        tags: def.tags,
       };
     case "feature_service":
       return { name: def.name, features: def.features.map((p) => ({ view: p.view.name, features: p.features })), owner: def.owner, description: def.description, tags: def.tags };
@@ -105,7 +117,10 @@ export function definitionSpec(def: AnyDefinition): Record<string, unknown> {
 }
 
 export function definitionHash(def: AnyDefinition): string {
-  return createHash("sha256").update(stableStringify(definitionSpec(def))).digest("hex").slice(0, 16);
+  return createHash("sha256")
+    .update(stableStringify(definitionSpec(def)))
+    .digest("hex")
+    .slice(0, 16);
 }
 
 export function allDefinitions(repo: RepoDefinitions): AnyDefinition[] {

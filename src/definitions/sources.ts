@@ -109,10 +109,9 @@ export function postgresSource(options: PostgresSourceOptions): PostgresSourceDe
   return Object.freeze({ ...common(o), type: "postgres", table: o.table ?? null, query: o.query ?? null, connection: o.connection ?? null });
 }
 
-const batchSourceRef = z.custom<BatchSourceDef>(
-  (v) => typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "source" && ["parquet", "csv", "postgres"].includes((v as { type?: string }).type ?? ""),
-  { error: "expected a batch source (parquetSource, csvSource or postgresSource)" },
-);
+const batchSourceRef = z.custom<BatchSourceDef>((v) => typeof v === "object" && v !== null && (v as { kind?: unknown }).kind === "source" && ["parquet", "csv", "postgres"].includes((v as { type?: string }).type ?? ""), {
+  error: "expected a batch source (parquetSource, csvSource or postgresSource)",
+});
 const pushSchema = z.object({ name: nameSchema, batchSource: batchSourceRef, description: textSchema, tags: tagsSchema });
 export interface PushSourceOptions<R extends FeatureRow = FeatureRow> {
   name: string;

@@ -59,7 +59,12 @@ function bestRowsOfFile(batch: ColumnarBatch, spec: LatestRowsSpec, tsCol: strin
   const { start, end } = spec.range;
   const rows = batch.numRows;
   const keyCols = spec.joinKeys.map((k) => batch.columns.get(k)!);
-  const keys = encodeKeys(keyCols.map((c) => c.values as ArrayLike<unknown>), spec.keyTypes, spec.joinKeys, rows);
+  const keys = encodeKeys(
+    keyCols.map((c) => c.values as ArrayLike<unknown>),
+    spec.keyTypes,
+    spec.joinKeys,
+    rows,
+  );
   const ts = batch.columns.get(tsCol)!.values as Float64Array;
   const created = createdCol === undefined ? undefined : batch.columns.get(createdCol);
   const featureCols: Column[] = spec.features.map((f) => batch.columns.get(f)!);

@@ -115,18 +115,21 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
           if (pending.length > 0) {
             const rows = pending;
             pending = [];
-            const p: Promise<void> = ctx.online.write(ctx.project, view.name, rows, writeOpts).then(
-              (r) => {
-                result.rows += rows.length;
-                result.written += r.written;
-                result.stale += r.stale;
-                result.expired += r.expired ?? 0;
-                ctx.onProgress?.({ view: view.name, rows: result.rows });
-              },
-              (error: unknown) => {
-                failure ??= { error };
-              },
-            ).finally(() => inFlight.delete(p));
+            const p: Promise<void> = ctx.online
+              .write(ctx.project, view.name, rows, writeOpts)
+              .then(
+                (r) => {
+                  result.rows += rows.length;
+                  result.written += r.written;
+                  result.stale += r.stale;
+                  result.expired += r.expired ?? 0;
+                  ctx.onProgress?.({ view: view.name, rows: result.rows });
+                },
+                (error: unknown) => {
+                  failure ??= { error };
+                },
+              )
+              .finally(() => inFlight.delete(p));
             inFlight.add(p);
             if (inFlight.size >= maxInFlight) await Promise.race(inFlight);
           }
@@ -157,7 +160,14 @@ export async function materializeView(ctx: MaterializeContext, view: FeatureView
           const parts = keyList.map((k) => backfilled.get(k)!.keyParts);
           const featureTypes = features.map((f) => ({ name: f, type: view.schema[f]! }));
           const asOf = range.end - 1;
-          const joined = await aggregatedViewJoin(ctx.offline.engineConfig, snapshot, view, featureTypes, joinKeys.map((_, k) => parts.map((p) => p[k])), new Float64Array(keyList.length).fill(asOf));
+          const joined = await aggregatedViewJoin(
+            ctx.offline.engineConfig,
+            snapshot,
+            view,
+            featureTypes,
+            joinKeys.map((_, k) => parts.map((p) => p[k])),
+            new Float64Array(keyList.length).fill(asOf),
+          );
           const fromSource = await readEntityEvents(ctx.source, view, range);
           const entities = new Map<string, AggregatedOnlineRow>();
           keyList.forEach((key, i) => {

@@ -35,7 +35,10 @@ export async function aggregatedViewJoin(
   const n = ts.length;
   const keys = joinKeysOf(view);
   const keyTypes = joinKeyTypesOf(view);
-  const files = (snapshot?.segments ?? []).flatMap((s) => s.files).filter((f) => f.rows > 0).map((f) => f.file);
+  const files = (snapshot?.segments ?? [])
+    .flatMap((s) => s.files)
+    .filter((f) => f.rows > 0)
+    .map((f) => f.file);
   const values = features.map(() => new Array<unknown>(n).fill(null));
   const engine = await OfflineEngine.open(engineConfig);
   try {

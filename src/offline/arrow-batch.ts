@@ -284,11 +284,7 @@ export function valueTypeForArrow(type: arrow.DataType): ValueType | undefined {
 }
 
 function unsupportedType(name: string, type: arrow.DataType): LarderError {
-  return new LarderError(
-    "TYPE_MISMATCH",
-    `column ${JSON.stringify(name)} has Arrow type ${String(type)}, which has no Larder value type (int32, int64, float32, float64, string, bool, timestamp)`,
-    { column: name, arrowType: String(type) },
-  );
+  return new LarderError("TYPE_MISMATCH", `column ${JSON.stringify(name)} has Arrow type ${String(type)}, which has no Larder value type (int32, int64, float32, float64, string, bool, timestamp)`, { column: name, arrowType: String(type) });
 }
 
 /** Accumulates Arrow chunks of one column into a preallocated Column. */

@@ -138,7 +138,11 @@ export async function loadEntityKeys(engine: OfflineEngine, tables: readonly Ent
 
 /** `entity_keys` as a view over `relation`, which has `__row`, `__ts` and the key columns (see `keySelectList`). */
 export async function createEntityKeysView(engine: OfflineEngine, tables: readonly EntityTable[], relation: string): Promise<void> {
-  await engine.run(`CREATE VIEW entity_keys AS SELECT __row, __ts${keyColumnNames(tables).map((k) => `, ${sqlIdent(k)}`).join("")} FROM ${relation}`);
+  await engine.run(
+    `CREATE VIEW entity_keys AS SELECT __row, __ts${keyColumnNames(tables)
+      .map((k) => `, ${sqlIdent(k)}`)
+      .join("")} FROM ${relation}`,
+  );
 }
 
 /** The key columns `keyExpr` computes, as a SELECT list (for a relation that normalises keys inline). */

@@ -337,10 +337,11 @@ function eventTsStats(view: string, batch: ColumnarBatch, tsName: string, range:
     const v = values[i] as number;
     if ((valid !== null && valid[i] === 0) || !(v >= range.start && v < range.end)) {
       const shown = valid !== null && valid[i] === 0 ? "null" : `${v} (${Number.isFinite(v) ? new Date(v).toISOString() : "invalid"})`;
-      throw storeError(
-        `view ${JSON.stringify(view)}: chunk row ${i} has event timestamp ${tsName} = ${shown}, outside the write range [${new Date(range.start).toISOString()}, ${new Date(range.end).toISOString()}); nothing was written`,
-        { view, row: i, column: tsName },
-      );
+      throw storeError(`view ${JSON.stringify(view)}: chunk row ${i} has event timestamp ${tsName} = ${shown}, outside the write range [${new Date(range.start).toISOString()}, ${new Date(range.end).toISOString()}); nothing was written`, {
+        view,
+        row: i,
+        column: tsName,
+      });
     }
     if (v < minTs) minTs = v;
     if (v > maxTs) maxTs = v;
@@ -394,7 +395,10 @@ class Write implements OfflineWrite {
       }
       if (batch.numRows === 0) return;
       const { minTs, maxTs } = eventTsStats(view, batch, this.tsName, this.range);
-      const ordered = selectColumns(batch, this.columns.map((c) => c.name));
+      const ordered = selectColumns(
+        batch,
+        this.columns.map((c) => c.name),
+      );
       const name = `${randomUUID()}.parquet`;
       await this.store.writeDataFile(view, name, ordered, this.columns);
       this.written.push({ file: name, rows: batch.numRows, minTs, maxTs });
@@ -451,7 +455,10 @@ class Write implements OfflineWrite {
         // The manifest was not replaced (the swap is the last step that can fail before cleanup):
         // drop what this write wrote and release the lock.
         this.state = "done";
-        await this.store.removeDataFiles(this.view, this.written.map((f) => f.file));
+        await this.store.removeDataFiles(
+          this.view,
+          this.written.map((f) => f.file),
+        );
         await this.lock.release();
         throw err;
       }
@@ -462,7 +469,10 @@ class Write implements OfflineWrite {
     return this.serial(async () => {
       if (this.state === "done") return;
       this.state = "done";
-      await this.store.removeDataFiles(this.view, this.written.map((f) => f.file));
+      await this.store.removeDataFiles(
+        this.view,
+        this.written.map((f) => f.file),
+      );
       await this.lock.release();
       await this.store.removeIfNeverCommitted(this.view);
     });
@@ -722,13 +732,7 @@ export class OfflineStore {
   }
 
   /** @internal The commit of a Write, under its lock. */
-  async commitWrite(
-    view: string,
-    range: { start: number; end: number },
-    columns: OfflineColumnSpec[],
-    written: ManifestFile[],
-    lock: ViewLock,
-  ): Promise<{ rows: number; files: number }> {
+  async commitWrite(view: string, range: { start: number; end: number }, columns: OfflineColumnSpec[], written: ManifestFile[], lock: ViewLock): Promise<{ rows: number; files: number }> {
     const created: string[] = []; // trimmed rewrites, removed if the commit fails
     let swapped = false;
     try {

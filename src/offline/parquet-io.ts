@@ -60,7 +60,10 @@ export async function acquireConnection(engine?: OfflineEngine, config?: Offline
     s.timer = setTimeout(() => {
       if (shared === s && s.users === 0) {
         shared = undefined;
-        void s.engine.then((e) => e.close(), () => undefined);
+        void s.engine.then(
+          (e) => e.close(),
+          () => undefined,
+        );
       }
     }, IDLE_CLOSE_MS);
     s.timer.unref();
@@ -220,9 +223,10 @@ class NumericReader implements ColumnReader {
   }
 
   /** The raw values of every chunk, concatenated (typed by `Ctor`). */
-  private raw<A extends Float64Array | Float32Array | Int32Array | Int16Array | Int8Array | Uint32Array | Uint16Array | Uint8Array | BigInt64Array | BigUint64Array>(
-    Ctor: { new (buffer: ArrayBuffer, byteOffset: number, length: number): A; new (length: number): A },
-  ): A {
+  private raw<A extends Float64Array | Float32Array | Int32Array | Int16Array | Int8Array | Uint32Array | Uint16Array | Uint8Array | BigInt64Array | BigUint64Array>(Ctor: {
+    new (buffer: ArrayBuffer, byteOffset: number, length: number): A;
+    new (length: number): A;
+  }): A {
     const out = new Ctor(this.rows);
     const bytes = new Uint8Array(out.buffer);
     let pos = 0;
@@ -486,11 +490,10 @@ function readerFor(name: string, type: DuckDBType): ColumnReader {
     case T.UHUGEINT:
       return new ValueReader(name, "int64");
     default:
-      throw new LarderError(
-        "TYPE_MISMATCH",
-        `column ${JSON.stringify(name)} has Parquet type ${String(type)}, which has no Larder value type (int32, int64, float32, float64, string, bool, timestamp)`,
-        { column: name, parquetType: String(type) },
-      );
+      throw new LarderError("TYPE_MISMATCH", `column ${JSON.stringify(name)} has Parquet type ${String(type)}, which has no Larder value type (int32, int64, float32, float64, string, bool, timestamp)`, {
+        column: name,
+        parquetType: String(type),
+      });
   }
 }
 
@@ -591,11 +594,7 @@ export async function parquetFileInfo(path: string, opts: { engine?: OfflineEngi
   return withConnection(opts.engine, opts.engineConfig, async (conn) => {
     try {
       const file = sqlString(path);
-      const groups = (
-        await conn.runAndReadAll(
-          `SELECT row_group_id, any_value(row_group_num_rows) AS rows, sum(total_uncompressed_size) AS bytes FROM parquet_metadata(${file}) GROUP BY row_group_id ORDER BY row_group_id`,
-        )
-      ).getRows();
+      const groups = (await conn.runAndReadAll(`SELECT row_group_id, any_value(row_group_num_rows) AS rows, sum(total_uncompressed_size) AS bytes FROM parquet_metadata(${file}) GROUP BY row_group_id ORDER BY row_group_id`)).getRows();
       const columns = (await conn.runAndReadAll(`SELECT * FROM ${readParquetRelation(path)} LIMIT 0`)).columnNames();
       const rowGroups = groups.map((g) => ({ rows: Number(g[1]), bytes: Number(g[2]) }));
       return { numRows: rowGroups.reduce((s, g) => s + g.rows, 0), rowGroups, columns };
@@ -763,9 +762,7 @@ function arrowWriteColumn(path: string, name: string, vector: arrow.Vector, rows
       for (let i = 0; i < d.length; i++) if (!d.getValid(i)) valid[pos + i] = 0;
       pos += d.length;
     }
-    return signed
-      ? fixedColumn(name, "BIGINT", (t) => t.BIGINT, data, normalizeValid(valid))
-      : fixedColumn(name, "UBIGINT", (t) => t.UBIGINT, data, normalizeValid(valid));
+    return signed ? fixedColumn(name, "BIGINT", (t) => t.BIGINT, data, normalizeValid(valid)) : fixedColumn(name, "UBIGINT", (t) => t.UBIGINT, data, normalizeValid(valid));
   }
   let col: Column;
   try {
@@ -806,7 +803,10 @@ export async function writeParquetFile(path: string, data: arrow.Table | Columna
   if (columns.length === 0) {
     throw new LarderError("OFFLINE_STORE_ERROR", `cannot write ${path}: a Parquet file needs at least one column`, { path });
   }
-  checkUniqueNames(path, columns.map((c) => c.name));
+  checkUniqueNames(
+    path,
+    columns.map((c) => c.name),
+  );
   const tmp = tmpPathFor(path);
   const [b, duck] = await Promise.all([bindings(), api()]);
   try {

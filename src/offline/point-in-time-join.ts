@@ -104,9 +104,7 @@ export function pointInTimeJoin(args: ViewJoinArgs): ViewJoin {
   const stored = new Set(args.columns.map((c) => c.name));
   const ttl = args.ttlMs;
   const range = args.tsRange;
-  const files = args.files
-    .map((file, index) => ({ file, index }))
-    .filter(({ file }) => file.rows > 0 && (range === undefined || (file.minTs <= range.max && (ttl === null || file.maxTs >= range.min - ttl))));
+  const files = args.files.map((file, index) => ({ file, index })).filter(({ file }) => file.rows > 0 && (range === undefined || (file.minTs <= range.max && (ttl === null || file.maxTs >= range.min - ttl))));
   const empty = (f: ViewJoinFeature) => sqlLiteral(f.empty, f.type);
   if (eventTs === undefined || files.length === 0) return { join: "", columns: args.features.map(empty) };
 
@@ -114,9 +112,7 @@ export function pointInTimeJoin(args: ViewJoinArgs): ViewJoin {
   const values = args.features.filter((f) => stored.has(f.name)).map((f) => sqlIdent(f.name));
   const read = [...keys, sqlIdent(eventTs), ...(created ? [sqlIdent(created)] : []), ...values].join(", ");
   const perFile = files.map(({ file, index }) => `SELECT ${read}, (${args.files.length - index}::BIGINT * ${ROW_BITS} + file_row_number) AS __tie FROM read_parquet(${sqlString(file.file)}, file_row_number = true)`);
-  const order = created
-    ? `{t: epoch_ms(${sqlIdent(eventTs)}), c: coalesce(epoch_ms(${sqlIdent(created)}), ${BIGINT_MIN}), o: __tie}`
-    : `{t: epoch_ms(${sqlIdent(eventTs)}), o: __tie}`;
+  const order = created ? `{t: epoch_ms(${sqlIdent(eventTs)}), c: coalesce(epoch_ms(${sqlIdent(created)}), ${BIGINT_MIN}), o: __tie}` : `{t: epoch_ms(${sqlIdent(eventTs)}), o: __tie}`;
   const bound = created ? `{t: ${e}.__ts, c: ${BIGINT_MAX}, o: ${BIGINT_MAX}}` : `{t: ${e}.__ts, o: ${BIGINT_MAX}}`;
   const rows = `SELECT ${[...keys, ...values].join(", ")}, ${order} AS __order FROM (${perFile.join(" UNION ALL ")})`;
   const on = [...args.keys.map((k) => `${e}.${sqlIdent(k.entityColumn)} = ${v}.${sqlIdent(k.name)}`), `${bound} >= ${v}.__order`].join(" AND ");

@@ -70,7 +70,10 @@ type ViewJoinPlan = { kind: "asof"; join: string; columns: string[] } | { kind: 
 function viewJoin(def: FeatureViewDef, features: readonly string[], snapshot: ViewSnapshot | undefined, alias: string, keyColumn: (key: string) => string, tsRange: { min: number; max: number }, entityTable: string): ViewJoinPlan {
   // Aggregated views store events: their windows are computed in SQL (./window-join-sql.ts).
   if (def.aggregations) {
-    const files = (snapshot?.segments ?? []).flatMap((s) => s.files).filter((f) => f.rows > 0).map((f) => f.file);
+    const files = (snapshot?.segments ?? [])
+      .flatMap((s) => s.files)
+      .filter((f) => f.rows > 0)
+      .map((f) => f.file);
     return { kind: "select", sql: aggregatedViewJoinSql({ view: def, files, features, entityTable, ...(snapshot ? { columns: snapshot.columns } : {}) }) };
   }
   const join = pointInTimeJoin({
@@ -105,7 +108,15 @@ interface EntityRelation {
 }
 
 /** The views' joins side by side, ordered by row: the passthrough, then `columns` (timestamps as epoch ms when `epochMs`). */
-function joinedQuery(resolved: ResolvedFeatures, plan: ReturnType<typeof planEntityTables>, snapshots: Map<string, ViewSnapshot | undefined>, tsRange: { min: number; max: number }, relation: EntityRelation, epochMs: boolean, columns: JoinedColumn[]): string {
+function joinedQuery(
+  resolved: ResolvedFeatures,
+  plan: ReturnType<typeof planEntityTables>,
+  snapshots: Map<string, ViewSnapshot | undefined>,
+  tsRange: { min: number; max: number },
+  relation: EntityRelation,
+  epochMs: boolean,
+  columns: JoinedColumn[],
+): string {
   const joins: string[] = [];
   const exprs = new Map<string, string>();
   let v = 0;
@@ -140,7 +151,14 @@ async function withSnapshots<T>(offline: OfflineStore, views: readonly string[],
     return await fn(snapshots);
   } catch (err) {
     const files = [...snapshots.values()].flatMap((s) => s?.segments.flatMap((seg) => seg.files.map((f) => f.file)) ?? []);
-    const gone = await Promise.all(files.map((f) => access(f).then(() => false, () => true)));
+    const gone = await Promise.all(
+      files.map((f) =>
+        access(f).then(
+          () => false,
+          () => true,
+        ),
+      ),
+    );
     if (!gone.includes(true)) throw err;
     return fn(await take());
   }
@@ -163,7 +181,10 @@ function tsRangeOf(ts: Float64Array): { min: number; max: number } {
  */
 export async function buildTrainingSet(repo: RepoDefinitions, offline: OfflineStore, entities: Table, request: TrainingSetRequest): Promise<Table> {
   const resolved = resolveFeatures(repo, request.selection, request.fullFeatureNames ?? false);
-  checkEntityColumns(resolved, entities.schema.fields.map((f) => f.name));
+  checkEntityColumns(
+    resolved,
+    entities.schema.fields.map((f) => f.name),
+  );
   const n = entities.numRows;
   const needed = [...new Set([ENTITY_TS, ...resolved.joinKeys, ...resolved.requestFields.keys()])];
   const input = arrowTableToBatch(entities.select(needed));
@@ -265,13 +286,7 @@ function floorEpochMs(col: string): string {
  * features): use `buildTrainingSet` then. Validation and errors are those of `buildTrainingSet`.
  * Entity columns pass through as DuckDB reads and writes them (timestamps come back in µs).
  */
-export async function writeTrainingSetFile(
-  repo: RepoDefinitions,
-  offline: OfflineStore,
-  entitiesPath: string,
-  outPath: string,
-  request: TrainingSetRequest & { beforeCommit?: () => Promise<void> },
-): Promise<{ rows: number } | undefined> {
+export async function writeTrainingSetFile(repo: RepoDefinitions, offline: OfflineStore, entitiesPath: string, outPath: string, request: TrainingSetRequest & { beforeCommit?: () => Promise<void> }): Promise<{ rows: number } | undefined> {
   const ext = extname(entitiesPath).toLowerCase();
   if (ext === ".csv" || ext === ".tsv") return undefined;
   try {

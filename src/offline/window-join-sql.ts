@@ -124,14 +124,7 @@ export function aggregatedViewJoinSql(args: AggregatedViewJoinArgs): string {
   // One marker per distinct (key, time) of the entity rows, with no values and no ordering key, so
   // no aggregate sees it. Distinct, so that a key's rows (and the sums' evaluation order) depend
   // only on its events and the instants asked: equal entity rows give equal values in any query.
-  const markers = [
-    ...keys.map((k) => sqlIdent(k)),
-    `__ts`,
-    `TRUE AS __m`,
-    `NULL::BOOLEAN AS __ev`,
-    `NULL::STRUCT(t BIGINT, c BIGINT, r BIGINT) AS __ord`,
-    ...valueColumns.map((c) => `NULL::${duckdbType(storedType.get(c)!)} AS ${vcol(c)}`),
-  ];
+  const markers = [...keys.map((k) => sqlIdent(k)), `__ts`, `TRUE AS __m`, `NULL::BOOLEAN AS __ev`, `NULL::STRUCT(t BIGINT, c BIGINT, r BIGINT) AS __ord`, ...valueColumns.map((c) => `NULL::${duckdbType(storedType.get(c)!)} AS ${vcol(c)}`)];
   const created = createdCol === undefined ? "-9223372036854775808" : `coalesce(epoch_ms(${sqlIdent(createdCol)}), -9223372036854775808)`;
   const events = [
     ...keys.map((k, i) => `CAST(${sqlIdent(k)} AS ${duckdbType(keyTypes[i]!)}) AS ${sqlIdent(k)}`),
@@ -143,7 +136,10 @@ export function aggregatedViewJoinSql(args: AggregatedViewJoinArgs): string {
     ...valueColumns.map((c) => `${sqlIdent(c)} AS ${vcol(c)}`),
   ];
   // Without files every entity row sees an empty window (count and sum 0, the others null).
-  const eventsSql = args.files.length === 0 ? "" : `
+  const eventsSql =
+    args.files.length === 0
+      ? ""
+      : `
     UNION ALL
     SELECT ${events.join(", ")} FROM read_parquet(${sqlFileList(args.files)}, file_row_number = true)`;
 

@@ -38,9 +38,7 @@ export async function openOnlineStore(url: string, opts: OpenOnlineStoreOptions)
       ...(commandTimeoutMs === undefined ? {} : { commandTimeoutMs }),
     });
   }
-  throw new LarderError(
-    "INVALID_CONFIG",
-    `online store URL must be "embedded", "redis://…", "rediss://…" or "redis-cluster://host:port,…", got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, "//"))}`,
-    { online: url.replace(/\/\/[^@/]*@/, "//") },
-  );
+  throw new LarderError("INVALID_CONFIG", `online store URL must be "embedded", "redis://…", "rediss://…" or "redis-cluster://host:port,…", got ${JSON.stringify(url.replace(/\/\/[^@/]*@/, "//"))}`, {
+    online: url.replace(/\/\/[^@/]*@/, "//"),
+  });
 }

@@ -154,8 +154,7 @@ export function nativeSelect(view: FeatureViewDef, columns: readonly OfflineColu
   const source = batchSourceOf(view.source);
   const mapped = (field: string) => source.fieldMapping[field] ?? field;
   const byName = new Map<string, ScanColumn>(scan.columns.map((c) => [c.name, c]));
-  const sourceNameOf = (c: OfflineColumnSpec): string =>
-    c.role === "event_ts" ? mapped(source.timestampField) : c.role === "created_ts" ? mapped(source.createdTimestampField!) : c.name;
+  const sourceNameOf = (c: OfflineColumnSpec): string => (c.role === "event_ts" ? mapped(source.timestampField) : c.role === "created_ts" ? mapped(source.createdTimestampField!) : c.name);
   const inner: string[] = [];
   const outer: string[] = [];
   const nullKeys: string[] = [];

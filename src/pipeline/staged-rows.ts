@@ -167,4 +167,3 @@ function appendValue(a: DuckDBAppender, col: Column, i: number): void {
       else a.appendDouble(col.values[i]!);
   }
 }
-

@@ -220,7 +220,10 @@ function numericChecks(view: FeatureViewDef): (values: readonly unknown[]) => vo
     for (const { a, index } of checks) {
       const v = values[index];
       if (v !== null && v !== undefined && typeof v !== "number") {
-        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, { view: view.name, column: a.def.column });
+        throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} aggregations.${a.name}: agg.${a.def.fn} needs numbers in column ${JSON.stringify(a.def.column)}, got ${typeof v} ${JSON.stringify(String(v))}`, {
+          view: view.name,
+          column: a.def.column,
+        });
       }
     }
   };
@@ -298,7 +301,11 @@ export async function forEachTransformedRow(
         const v = row[valueColumns[k]!] ?? null;
         const type = valueTypes[k];
         if (type !== undefined && v !== null && !acceptsValue(type, v)) {
-          throw new LarderError("TYPE_MISMATCH", `featureView ${JSON.stringify(view.name)} feature ${JSON.stringify(valueColumns[k])}: source ${JSON.stringify(source.name)} row ${sourceRows + r + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`, { view: view.name, feature: valueColumns[k], row: sourceRows + r + 1 });
+          throw new LarderError(
+            "TYPE_MISMATCH",
+            `featureView ${JSON.stringify(view.name)} feature ${JSON.stringify(valueColumns[k])}: source ${JSON.stringify(source.name)} row ${sourceRows + r + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, expected ${type}`,
+            { view: view.name, feature: valueColumns[k], row: sourceRows + r + 1 },
+          );
         }
         values[k] = v;
       }
@@ -337,4 +344,3 @@ function checkColumns(view: FeatureViewDef, row: FeatureRow, needed: string[], a
     }
   }
 }
-

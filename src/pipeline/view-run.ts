@@ -47,7 +47,11 @@ export async function startViewRun(
   spill?: { root: string | undefined },
 ): Promise<ViewRun> {
   const reaped = await registry.reapAbandonedRuns(project, run.view);
-  if (spill) await removeSpillDirs(spill.root, reaped.map((r) => r.id));
+  if (spill)
+    await removeSpillDirs(
+      spill.root,
+      reaped.map((r) => r.id),
+    );
   const id = await registry.startRun(project, { ...run, leaseMs });
   return { id, lease: RunLease.keep((ms) => registry.renewRun(id, ms), leaseMs) };
 }

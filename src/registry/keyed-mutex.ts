@@ -18,11 +18,14 @@ export class KeyedMutex {
         clearTimeout(timer);
         resolve(this.#releaser(key));
       };
-      const timer = setTimeout(() => {
-        const i = queue.indexOf(handOver);
-        if (i >= 0) queue.splice(i, 1);
-        resolve(undefined);
-      }, Math.max(0, timeoutMs));
+      const timer = setTimeout(
+        () => {
+          const i = queue.indexOf(handOver);
+          if (i >= 0) queue.splice(i, 1);
+          resolve(undefined);
+        },
+        Math.max(0, timeoutMs),
+      );
       queue.push(handOver);
     });
   }

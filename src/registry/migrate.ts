@@ -70,7 +70,11 @@ export async function migrate(db: Kysely<RegistryTables>, schema: string, opts: 
         throw new LarderError("REGISTRY_UNAVAILABLE", `the registry schema "${schema}" has migration ${row.name}, which this version of Larder does not know; upgrade Larder`, { migration: row.name });
       }
       if (file.checksum !== row.checksum) {
-        throw new LarderError("REGISTRY_UNAVAILABLE", `migration ${row.name} was edited after it was applied to schema "${schema}" (checksum ${row.checksum.slice(0, 12)}… in the registry, ${file.checksum.slice(0, 12)}… on disk); migrations are append-only: restore the file and add a new one`, { migration: row.name });
+        throw new LarderError(
+          "REGISTRY_UNAVAILABLE",
+          `migration ${row.name} was edited after it was applied to schema "${schema}" (checksum ${row.checksum.slice(0, 12)}… in the registry, ${file.checksum.slice(0, 12)}… on disk); migrations are append-only: restore the file and add a new one`,
+          { migration: row.name },
+        );
       }
     }
     const done = new Set(applied.map((r) => r.name));

@@ -5,7 +5,20 @@ import { advisoryLockKey } from "./advisory-lock-key.js";
 import { compareDefinitions, diffDefinitions, isDefinitionKind, validateDefinitions } from "./plan-diff.js";
 import { DEFAULT_RUN_LEASE_MS, MODEL_STAGES } from "./registry-store.js";
 import type {
-  AppliedDefinition, DefinitionKind, DefinitionRecord, ModelStage, ModelVersionRecord, ModelVersionSummary, NewModelVersion, PlanDiff, PushKeyPatch, PushKeyRecord, RegistryStore, RunLeaseOptions, RunRecord, RunStatus,
+  AppliedDefinition,
+  DefinitionKind,
+  DefinitionRecord,
+  ModelStage,
+  ModelVersionRecord,
+  ModelVersionSummary,
+  NewModelVersion,
+  PlanDiff,
+  PushKeyPatch,
+  PushKeyRecord,
+  RegistryStore,
+  RunLeaseOptions,
+  RunRecord,
+  RunStatus,
 } from "./registry-store.js";
 import type { DefinitionsTable, ModelVersionsTable, PushIdempotencyTable, RegistryTables, RunsTable } from "./registry-tables.js";
 
@@ -100,7 +113,10 @@ export abstract class SqlRegistryStore implements RegistryStore {
           // The diff is computed after taking the lock, so a concurrent apply's writes are seen.
           await sql`select set_config('lock_timeout', ${`${Math.max(1, Math.round(timeoutMs))}ms`}, true)`.execute(trx);
           await sql`select pg_advisory_xact_lock(${advisoryLockKey(this.options.schema, project, "larder:apply")}::bigint)`.execute(trx);
-          const diff = diffDefinitions(await this.#current(trx, project), validated.map((d) => d.record));
+          const diff = diffDefinitions(
+            await this.#current(trx, project),
+            validated.map((d) => d.record),
+          );
           if (diff.add.length + diff.change.length + diff.remove.length === 0) return diff;
 
           const nowRow = await sql<{ now: Date }>`select now() as now`.execute(trx);
@@ -161,14 +177,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
   }
 
   async #retire(trx: Transaction<RegistryTables>, project: string, d: AppliedDefinition, column: "deleted_at" | "superseded_at", now: Date): Promise<void> {
-    await trx
-      .updateTable("definitions")
-      .set(column, now)
-      .where("project", "=", project)
-      .where("kind", "=", d.kind)
-      .where("name", "=", d.name)
-      .where("version", "=", d.version)
-      .execute();
+    await trx.updateTable("definitions").set(column, now).where("project", "=", project).where("kind", "=", d.kind).where("name", "=", d.name).where("version", "=", d.version).execute();
   }
 
   async #current(db: Kysely<RegistryTables>, project: string, kind?: DefinitionKind): Promise<AppliedDefinition[]> {
@@ -188,15 +197,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
     checkProject(project);
     checkKind(kind);
     return this.run(async () => {
-      const row = await this.db
-        .selectFrom("definitions")
-        .selectAll()
-        .where("project", "=", project)
-        .where("kind", "=", kind)
-        .where("name", "=", name)
-        .where("superseded_at", "is", null)
-        .where("deleted_at", "is", null)
-        .executeTakeFirst();
+      const row = await this.db.selectFrom("definitions").selectAll().where("project", "=", project).where("kind", "=", kind).where("name", "=", name).where("superseded_at", "is", null).where("deleted_at", "is", null).executeTakeFirst();
       return row === undefined ? undefined : toAppliedDefinition(row);
     });
   }
@@ -205,14 +206,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
     checkProject(project);
     checkKind(kind);
     return this.run(async () => {
-      const rows = await this.db
-        .selectFrom("definitions")
-        .selectAll()
-        .where("project", "=", project)
-        .where("kind", "=", kind)
-        .where("name", "=", name)
-        .orderBy("version", "asc")
-        .execute();
+      const rows = await this.db.selectFrom("definitions").selectAll().where("project", "=", project).where("kind", "=", kind).where("name", "=", name).orderBy("version", "asc").execute();
       return rows.map(toAppliedDefinition);
     });
   }
@@ -345,13 +339,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
   async getWatermark(project: string, view: string, kind: string): Promise<Date | undefined> {
     checkProject(project);
     return this.run(async () => {
-      const row = await this.db
-        .selectFrom("watermarks")
-        .select("at")
-        .where("project", "=", project)
-        .where("view_name", "=", view)
-        .where("kind", "=", kind)
-        .executeTakeFirst();
+      const row = await this.db.selectFrom("watermarks").select("at").where("project", "=", project).where("view_name", "=", view).where("kind", "=", kind).executeTakeFirst();
       return row?.at;
     });
   }
@@ -421,10 +409,7 @@ export abstract class SqlRegistryStore implements RegistryStore {
   async listModelVersions(project: string, filter: { name?: string } = {}): Promise<ModelVersionSummary[]> {
     checkProject(project);
     return this.run(async () => {
-      let q = this.db
-        .selectFrom("model_versions")
-        .select(["name", "version", "format", "service", "lineage", "metrics", "created_at", "stage", "stage_changed_at"])
-        .where("project", "=", project);
+      let q = this.db.selectFrom("model_versions").select(["name", "version", "format", "service", "lineage", "metrics", "created_at", "stage", "stage_changed_at"]).where("project", "=", project);
       if (filter.name !== undefined) q = q.where("name", "=", filter.name);
       const rows = await q.orderBy("name", "asc").orderBy("version", "asc").execute();
       return rows.map(toModelVersionSummary);
@@ -479,7 +464,10 @@ export abstract class SqlRegistryStore implements RegistryStore {
     const leaseUntil = sql<Date>`clock_timestamp() + ${`${Math.max(1, Math.round(claim.leaseMs))} milliseconds`}::interval`;
     const leaseActive = sql<boolean>`lease_until > clock_timestamp()`.as("lease_active");
     return this.run(async () => {
-      await this.db.deleteFrom("push_idempotency").where("expires_at", "<", sql<Date>`clock_timestamp()`).execute();
+      await this.db
+        .deleteFrom("push_idempotency")
+        .where("expires_at", "<", sql<Date>`clock_timestamp()`)
+        .execute();
       // Of concurrent claims of a new key one inserts; of concurrent takeovers one updates (the
       // row lock of UPDATE serialises them, and the loser's re-checked WHERE no longer matches).
       const inserted = await this.db

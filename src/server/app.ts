@@ -112,9 +112,7 @@ export function buildServer(store: FeatureStore, options: ServerOptions = {}): F
   });
 
   app.setErrorHandler((err, request, reply) => sendError(reply, request, err));
-  app.setNotFoundHandler((request, reply) =>
-    sendError(reply, request, new LarderError("ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.slice(0, 200)} (see GET /docs)`)),
-  );
+  app.setNotFoundHandler((request, reply) => sendError(reply, request, new LarderError("ROUTE_NOT_FOUND", `no route ${request.method} ${request.url.slice(0, 200)} (see GET /docs)`)));
   app.addHook("onResponse", async (request, reply) => {
     metrics.requestDuration.observe({ method: request.method, route: request.routeOptions.url ?? UNMATCHED_ROUTE, status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
@@ -204,11 +202,9 @@ export async function startServer(store: FeatureStore, options: StartServerOptio
   const keys = options.apiKeys ?? configuredApiKeys(store.repo.config);
   if (keys.length === 0) {
     if (!isLoopbackHost(host)) {
-      throw new LarderError(
-        "INVALID_CONFIG",
-        `no API keys configured: binding to loopback only, not to ${host}. Configure server.apiKeys in larder.config.ts or LARDER_API_KEYS (name:key:scope+scope) to listen on other addresses`,
-        { host },
-      );
+      throw new LarderError("INVALID_CONFIG", `no API keys configured: binding to loopback only, not to ${host}. Configure server.apiKeys in larder.config.ts or LARDER_API_KEYS (name:key:scope+scope) to listen on other addresses`, {
+        host,
+      });
     }
     options.log?.("no API keys configured: binding to loopback only");
   }

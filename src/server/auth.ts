@@ -77,16 +77,20 @@ export function presentedKey(headers: Record<string, string | string[] | undefin
  */
 export function apiKeysFromEnv(value: string | undefined): ApiKeyConfig[] {
   if (value === undefined || value.trim() === "") return [];
-  return value.split(",").map((s) => s.trim()).filter(Boolean).map((entry, i) => {
-    const parts = entry.split(":");
-    const name = parts[0]?.trim() ?? "";
-    const scopes = (parts.at(-1) ?? "").split("+").map((s) => s.trim());
-    const key = parts.slice(1, -1).join(":");
-    if (parts.length < 3 || name === "" || key.length < 16 || !scopes.every((s): s is ApiKeyScope => (SCOPES as readonly string[]).includes(s))) {
-      throw new LarderError("INVALID_CONFIG", `LARDER_API_KEYS entry ${i + 1}${name ? ` (${JSON.stringify(name)})` : ""}: expected name:key:scope[+scope] with a key of at least 16 characters and scopes read, push, admin`);
-    }
-    return { name, keyHash: createHash("sha256").update(key, "utf8").digest("hex"), scopes: scopes as ApiKeyScope[] };
-  });
+  return value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry, i) => {
+      const parts = entry.split(":");
+      const name = parts[0]?.trim() ?? "";
+      const scopes = (parts.at(-1) ?? "").split("+").map((s) => s.trim());
+      const key = parts.slice(1, -1).join(":");
+      if (parts.length < 3 || name === "" || key.length < 16 || !scopes.every((s): s is ApiKeyScope => (SCOPES as readonly string[]).includes(s))) {
+        throw new LarderError("INVALID_CONFIG", `LARDER_API_KEYS entry ${i + 1}${name ? ` (${JSON.stringify(name)})` : ""}: expected name:key:scope[+scope] with a key of at least 16 characters and scopes read, push, admin`);
+      }
+      return { name, keyHash: createHash("sha256").update(key, "utf8").digest("hex"), scopes: scopes as ApiKeyScope[] };
+    });
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1 and `localhost`. */

@@ -63,7 +63,7 @@ export function openApiDocument(routes: readonly LarderRoute[], opts: { title: s
     info: {
       title: opts.title,
       version: opts.version ?? "1",
-      description: "Larder's feature server. Errors are `{\"error\": {\"code\", \"message\", \"path\"}}` with a code from the catalogue in `components.schemas.Error`.",
+      description: 'Larder\'s feature server. Errors are `{"error": {"code", "message", "path"}}` with a code from the catalogue in `components.schemas.Error`.',
     },
     paths,
     components: {

@@ -10,7 +10,7 @@ export const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
  * an array of scalars; all of one length (checked in `columnsOfEqualLength`).
  */
 export const columns = z.record(z.string().min(1), z.array(scalar, { error: "expected an array of values (one per row)" }), {
-  error: "expected an object of columns, e.g. {\"customer_id\": [1, 2]}",
+  error: 'expected an object of columns, e.g. {"customer_id": [1, 2]}',
 });
 
 /**
@@ -63,14 +63,14 @@ export function checkEqualLengths(cols: Record<string, readonly unknown[]>, path
 
 /** Feast's feature selection: a list of `view:feature` references or a feature service, not both. */
 export const featureSelection = {
-  features: z.array(z.string().min(1), { error: "expected an array of \"view:feature\" strings" }).min(1, { error: "expected at least one \"view:feature\" reference" }).optional(),
+  features: z.array(z.string().min(1), { error: 'expected an array of "view:feature" strings' }).min(1, { error: 'expected at least one "view:feature" reference' }).optional(),
   feature_service: z.string().min(1, { error: "expected a feature service name" }).optional(),
   full_feature_names: z.boolean({ error: "expected true or false" }).default(false),
 };
 
 export function checkSelection(body: { features?: string[] | undefined; feature_service?: string | undefined }, ctx: z.RefinementCtx): void {
   if (body.features === undefined && body.feature_service === undefined) {
-    ctx.addIssue({ code: "custom", path: ["features"], message: "give features (a list of \"view:feature\") or feature_service" });
+    ctx.addIssue({ code: "custom", path: ["features"], message: 'give features (a list of "view:feature") or feature_service' });
   } else if (body.features !== undefined && body.feature_service !== undefined) {
     ctx.addIssue({ code: "custom", path: ["feature_service"], message: "give either features or feature_service, not both" });
   }
@@ -86,11 +86,7 @@ export function selectionOptions(body: { features?: string[] | undefined; featur
  * `features[i]`, an unknown service at `feature_service`, an entity column at `<where>.<col>` for
  * the first of `entities` (`{ entities: body.entities, request_context: … }`) that has it.
  */
-export function selectionErrorPath(
-  err: LarderError,
-  body: { features?: string[] | undefined; feature_service?: string | undefined },
-  entities: Record<string, Record<string, unknown> | undefined>,
-): string | null {
+export function selectionErrorPath(err: LarderError, body: { features?: string[] | undefined; feature_service?: string | undefined }, entities: Record<string, Record<string, unknown> | undefined>): string | null {
   const d = err.details;
   if (err.code === "UNKNOWN_FEATURE_SERVICE") return "feature_service";
   if (typeof d.ref === "string" && body.features) {

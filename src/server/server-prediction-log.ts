@@ -18,7 +18,10 @@ export class ServerPredictionLog {
   #unloggable = 0;
   readonly #reported = new Set<string>();
 
-  constructor(private readonly store: FeatureStore, private readonly log: (line: string) => void) {
+  constructor(
+    private readonly store: FeatureStore,
+    private readonly log: (line: string) => void,
+  ) {
     this.logger = new PredictionLogger(store.repo.offlinePath, {
       onError: (err) => this.#report(`prediction log: write failed (rows kept for the next flush): ${err instanceof Error ? err.message : String(err)}`),
     });

@@ -162,7 +162,11 @@ export class ModelCache {
       if ("version" in selector) {
         throw new LarderError("UNKNOWN_MODEL", `model ${JSON.stringify(name)} has no version ${selector.version} (versions ${versions.map((v) => v.version).join(", ")})`, { model: name, version: selector.version });
       }
-      throw new LarderError("UNKNOWN_MODEL", `model ${JSON.stringify(name)} has no ${selector.stage} version; promote one with \`larder models promote --name ${name} --version N${selector.stage === "production" ? "" : ` --stage ${selector.stage}`}\``, { model: name, stage: selector.stage });
+      throw new LarderError(
+        "UNKNOWN_MODEL",
+        `model ${JSON.stringify(name)} has no ${selector.stage} version; promote one with \`larder models promote --name ${name} --version N${selector.stage === "production" ? "" : ` --stage ${selector.stage}`}\``,
+        { model: name, stage: selector.stage },
+      );
     }
     const model = loadModel(record.model);
     checkModelFitsService(this.#store.repo.definitions, model, record.service);

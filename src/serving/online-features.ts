@@ -153,7 +153,7 @@ export function shiftErrorRow(err: unknown, start: number): unknown {
  */
 function entityRowCount(entities: Record<string, readonly unknown[]>): number {
   if (typeof entities !== "object" || entities === null || Array.isArray(entities)) {
-    throw new LarderError("INVALID_ENTITIES", "entities must be an object of columns, e.g. {\"customer_id\": [1, 2]}", { field: "entities" });
+    throw new LarderError("INVALID_ENTITIES", 'entities must be an object of columns, e.g. {"customer_id": [1, 2]}', { field: "entities" });
   }
   let n = -1;
   let first = "";
@@ -194,7 +194,14 @@ async function readOnlineFeatures(repo: RepoDefinitions, store: OnlineStore, pro
   const plans: ViewPlan[] = [];
   for (const view of resolved.views.values()) plans.push(planView(view, entities, n));
   const reads = plans.filter((p) => p.distinct.size > 0);
-  const stored = reads.length === 0 ? [] : await readViews(store, project, reads.map((p) => ({ view: p.def.name, entityKeys: [...p.distinct.keys()], features: p.features })));
+  const stored =
+    reads.length === 0
+      ? []
+      : await readViews(
+          store,
+          project,
+          reads.map((p) => ({ view: p.def.name, entityKeys: [...p.distinct.keys()], features: p.features })),
+        );
   const viewData = new Map<string, ViewValues>();
   for (const p of plans) {
     const i = reads.indexOf(p);
@@ -474,7 +481,9 @@ function warnUnreadable(view: string, entityKey: string, what: string): void {
   if (reportedUnreadable.has(id)) return;
   if (reportedUnreadable.size >= 1000) reportedUnreadable.clear();
   reportedUnreadable.add(id);
-  console.warn(`warning: online row of feature view ${JSON.stringify(view)}, entity ${JSON.stringify(entityKey)}: stored ${what} is not a valid instant; served as ${what.startsWith("feature") ? "null" : "NOT_FOUND"} until a valid write replaces it`);
+  console.warn(
+    `warning: online row of feature view ${JSON.stringify(view)}, entity ${JSON.stringify(entityKey)}: stored ${what} is not a valid instant; served as ${what.startsWith("feature") ? "null" : "NOT_FOUND"} until a valid write replaces it`,
+  );
 }
 
 /** A value as transforms see it (cellValue's conventions): timestamps as Dates. */

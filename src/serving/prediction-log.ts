@@ -88,7 +88,10 @@ export class PredictionLogger {
   private readonly flushRows: number;
   private readonly maxBufferedRows: number;
 
-  constructor(private readonly offlinePath: string, private readonly options: PredictionLoggerOptions = {}) {
+  constructor(
+    private readonly offlinePath: string,
+    private readonly options: PredictionLoggerOptions = {},
+  ) {
     this.flushIntervalMs = options.flushIntervalMs ?? 1000;
     this.flushRows = options.flushRows ?? 10_000;
     this.maxBufferedRows = options.maxBufferedRows ?? 200_000;

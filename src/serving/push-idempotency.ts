@@ -49,8 +49,12 @@ const KEY_RE = /^[\x21-\x7e]{1,255}$/;
 
 /** SHA-256 of the request: push source, target and the columns (column order ignored). */
 export function pushFingerprint(pushSource: string, to: PushTarget, df: Record<string, readonly unknown[]>): string {
-  const columns = Object.keys(df).sort().map((c) => [c, df[c]]);
-  return createHash("sha256").update(JSON.stringify([pushSource, to, columns])).digest("hex");
+  const columns = Object.keys(df)
+    .sort()
+    .map((c) => [c, df[c]]);
+  return createHash("sha256")
+    .update(JSON.stringify([pushSource, to, columns]))
+    .digest("hex");
 }
 
 /** `pushRows` once per key (see the module comment). */
@@ -116,5 +120,8 @@ function inUse(key: string): LarderError {
 }
 
 function lostLease(key: string): LarderError {
-  return new LarderError("IDEMPOTENCY_KEY_IN_USE", `the push with Idempotency-Key ${JSON.stringify(key)} ran longer than its lease (${LEASE_MS / 1000} s) and another attempt took over; retry to get its answer`, { field: "Idempotency-Key", key });
+  return new LarderError("IDEMPOTENCY_KEY_IN_USE", `the push with Idempotency-Key ${JSON.stringify(key)} ran longer than its lease (${LEASE_MS / 1000} s) and another attempt took over; retry to get its answer`, {
+    field: "Idempotency-Key",
+    key,
+  });
 }

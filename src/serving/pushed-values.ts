@@ -87,7 +87,11 @@ export function pushedValue(value: unknown, type: SourceColumnType | undefined, 
     case "timestamp": {
       const t = typeof value === "string" || typeof value === "number" || value instanceof Date ? epochMsOf(value) : Number.NaN;
       if (Number.isNaN(t)) {
-        throw new LarderError("INVALID_TIMESTAMP", `${cell.what} column ${JSON.stringify(cell.column)} row ${cell.row}: cannot parse timestamp ${shown(value)} (${TIMESTAMP_EXPECTED})`, { column: cell.column, row: cell.row, expected: type.declared });
+        throw new LarderError("INVALID_TIMESTAMP", `${cell.what} column ${JSON.stringify(cell.column)} row ${cell.row}: cannot parse timestamp ${shown(value)} (${TIMESTAMP_EXPECTED})`, {
+          column: cell.column,
+          row: cell.row,
+          expected: type.declared,
+        });
       }
       return new Date(Math.floor(t));
     }

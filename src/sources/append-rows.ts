@@ -111,7 +111,10 @@ const MAX_PARAMS = 30_000;
 /** A connected client for the source's database. */
 async function connectAppend(source: PostgresSourceDef, ctx: AppendContext): Promise<pg.Client> {
   const url = source.connection ?? ctx.postgresUrl;
-  if (!url) throw new LarderError("INVALID_CONFIG", `source ${JSON.stringify(source.name)}: no Postgres connection (set \`connection\` on the source, \`sources.postgres\` in larder.config.ts, or LARDER_SOURCE_POSTGRES_URL)`, { source: source.name });
+  if (!url)
+    throw new LarderError("INVALID_CONFIG", `source ${JSON.stringify(source.name)}: no Postgres connection (set \`connection\` on the source, \`sources.postgres\` in larder.config.ts, or LARDER_SOURCE_POSTGRES_URL)`, {
+      source: source.name,
+    });
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   client.on("error", () => {});
   try {
@@ -200,7 +203,11 @@ function checkNoNul(source: PostgresSourceDef, rows: AppendRows): void {
     for (let r = 0; r < rows.rows; r++) {
       const v = values[r];
       if (typeof v === "string" && v.includes("\u0000")) {
-        throw new LarderError("INVALID_DATA", `offline push to source ${JSON.stringify(source.name)}: column ${JSON.stringify(c)} row ${r + 1} holds a NUL character (U+0000), which Postgres text cannot store`, { source: source.name, column: c, row: r + 1 });
+        throw new LarderError("INVALID_DATA", `offline push to source ${JSON.stringify(source.name)}: column ${JSON.stringify(c)} row ${r + 1} holds a NUL character (U+0000), which Postgres text cannot store`, {
+          source: source.name,
+          column: c,
+          row: r + 1,
+        });
       }
     }
   });
@@ -262,7 +269,10 @@ async function appendParquet(source: ParquetSourceDef, rows: AppendRows, ctx: Ap
   if (schema) {
     for (const c of rows.columns) {
       if (!schema.fields.some((f) => f.name === c)) {
-        throw new LarderError("INVALID_ENTITIES", `offline push to source ${JSON.stringify(source.name)}: its files have no column ${JSON.stringify(c)} (they have: ${schema.fields.map((f) => f.name).join(", ")})`, { source: source.name, column: c });
+        throw new LarderError("INVALID_ENTITIES", `offline push to source ${JSON.stringify(source.name)}: its files have no column ${JSON.stringify(c)} (they have: ${schema.fields.map((f) => f.name).join(", ")})`, {
+          source: source.name,
+          column: c,
+        });
       }
     }
     for (const f of schema.fields) {
@@ -340,7 +350,11 @@ export function writableType(type: arrow.DataType): arrow.DataType {
 /** An Arrow vector of `type` from pushed values; a value that does not fit is TYPE_MISMATCH naming column and row. */
 export function vectorOf(source: ParquetSourceDef, column: string, type: arrow.DataType, values: readonly unknown[]): arrow.Vector {
   const bad = (i: number, v: unknown): LarderError =>
-    new LarderError("TYPE_MISMATCH", `offline push to source ${JSON.stringify(source.name)}: column ${JSON.stringify(column)} row ${i + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, but its files hold ${String(type)}`, { source: source.name, column, row: i + 1 });
+    new LarderError("TYPE_MISMATCH", `offline push to source ${JSON.stringify(source.name)}: column ${JSON.stringify(column)} row ${i + 1} has ${typeof v} ${JSON.stringify(String(v)).slice(0, 60)}, but its files hold ${String(type)}`, {
+      source: source.name,
+      column,
+      row: i + 1,
+    });
   const out = values.map((v, i): unknown => {
     if (v === null || v === undefined) return null;
     switch (type.typeId) {

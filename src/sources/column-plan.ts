@@ -57,11 +57,7 @@ export function planColumns(source: BatchSourceDef, sourceNames: readonly string
     const other = owner.get(out);
     if (other !== undefined) {
       // e.g. { cust: "customer_id" } while the source also has an unmapped customer_id column.
-      throw new LarderError(
-        "SOURCE_READ_ERROR",
-        `${src}: fieldMapping maps columns ${JSON.stringify(other)} and ${JSON.stringify(from)} both to ${JSON.stringify(out)}${suffix}`,
-        { source: source.name, column: out },
-      );
+      throw new LarderError("SOURCE_READ_ERROR", `${src}: fieldMapping maps columns ${JSON.stringify(other)} and ${JSON.stringify(from)} both to ${JSON.stringify(out)}${suffix}`, { source: source.name, column: out });
     }
     owner.set(out, from);
   });
@@ -81,7 +77,10 @@ export const DEFAULT_BATCH_SIZE = 65_536;
 export function resolveRange(opts: SourceReadOptions): TimeRange {
   const start = opts.range?.start ?? Number.NEGATIVE_INFINITY;
   const end = opts.range?.end ?? Number.POSITIVE_INFINITY;
-  for (const [side, v] of [["start", start], ["end", end]] as const) {
+  for (const [side, v] of [
+    ["start", start],
+    ["end", end],
+  ] as const) {
     if (Number.isNaN(v) || typeof v !== "number") {
       throw new LarderError("INVALID_ARGUMENT", `range.${side} must be epoch milliseconds, got ${String(v)}`, { field: `range.${side}` });
     }

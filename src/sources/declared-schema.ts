@@ -13,11 +13,10 @@ export function checkDeclaredSchema(source: BatchSourceDef, row: FeatureRow): vo
   if (!schema) return;
   for (const [column, type] of Object.entries(schema)) {
     if (!Object.hasOwn(row, column)) {
-      throw new LarderError(
-        "UNKNOWN_COLUMN",
-        `source ${JSON.stringify(source.name)} declares column ${JSON.stringify(column)} (${type}), but its data has no such column (it has: ${Object.keys(row).join(", ")})`,
-        { source: source.name, column },
-      );
+      throw new LarderError("UNKNOWN_COLUMN", `source ${JSON.stringify(source.name)} declares column ${JSON.stringify(column)} (${type}), but its data has no such column (it has: ${Object.keys(row).join(", ")})`, {
+        source: source.name,
+        column,
+      });
     }
     const v: unknown = row[column];
     if (v !== null && v !== undefined && !deliveredAs(type, v)) {

@@ -20,11 +20,20 @@ export interface SourceColumnType {
 
 /** Postgres type OIDs Larder checks pushed values against; other types are `any`. */
 const PG_KINDS = new Map<number, SourceColumnKind>([
-  [20, "int"], [21, "int"], [23, "int"],
-  [700, "float"], [701, "float"], [1700, "float"],
+  [20, "int"],
+  [21, "int"],
+  [23, "int"],
+  [700, "float"],
+  [701, "float"],
+  [1700, "float"],
   [16, "bool"],
-  [25, "string"], [1042, "string"], [1043, "string"], [19, "string"],
-  [1082, "timestamp"], [1114, "timestamp"], [1184, "timestamp"],
+  [25, "string"],
+  [1042, "string"],
+  [1043, "string"],
+  [19, "string"],
+  [1082, "timestamp"],
+  [1114, "timestamp"],
+  [1184, "timestamp"],
 ]);
 
 export function postgresColumnKind(typeId: number): SourceColumnKind {

@@ -137,9 +137,7 @@ export async function resolveSourceFiles(sourceName: string, path: string, repoD
     if (!s) throw notFound(sourceName, abs, "no such file or directory:");
     if (s.isFile()) return [abs];
     if (!s.isDirectory()) throw notFound(sourceName, abs, "not a file or directory:");
-    const files = (await walk(abs, Number.POSITIVE_INFINITY, (n) => n.startsWith(".") || n.startsWith("_")))
-      .filter((f) => f.endsWith(extension))
-      .sort(byCodeUnit);
+    const files = (await walk(abs, Number.POSITIVE_INFINITY, (n) => n.startsWith(".") || n.startsWith("_"))).filter((f) => f.endsWith(extension)).sort(byCodeUnit);
     if (files.length === 0) throw notFound(sourceName, abs, `no *${extension} files in directory`);
     return withoutCompacted(files.map((f) => join(abs, f)));
   }

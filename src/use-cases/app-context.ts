@@ -58,7 +58,10 @@ class RepoContext implements AppContext {
   #heldOnline: Promise<OnlineStore> | undefined;
   #models: ModelCache | undefined;
 
-  constructor(repo: FeatureRepo, private readonly options: AppContextOptions) {
+  constructor(
+    repo: FeatureRepo,
+    private readonly options: AppContextOptions,
+  ) {
     this.#repo = repo;
     const { path: _path, ...engine } = repo.config.offline;
     if (engine.tempDirectory !== undefined) engine.tempDirectory = resolvePath(repo.dir, engine.tempDirectory);

@@ -41,7 +41,12 @@ export async function backfill(ctx: AppContext, options: BackfillOptions): Promi
   const { definitions, dir } = ctx.repo;
   const views = viewsNamed(definitions, options.views);
   return ctx.withRegistry(async (registry) => {
-    await assertApplied(ctx.project, definitions, registry, views.map((v) => v.name));
+    await assertApplied(
+      ctx.project,
+      definitions,
+      registry,
+      views.map((v) => v.name),
+    );
     // Push files first, so the pipelines read one file instead of one per push.
     if (options.compact !== false) await compactSources(ctx, registry, pushedSourcesOf(definitions, views));
     const results: BackfillResult[] = [];

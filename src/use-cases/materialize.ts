@@ -109,15 +109,14 @@ export async function materializeIncremental(ctx: AppContext, options: Materiali
 }
 
 /** Runs `fn` with the registry (views checked as applied) and the online store open. */
-async function withStores<T>(
-  ctx: AppContext,
-  definitions: RepoDefinitions,
-  views: readonly FeatureViewDef[],
-  options: { onProgress?: (p: { view: string; rows: number }) => void },
-  fn: (mctx: MaterializeContext) => Promise<T>,
-): Promise<T> {
+async function withStores<T>(ctx: AppContext, definitions: RepoDefinitions, views: readonly FeatureViewDef[], options: { onProgress?: (p: { view: string; rows: number }) => void }, fn: (mctx: MaterializeContext) => Promise<T>): Promise<T> {
   return ctx.withRegistry(async (registry) => {
-    await assertApplied(ctx.project, definitions, registry, views.map((v) => v.name));
+    await assertApplied(
+      ctx.project,
+      definitions,
+      registry,
+      views.map((v) => v.name),
+    );
     return ctx.withOnlineStore((online) =>
       fn({
         project: ctx.project,

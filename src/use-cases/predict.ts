@@ -98,10 +98,10 @@ function rowCount(entities: Record<string, readonly unknown[]>): number {
 function withRequestFields(entities: Record<string, readonly unknown[]>, request: Record<string, unknown> | undefined): Record<string, readonly unknown[]> {
   if (request === undefined) return entities;
   if (typeof request !== "object" || request === null || Array.isArray(request)) {
-    throw new LarderError("INVALID_ENTITIES", "request must be an object of fields, e.g. {\"cart_value\": [12.5]}", { field: "request" });
+    throw new LarderError("INVALID_ENTITIES", 'request must be an object of fields, e.g. {"cart_value": [12.5]}', { field: "request" });
   }
   if (typeof entities !== "object" || entities === null || Array.isArray(entities)) {
-    throw new LarderError("INVALID_ENTITIES", "entities must be an object of columns, e.g. {\"customer_id\": [1, 2]}", { field: "entities" });
+    throw new LarderError("INVALID_ENTITIES", 'entities must be an object of columns, e.g. {"customer_id": [1, 2]}', { field: "entities" });
   }
   const n = rowCount(entities);
   const merged: Record<string, readonly unknown[]> = { ...entities };
@@ -146,14 +146,46 @@ export async function predictBatch(ctx: AppContext, modelName: string, entities:
   const preds = served.model.predict(rows, { contributions });
   const out: ColumnarBatch = { numRows: n, columns: new Map() };
   if (outputs === 1) {
-    out.columns.set(PREDICTION_COLUMN, columnFromValues("float64", preds.map((p) => p.prediction as number | null), PREDICTION_COLUMN));
+    out.columns.set(
+      PREDICTION_COLUMN,
+      columnFromValues(
+        "float64",
+        preds.map((p) => p.prediction as number | null),
+        PREDICTION_COLUMN,
+      ),
+    );
   } else {
-    predCols.forEach((c, k) => out.columns.set(c, columnFromValues("float64", preds.map((p) => (p.prediction === null ? null : (p.prediction as number[])[k] ?? null)), c)));
+    predCols.forEach((c, k) =>
+      out.columns.set(
+        c,
+        columnFromValues(
+          "float64",
+          preds.map((p) => (p.prediction === null ? null : ((p.prediction as number[])[k] ?? null))),
+          c,
+        ),
+      ),
+    );
   }
   out.columns.set(VERSION_COLUMN, columnFromValues("int64", new Array<number>(n).fill(served.version), VERSION_COLUMN));
   if (contribCols.length > 0) {
-    features.forEach((f) => out.columns.set(`contribution__${f}`, columnFromValues("float64", preds.map((p) => (p.contributions as Record<string, number> | null | undefined)?.[f] ?? null), f)));
-    out.columns.set("contribution__bias", columnFromValues("float64", preds.map((p) => (p.bias as number | null | undefined) ?? null), "bias"));
+    features.forEach((f) =>
+      out.columns.set(
+        `contribution__${f}`,
+        columnFromValues(
+          "float64",
+          preds.map((p) => (p.contributions as Record<string, number> | null | undefined)?.[f] ?? null),
+          f,
+        ),
+      ),
+    );
+    out.columns.set(
+      "contribution__bias",
+      columnFromValues(
+        "float64",
+        preds.map((p) => (p.bias as number | null | undefined) ?? null),
+        "bias",
+      ),
+    );
   }
   return { table: entities.assign(batchToArrowTable(out)), model: served };
 }

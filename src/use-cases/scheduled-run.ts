@@ -130,9 +130,7 @@ export async function runScheduledView(ctx: AppContext, view: FeatureViewDef, ti
   lease.stop();
 
   try {
-    await ctx.withRegistry((registry) =>
-      registry.finishRun(runId, failure === undefined ? { status: "succeeded", rows: backfillRows } : { status: "failed", rows: backfillRows, error: failure }),
-    );
+    await ctx.withRegistry((registry) => registry.finishRun(runId, failure === undefined ? { status: "succeeded", rows: backfillRows } : { status: "failed", rows: backfillRows, error: failure }));
   } catch (err) {
     const e = toLarderError(err);
     log(`${label}: could not record the run's outcome (it stays "running" in \`larder runs\`): [${e.code}] ${e.message}`);

@@ -59,9 +59,7 @@ export function startScheduler(ctx: AppContext, options: SchedulerOptions): Sche
   const log = options.log;
   const registryWaitMs = options.registryWaitMs ?? DEFAULT_REGISTRY_WAIT_MS;
   const scheduledViews = (): (FeatureViewDef & { schedule: string })[] =>
-    [...ctx.repo.definitions.featureViews.values()]
-      .filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null)
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    [...ctx.repo.definitions.featureViews.values()].filter((v): v is FeatureViewDef & { schedule: string } => v.schedule !== null).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   let scheduled = scheduledViews();
   const running = new Map<string, Promise<ScheduledRunResult>>();
   let stopped = false;

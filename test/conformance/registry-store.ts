@@ -59,7 +59,11 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
       test("specs round-trip as JSON: nested objects, arrays, strings, numbers, null", async () => {
         const p = newProject();
         const spec = { z: 1, a: [1, 2.5, "x", null, { deep: [true, false] }], unicode: "é ✓ 😀 \\u0000 is text here", quote: "\"'", n: -3, empty: {} };
-        await store.apply(p, [{ kind: "entity", name: "e", spec, hash: "h" }, { kind: "source", name: "arr", spec: [1, [2]], hash: "h" }, { kind: "source", name: "str", spec: "plain", hash: "h" }]);
+        await store.apply(p, [
+          { kind: "entity", name: "e", spec, hash: "h" },
+          { kind: "source", name: "arr", spec: [1, [2]], hash: "h" },
+          { kind: "source", name: "str", spec: "plain", hash: "h" },
+        ]);
         assert.deepEqual((await store.getDefinition(p, "entity", "e"))?.spec, spec);
         assert.deepEqual((await store.getDefinition(p, "source", "arr"))?.spec, [1, [2]]);
         assert.equal((await store.getDefinition(p, "source", "str"))?.spec, "plain");
@@ -91,7 +95,10 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         const p = newProject();
         await store.apply(p, [def("entity", "customer", "e1"), def("feature_view", "spend", "v1")]);
         const planned = await store.plan(p, [def("entity", "customer", "e1"), def("feature_view", "spend", "v2")]);
-        assert.deepEqual(planned.change.map((c) => [c.before.version, c.before.hash, c.after.hash]), [[1, "v1", "v2"]]);
+        assert.deepEqual(
+          planned.change.map((c) => [c.before.version, c.before.hash, c.after.hash]),
+          [[1, "v1", "v2"]],
+        );
         assert.equal((await store.getDefinition(p, "feature_view", "spend"))?.version, 1, "plan writes nothing");
 
         const applied = await store.apply(p, [def("entity", "customer", "e1"), def("feature_view", "spend", "v2")]);
@@ -108,7 +115,14 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         assert.equal(current?.version, 3);
         assert.deepEqual(current?.spec, specFor("feature_view", "spend", "v3"));
         const history = await store.definitionHistory(p, "feature_view", "spend");
-        assert.deepEqual(history.map((h) => [h.version, h.hash]), [[1, "v1"], [2, "v2"], [3, "v3"]]);
+        assert.deepEqual(
+          history.map((h) => [h.version, h.hash]),
+          [
+            [1, "v1"],
+            [2, "v2"],
+            [3, "v3"],
+          ],
+        );
         assert.deepEqual(history[0]?.spec, specFor("feature_view", "spend", "v1"));
         assert.ok(history.every((h) => h.deletedAt === undefined));
         assert.ok(history[0]!.appliedAt.getTime() <= history[2]!.appliedAt.getTime());
@@ -138,7 +152,13 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         assert.equal(await store.getDefinition(p, "feature_view", "old"), undefined);
         assert.deepEqual(keys(await store.listDefinitions(p)), ["entity:customer", "feature_view:spend"]);
         const history = await store.definitionHistory(p, "feature_view", "old");
-        assert.deepEqual(history.map((h) => [h.version, h.hash, h.deletedAt instanceof Date]), [[1, "o1", false], [2, "o2", true]]);
+        assert.deepEqual(
+          history.map((h) => [h.version, h.hash, h.deletedAt instanceof Date]),
+          [
+            [1, "o1", false],
+            [2, "o2", true],
+          ],
+        );
 
         const again = await store.apply(p, [def("entity", "customer", "e1"), def("feature_view", "spend", "v1")]);
         assert.deepEqual(again.remove, [], "a removed object is not removed twice");
@@ -159,7 +179,14 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         assert.equal(current?.version, 3);
         assert.equal(current?.deletedAt, undefined);
         const history = await store.definitionHistory(p, "feature_view", "spend");
-        assert.deepEqual(history.map((h) => [h.version, h.hash, h.deletedAt !== undefined]), [[1, "v1", false], [2, "v2", true], [3, "v2", false]]);
+        assert.deepEqual(
+          history.map((h) => [h.version, h.hash, h.deletedAt !== undefined]),
+          [
+            [1, "v1", false],
+            [2, "v2", true],
+            [3, "v2", false],
+          ],
+        );
       });
 
       test("apply with no definitions removes everything", async () => {
@@ -212,10 +239,16 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         await store.apply(p, [def("entity", "x", "h0")]);
         const results = await Promise.all(["a", "b", "c", "d"].map((h) => store.apply(p, [def("entity", "x", h), def("source", "shared", "s1")])));
         const history = await store.definitionHistory(p, "entity", "x");
-        assert.deepEqual(history.map((h) => h.version), [1, 2, 3, 4, 5]);
+        assert.deepEqual(
+          history.map((h) => h.version),
+          [1, 2, 3, 4, 5],
+        );
         assert.equal((await store.getDefinition(p, "entity", "x"))?.version, 5);
         assert.equal(results.filter((r) => r.add.length === 1).length, 1, "exactly one apply added the shared source");
-        assert.deepEqual((await store.definitionHistory(p, "source", "shared")).map((h) => h.version), [1]);
+        assert.deepEqual(
+          (await store.definitionHistory(p, "source", "shared")).map((h) => h.version),
+          [1],
+        );
         const befores = results.map((r) => r.change[0]?.before.version).sort();
         assert.deepEqual(befores, [1, 2, 3, 4], "each apply saw the one before it");
       });
@@ -274,15 +307,36 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
       test("listRuns is newest first, filters by view and kind, and limits", async () => {
         const p = newProject();
         const ids: string[] = [];
-        const plan: [string, string][] = [["backfill", "a"], ["materialize", "a"], ["backfill", "b"], ["materialize", "b"], ["backfill", "a"]];
+        const plan: [string, string][] = [
+          ["backfill", "a"],
+          ["materialize", "a"],
+          ["backfill", "b"],
+          ["materialize", "b"],
+          ["backfill", "a"],
+        ];
         for (const [kind, view] of plan) ids.push(await store.startRun(p, { kind, view }));
         const all = await store.listRuns(p);
-        assert.deepEqual(all.map((r) => r.id), [...ids].reverse());
+        assert.deepEqual(
+          all.map((r) => r.id),
+          [...ids].reverse(),
+        );
         for (let i = 1; i < all.length; i++) assert.ok(all[i - 1]!.startedAt.getTime() >= all[i]!.startedAt.getTime());
-        assert.deepEqual((await store.listRuns(p, { view: "a" })).map((r) => r.id), [ids[4], ids[1], ids[0]]);
-        assert.deepEqual((await store.listRuns(p, { kind: "materialize" })).map((r) => r.id), [ids[3], ids[1]]);
-        assert.deepEqual((await store.listRuns(p, { view: "a", kind: "backfill" })).map((r) => r.id), [ids[4], ids[0]]);
-        assert.deepEqual((await store.listRuns(p, { limit: 2 })).map((r) => r.id), [ids[4], ids[3]]);
+        assert.deepEqual(
+          (await store.listRuns(p, { view: "a" })).map((r) => r.id),
+          [ids[4], ids[1], ids[0]],
+        );
+        assert.deepEqual(
+          (await store.listRuns(p, { kind: "materialize" })).map((r) => r.id),
+          [ids[3], ids[1]],
+        );
+        assert.deepEqual(
+          (await store.listRuns(p, { view: "a", kind: "backfill" })).map((r) => r.id),
+          [ids[4], ids[0]],
+        );
+        assert.deepEqual(
+          (await store.listRuns(p, { limit: 2 })).map((r) => r.id),
+          [ids[4], ids[3]],
+        );
         assert.deepEqual(await store.listRuns(p, { view: "none" }), []);
         assert.deepEqual(await store.listRuns(newProject()), [], "runs belong to their project");
       });
@@ -292,7 +346,10 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         const first = await store.startRun(p, { kind: "backfill", view: "v" });
         const second = await store.startRun(p, { kind: "backfill", view: "v" });
         await store.finishRun(first, { status: "succeeded", rows: 1 });
-        assert.deepEqual((await store.listRuns(p)).map((r) => r.id), [second, first]);
+        assert.deepEqual(
+          (await store.listRuns(p)).map((r) => r.id),
+          [second, first],
+        );
       });
     });
 
@@ -341,7 +398,10 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         await untilStatus(p, expired, "abandoned");
         await untilStatus(p, otherView, "abandoned");
         const reaped = await store.reapAbandonedRuns(p, "v");
-        assert.deepEqual(reaped.map((r) => [r.id, r.status]), [[expired, "abandoned"]]);
+        assert.deepEqual(
+          reaped.map((r) => [r.id, r.status]),
+          [[expired, "abandoned"]],
+        );
         assert.equal(reaped[0]!.finishedAt?.getTime(), reaped[0]!.leaseUntil?.getTime(), "finished when its lease ended");
         assert.match(reaped[0]!.error ?? "", /stopped renewing the lease/);
         assert.deepEqual(await store.reapAbandonedRuns(p, "v"), [], "each expired run is reaped once");
@@ -386,7 +446,10 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
           store.claimRun(p, { kind: "schedule", view: "a", slot: new Date(tick.getTime() + 1000) }),
           store.claimRun(newProject(), { kind: "schedule", view: "a", slot: tick }),
         ]);
-        assert.ok(claims.every((c) => typeof c === "string"), "every distinct slot is claimed");
+        assert.ok(
+          claims.every((c) => typeof c === "string"),
+          "every distinct slot is claimed",
+        );
         await store.startRun(p, { kind: "schedule", view: "a" });
         await store.startRun(p, { kind: "schedule", view: "a" });
         const [plain] = await store.listRuns(p, { view: "a", kind: "schedule", limit: 1 });
@@ -471,10 +534,7 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         const results = await Promise.all([store.withLock(p, "materialize", () => critical("a")), store.withLock(p, "materialize", () => critical("b"))]);
         assert.deepEqual(results, ["a", "b"]);
         assert.equal(maxActive, 1);
-        assert.ok(
-          JSON.stringify(order) === JSON.stringify(["a:in", "a:out", "b:in", "b:out"]) || JSON.stringify(order) === JSON.stringify(["b:in", "b:out", "a:in", "a:out"]),
-          `no interleaving: ${order.join(" ")}`,
-        );
+        assert.ok(JSON.stringify(order) === JSON.stringify(["a:in", "a:out", "b:in", "b:out"]) || JSON.stringify(order) === JSON.stringify(["b:in", "b:out", "a:in", "a:out"]), `no interleaving: ${order.join(" ")}`);
       });
 
       test("a caller waiting past timeoutMs gets REGISTRY_LOCKED; other locks and projects are free", async () => {
@@ -490,7 +550,11 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         });
         await isIn;
         const started = Date.now();
-        await rejectsWith(store.withLock(p, "materialize", async () => "never", { timeoutMs: 150 }), "REGISTRY_LOCKED", /materialize/);
+        await rejectsWith(
+          store.withLock(p, "materialize", async () => "never", { timeoutMs: 150 }),
+          "REGISTRY_LOCKED",
+          /materialize/,
+        );
         assert.ok(Date.now() - started >= 100, "it waited about timeoutMs");
         assert.equal(await store.withLock(p, "backfill", async () => "other lock", { timeoutMs: 2000 }), "other lock");
         assert.equal(await store.withLock(newProject(), "materialize", async () => "other project", { timeoutMs: 2000 }), "other project");
@@ -502,7 +566,10 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
       test("an error thrown by fn propagates unchanged and releases the lock", async () => {
         const p = newProject();
         const boom = new Error("boom");
-        await assert.rejects(store.withLock(p, "l", async () => Promise.reject(boom)), (err) => err === boom);
+        await assert.rejects(
+          store.withLock(p, "l", async () => Promise.reject(boom)),
+          (err) => err === boom,
+        );
         assert.equal(await store.withLock(p, "l", async () => 7, { timeoutMs: 2000 }), 7);
       });
 
@@ -537,16 +604,25 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         assert.equal(await store.getModelVersion(p, "churn", { version: 3 }), undefined);
         assert.equal(await store.getModelVersion(p, "nope", { version: 1 }), undefined);
         const listed = await store.listModelVersions(p);
-        assert.deepEqual(listed.map((m) => `${m.name}@${m.version}`), ["churn@1", "churn@2", "fraud@1"]);
+        assert.deepEqual(
+          listed.map((m) => `${m.name}@${m.version}`),
+          ["churn@1", "churn@2", "fraud@1"],
+        );
         assert.equal("model" in listed[0]!, false, "lists leave the model JSON out");
-        assert.deepEqual((await store.listModelVersions(p, { name: "fraud" })).map((m) => m.version), [1]);
+        assert.deepEqual(
+          (await store.listModelVersions(p, { name: "fraud" })).map((m) => m.version),
+          [1],
+        );
         assert.deepEqual(await store.listModelVersions(newProject()), []);
       });
 
       test("concurrent registrations get distinct consecutive versions", async () => {
         const p = newProject();
         const got = await Promise.all(Array.from({ length: 8 }, (_, i) => store.registerModelVersion(p, newVersion("m", i))));
-        assert.deepEqual(got.map((g) => g.version).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert.deepEqual(
+          got.map((g) => g.version).sort((a, b) => a - b),
+          [1, 2, 3, 4, 5, 6, 7, 8],
+        );
       });
 
       test("promote moves a stage atomically: one production version, the previous one loses it", async () => {
@@ -558,7 +634,15 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         assert.deepEqual(await store.promoteModelVersion(p, "churn", 2, "staging"), { previous: null });
         assert.deepEqual(await store.promoteModelVersion(p, "churn", 2, "production"), { previous: 1 });
         const stages = (await store.listModelVersions(p, { name: "churn" })).map((m) => [m.version, m.stage]);
-        assert.deepEqual(stages, [[1, null], [2, "production"], [3, null]], "v2 left staging for production, v1 lost production");
+        assert.deepEqual(
+          stages,
+          [
+            [1, null],
+            [2, "production"],
+            [3, null],
+          ],
+          "v2 left staging for production, v1 lost production",
+        );
         const changed = (await store.listModelVersions(p, { name: "churn" }))[1]!.stageChangedAt;
         assert.ok(changed instanceof Date);
         assert.deepEqual(await store.promoteModelVersion(p, "churn", 2, "production"), { previous: 2 }, "promoting the holder again changes nothing");
@@ -583,7 +667,11 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         await rejectsWith(store.promoteModelVersion(p, "churn", 0, "production"), "INVALID_ARGUMENT", /positive integer/);
         await rejectsWith(store.registerModelVersion(p, { ...newVersion("churn"), model: { w: Number.NaN } }), "INVALID_ARGUMENT", /NaN/);
         await rejectsWith(store.registerModelVersion(p, { ...newVersion(""), model: {} }), "INVALID_ARGUMENT", /model name/);
-        assert.deepEqual((await store.listModelVersions(p)).map((m) => m.version), [1], "failed registrations store nothing");
+        assert.deepEqual(
+          (await store.listModelVersions(p)).map((m) => m.version),
+          [1],
+          "failed registrations store nothing",
+        );
       });
     });
 
@@ -600,12 +688,22 @@ export function runRegistryConformance(name: string, open: () => Promise<Registr
         await closing.close();
         await closing.close();
         await rejectsWith(closing.listDefinitions(p), "REGISTRY_UNAVAILABLE", /closed/);
-        await rejectsWith(closing.withLock(p, "l", async () => 1), "REGISTRY_UNAVAILABLE", /closed/);
+        await rejectsWith(
+          closing.withLock(p, "l", async () => 1),
+          "REGISTRY_UNAVAILABLE",
+          /closed/,
+        );
 
         store = await open();
         assert.equal((await store.getDefinition(p, "entity", "customer"))?.version, 2);
-        assert.deepEqual((await store.definitionHistory(p, "entity", "customer")).map((h) => h.hash), ["1", "2"]);
-        assert.deepEqual((await store.listRuns(p)).map((r) => r.id), [id]);
+        assert.deepEqual(
+          (await store.definitionHistory(p, "entity", "customer")).map((h) => h.hash),
+          ["1", "2"],
+        );
+        assert.deepEqual(
+          (await store.listRuns(p)).map((r) => r.id),
+          [id],
+        );
         assert.deepEqual(await store.getWatermark(p, "v", "backfill"), new Date(42_000));
         assert.deepEqual((await store.getModelVersion(p, "m", { stage: "production" }))?.model, { a: 1 });
       });

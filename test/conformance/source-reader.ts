@@ -84,7 +84,8 @@ function expectedRow(r: FixtureRow): Row {
   return { id: r.id, ts: new Date(r.ts), created: r.created === null ? null : new Date(r.created), amount: r.amount, plan: r.plan, active: r.active };
 }
 
-const byIdTs = (a: Row, b: Row) => Number(a["id"] ?? -1) - Number(b["id"] ?? -1) || (a["ts"] as Date).getTime() - (b["ts"] as Date).getTime() || ((a["created"] as Date | null)?.getTime() ?? 0) - ((b["created"] as Date | null)?.getTime() ?? 0);
+const byIdTs = (a: Row, b: Row) =>
+  Number(a["id"] ?? -1) - Number(b["id"] ?? -1) || (a["ts"] as Date).getTime() - (b["ts"] as Date).getTime() || ((a["created"] as Date | null)?.getTime() ?? 0) - ((b["created"] as Date | null)?.getTime() ?? 0);
 
 export function runSourceReaderConformance(name: string, setup: () => Promise<SourceFixture>): void {
   describe(`SourceReader conformance: ${name}`, () => {
@@ -108,7 +109,10 @@ export function runSourceReaderConformance(name: string, setup: () => Promise<So
       const { rows, batches } = await readAll(source, { ...fx.opts, range, batchSize: 2 });
       const want = FIXTURE_ROWS.filter((r) => r.ts >= range.start && r.ts < range.end).map(expectedRow);
       assert.deepEqual([...rows].sort(byIdTs), want.sort(byIdTs));
-      assert.ok(batches.every((n) => n > 0 && n <= 2), `batches ${batches.join(", ")}`);
+      assert.ok(
+        batches.every((n) => n > 0 && n <= 2),
+        `batches ${batches.join(", ")}`,
+      );
       const none = await readAll(source, { ...fx.opts, range: { start: T0 + 100 * HOUR } });
       assert.deepEqual(none.rows, []);
     });

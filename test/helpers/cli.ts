@@ -206,4 +206,3 @@ export function plainRows(table: arrow.Table): Record<string, unknown>[] {
     return row;
   });
 }
-

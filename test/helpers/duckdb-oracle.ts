@@ -82,9 +82,7 @@ export function pointInTimeSql(o: { entities: EntityFile; source: SourceFile; fe
   const created = s.created ? `epoch_ms(${ident(s.created)})` : "NULL::BIGINT";
   const alive = o.ttlMs === null ? "f.t IS NOT NULL" : `f.t IS NOT NULL AND f.t >= e.t - ${o.ttlMs}`;
   const lists = o.features.map((f) => `list(${ident(f)}) AS ${ident(f + CANDIDATES)}`).join(", ");
-  const outs = o.features
-    .flatMap((f) => [`CASE WHEN ${alive} THEN f.${ident(f + CANDIDATES)}[1] ELSE NULL END AS ${ident(f)}`, `CASE WHEN ${alive} THEN f.${ident(f + CANDIDATES)} ELSE NULL END AS ${ident(f + CANDIDATES)}`])
-    .join(",\n  ");
+  const outs = o.features.flatMap((f) => [`CASE WHEN ${alive} THEN f.${ident(f + CANDIDATES)}[1] ELSE NULL END AS ${ident(f)}`, `CASE WHEN ${alive} THEN f.${ident(f + CANDIDATES)} ELSE NULL END AS ${ident(f + CANDIDATES)}`]).join(",\n  ");
   return `
 WITH ${entitiesCte(o.entities)},
 g AS (
@@ -179,13 +177,17 @@ aggs AS (
     ${outs.join(",\n    ")}
   FROM e LEFT JOIN f ON f.k = e.k AND f.t <= e.t
   GROUP BY e.idx
-)${candidates.length === 0 ? "" : `,
+)${
+    candidates.length === 0
+      ? ""
+      : `,
 lasts AS (
   SELECT e.idx,
     ${candidates.join(",\n    ")}
   FROM e LEFT JOIN g ON g.k = e.k AND g.t <= e.t
   GROUP BY e.idx
-)`}
+)`
+  }
 SELECT *
 FROM aggs${candidates.length === 0 ? "" : " JOIN lasts USING (idx)"}
 ORDER BY idx`;

@@ -22,13 +22,7 @@ export interface BodyBreak {
 }
 
 /** A JSON scalar the fast paths take (finite numbers only: JSON has no NaN or Infinity). */
-export const fastScalarArb: fc.Arbitrary<string | number | boolean | null> = fc.oneof(
-  fc.string({ maxLength: 3 }),
-  fc.integer(),
-  fc.double({ noNaN: true, noDefaultInfinity: true }),
-  fc.boolean(),
-  fc.constant(null),
-);
+export const fastScalarArb: fc.Arbitrary<string | number | boolean | null> = fc.oneof(fc.string({ maxLength: 3 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
 
 /** A non-empty column name (short, so collisions between columns are drawn too). */
 export const columnNameArb = fc.string({ minLength: 1, maxLength: 3 });

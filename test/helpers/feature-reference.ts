@@ -118,9 +118,7 @@ export interface ReferenceAggregation {
  * null. Nulls as in the header (implementation's choice).
  */
 export function windowValue(rows: readonly ReferenceRow[], entity: ReferenceEntityRow, o: { keyType: KeyType } & ReferenceAggregation): Allowed {
-  const inWindow = rows.filter(
-    (r) => sameEntity(r.key, entity.key, o.keyType) && r.ts <= entity.t && (o.windowMs === null || r.ts > entity.t - o.windowMs),
-  );
+  const inWindow = rows.filter((r) => sameEntity(r.key, entity.key, o.keyType) && r.ts <= entity.t && (o.windowMs === null || r.ts > entity.t - o.windowMs));
   if (o.fn === "count") return [inWindow.length];
   if (o.fn === "last") return inWindow.length === 0 ? [null] : valuesOf(latestRows(inWindow), o.column!);
   const xs = inWindow.map((r) => r.values[o.column!]).filter((v): v is number => typeof v === "number");

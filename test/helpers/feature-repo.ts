@@ -18,9 +18,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import {
-  Bool, Float64, Int32, Int64, Table, TimestampMillisecond, Utf8, type Vector, tableToIPC, vectorFromArray,
-} from "apache-arrow";
+import { Bool, Float64, Int32, Int64, Table, TimestampMillisecond, Utf8, type Vector, tableToIPC, vectorFromArray } from "apache-arrow";
 import * as pw from "parquet-wasm";
 import { FeatureStore } from "../../src/feature-store.js";
 
@@ -41,14 +39,17 @@ function toMs(v: TimeInput): number | null {
 
 /** Column builders with explicit Arrow types (numbers in, the right physical type out). */
 export const col = {
-  int64: (values: readonly (number | null)[]): Vector => vectorFromArray(values.map((v) => (v === null ? null : BigInt(v))), new Int64()),
+  int64: (values: readonly (number | null)[]): Vector =>
+    vectorFromArray(
+      values.map((v) => (v === null ? null : BigInt(v))),
+      new Int64(),
+    ),
   int32: (values: readonly (number | null)[]): Vector => vectorFromArray([...values], new Int32()),
   float64: (values: readonly (number | null)[]): Vector => vectorFromArray([...values], new Float64()),
   string: (values: readonly (string | null)[]): Vector => vectorFromArray([...values], new Utf8()),
   bool: (values: readonly (boolean | null)[]): Vector => vectorFromArray([...values], new Bool()),
   /** Timestamp(ms) with zone `tz` ("UTC" by default; null for a zone-less timestamp). */
-  timestamp: (values: readonly TimeInput[], tz: string | null = "UTC"): Vector =>
-    vectorFromArray(values.map(toMs), new TimestampMillisecond(tz)),
+  timestamp: (values: readonly TimeInput[], tz: string | null = "UTC"): Vector => vectorFromArray(values.map(toMs), new TimestampMillisecond(tz)),
 };
 
 /** An Arrow table from named columns, in the given order. */

@@ -37,11 +37,7 @@ export const ratios = onDemandFeatureView({ name: "ratios", sources: [spend, pro
 export const churn = featureService({ name: "churn", features: [profile, spend.select(["spend_2d", "txn_count_3d"]), ratios] });
 `;
 
-export const ALL_FEATURES = [
-  "profile:plan", "profile:monthly_fee", "profile:tenure", "profile:vip",
-  "spend:spend_2d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount",
-  "ratios:cart_vs_avg", "ratios:fee_plus_cart",
-];
+export const ALL_FEATURES = ["profile:plan", "profile:monthly_fee", "profile:tenure", "profile:vip", "spend:spend_2d", "spend:txn_count_3d", "spend:avg_amount_3d", "spend:last_amount", "ratios:cart_vs_avg", "ratios:fee_plus_cart"];
 
 /** Profiles and transactions of customers 1..n (some without rows, some nulls). */
 export function servedData(seed: number, n = 40) {
@@ -67,7 +63,12 @@ export function servedData(seed: number, n = 40) {
   }
   return {
     "data/profiles.parquet": arrowTable({
-      customer_id: col.int64(p.customer_id), ts: col.timestamp(p.ts), plan: col.string(p.plan), monthly_fee: col.float64(p.monthly_fee), tenure: col.int64(p.tenure), vip: col.bool(p.vip),
+      customer_id: col.int64(p.customer_id),
+      ts: col.timestamp(p.ts),
+      plan: col.string(p.plan),
+      monthly_fee: col.float64(p.monthly_fee),
+      tenure: col.int64(p.tenure),
+      vip: col.bool(p.vip),
     }),
     "data/txns.parquet": arrowTable({ customer_id: col.int64(t.customer_id), ts: col.timestamp(t.ts), amount_cents: col.int64(t.amount_cents) }),
   };

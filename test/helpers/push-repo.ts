@@ -78,8 +78,10 @@ export async function createPushRepo(onlineUrl: string | null, base: number): Pr
 /** Deletes the push views' online rows (a shared Redis keeps them otherwise) and the repository. */
 export async function removePushRepo(repo: FeatureRepo | undefined): Promise<void> {
   if (!repo) return;
-  await repo.store.withOnlineStore(async (online) => {
-    for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(repo.store.project, v);
-  }).catch(() => {});
+  await repo.store
+    .withOnlineStore(async (online) => {
+      for (const v of ["spend", "recent", "latest_txn"]) await online.deleteView(repo.store.project, v);
+    })
+    .catch(() => {});
   await repo.cleanup();
 }

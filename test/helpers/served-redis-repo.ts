@@ -40,9 +40,11 @@ export async function createServedRedisRepo(seed = 7): Promise<ServedRedisRepo> 
     server,
     cleanup: async () => {
       await server.close();
-      await repo.served.withOnlineStore(async (online) => {
-        for (const view of ["profile", "spend"]) await online.deleteView(project, view);
-      }).catch(() => {});
+      await repo.served
+        .withOnlineStore(async (online) => {
+          for (const view of ["profile", "spend"]) await online.deleteView(project, view);
+        })
+        .catch(() => {});
       await repo.cleanup();
     },
   };

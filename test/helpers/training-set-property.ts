@@ -91,7 +91,7 @@ const GRID = [0, 15 * MIN, 30 * MIN, 45 * MIN, HOUR, 75 * MIN, 2 * HOUR, DAY, DA
 const CREATED: (number | null)[] = [null, B - DAY, B, B + MIN, B + 2 * HOUR, B + 3 * DAY];
 const BIG = Number.MAX_SAFE_INTEGER;
 const STRING_KEYS = ["a", "b", "B", "é", "", "k 1", "7", "-3", "0", "12", "x".repeat(40)];
-const LABELS = ["p", "q", "ü,\"x\"", ""];
+const LABELS = ["p", "q", 'ü,"x"', ""];
 
 export function generate(seed: number, o: GenerateOptions): Scenario {
   const r = rng(seed);
@@ -176,12 +176,17 @@ function strsTable(rows: readonly ReferenceRow[]): Table {
 }
 
 function entityTable(s: Scenario): Table {
-  const keyColumn = (type: "int64" | "string", values: (number | string | null)[]) =>
-    type === "int64" ? col.int64(values as (number | null)[]) : col.string(values as (string | null)[]);
+  const keyColumn = (type: "int64" | "string", values: (number | string | null)[]) => (type === "int64" ? col.int64(values as (number | null)[]) : col.string(values as (string | null)[]));
   return arrowTable({
     idx: col.int32(s.entities.map((_, i) => i)),
-    customer_id: keyColumn(s.customerColumn, s.entities.map((e) => e.customer)),
-    account_id: keyColumn(s.accountColumn, s.entities.map((e) => e.account)),
+    customer_id: keyColumn(
+      s.customerColumn,
+      s.entities.map((e) => e.customer),
+    ),
+    account_id: keyColumn(
+      s.accountColumn,
+      s.entities.map((e) => e.account),
+    ),
     event_timestamp: col.timestamp(s.entities.map((e) => e.t)),
   });
 }
@@ -220,7 +225,10 @@ export async function runScenario(repo: FeatureRepo, s: Scenario, checks: readon
   if (s.split === null) {
     await repo.store.backfill(BACKFILL);
   } else {
-    const halves = [{ start: BACKFILL.start, end: s.split.at }, { start: s.split.at, end: BACKFILL.end }];
+    const halves = [
+      { start: BACKFILL.start, end: s.split.at },
+      { start: s.split.at, end: BACKFILL.end },
+    ];
     if (s.split.laterFirst) halves.reverse();
     for (const range of halves) await repo.store.backfill(range);
   }
@@ -328,9 +336,7 @@ function describeCell(s: Scenario, m: Mismatch): string {
 }
 
 function describeScenario(s: Scenario, m: Mismatch): string {
-  const rows = s[m.check.source].map(
-    (x) => `    key ${JSON.stringify(x.key)} ts ${iso(x.ts)}${m.check.source === "strs" ? "" : ` created ${x.created === null ? "null" : iso(x.created)}`} ${JSON.stringify(x.values)}`,
-  );
+  const rows = s[m.check.source].map((x) => `    key ${JSON.stringify(x.key)} ts ${iso(x.ts)}${m.check.source === "strs" ? "" : ` created ${x.created === null ? "null" : iso(x.created)}`} ${JSON.stringify(x.values)}`);
   const split = s.split === null ? "one backfill" : `backfill split at ${iso(s.split.at)}${s.split.laterFirst ? ", later half first" : ""}`;
   return [`  ${describeCell(s, m)}`, `  ${m.check.source} rows (${split}):`, ...(rows.length ? rows : ["    (none)"])].join("\n");
 }

@@ -14,9 +14,7 @@ import { z } from "zod";
  */
 export const LINEAR_MODEL_FORMAT = "larder.linear.v1";
 
-const finite = z
-  .number({ error: (issue) => (issue.input === undefined ? "required" : "must be a finite number") })
-  .refine(Number.isFinite, "must be a finite number");
+const finite = z.number({ error: (issue) => (issue.input === undefined ? "required" : "must be a finite number") }).refine(Number.isFinite, "must be a finite number");
 const featureName = z.string().min(1, "must be a non-empty feature name");
 
 const numericInput = z.object({

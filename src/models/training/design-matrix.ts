@@ -80,7 +80,7 @@ export function encodeRows(enc: Encoding, features: readonly FeatureValues[], ro
       const f = features[j]!;
       if (inp.kind === "numeric") {
         const raw = f.values[row] as number | null | undefined;
-        const v = raw === null || raw === undefined ? inp.fill ?? inp.mean : raw;
+        const v = raw === null || raw === undefined ? (inp.fill ?? inp.mean) : raw;
         x[base + col] = (v - inp.mean) / inp.std;
         col += 1;
       } else {

@@ -41,7 +41,7 @@ export function auc(score: ArrayLike<number>, y: ArrayLike<number>): number | nu
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => score[a]! - score[b]!);
   let nPos = 0;
   let rankSum = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && score[order[j + 1]!] === score[order[i]!]) j++;
     const avgRank = (i + j) / 2 + 1;

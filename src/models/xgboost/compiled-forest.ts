@@ -33,12 +33,7 @@ export interface CompiledForest {
  * node reached once from the root, splits on known numerical features) and compiles the forest.
  * Errors are INVALID_MODEL with the JSON path of the offending node under `treesPath`.
  */
-export function compileForest(
-  trees: readonly XgboostTreeJson[],
-  treeGroups: readonly number[],
-  numFeature: number,
-  treesPath: readonly (string | number)[],
-): CompiledForest {
+export function compileForest(trees: readonly XgboostTreeJson[], treeGroups: readonly number[], numFeature: number, treesPath: readonly (string | number)[]): CompiledForest {
   let total = 0;
   trees.forEach((t, ti) => {
     const n = t.left_children.length;
@@ -85,7 +80,10 @@ export function compileForest(
         if (depth > forest.maxDepth) forest.maxDepth = depth;
         continue;
       }
-      for (const [key, c] of [["left_children", l], ["right_children", r]] as const) {
+      for (const [key, c] of [
+        ["left_children", l],
+        ["right_children", r],
+      ] as const) {
         if (c < 0 || c >= n) throw invalidModel(at(key, j), `child ${c} is not a node of this tree (0..${n - 1})`);
         if (slot[c] !== -1 || c === 0) throw invalidModel(at(key, j), `node ${c} is reached twice: not a tree`);
       }

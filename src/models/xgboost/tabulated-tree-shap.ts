@@ -127,8 +127,17 @@ export class TabulatedTreeShap {
       }
     }
     return new TabulatedTreeShap(
-      forest, leafBegin, Int32Array.from(ancBegin), Int32Array.from(ancNode), Uint8Array.from(ancLeft), Int32Array.from(ancBit),
-      Int32Array.from(uBegin), Int32Array.from(uFeature), tableBegin, table, new Uint8Array(maxTreeNodes),
+      forest,
+      leafBegin,
+      Int32Array.from(ancBegin),
+      Int32Array.from(ancNode),
+      Uint8Array.from(ancLeft),
+      Int32Array.from(ancBit),
+      Int32Array.from(uBegin),
+      Int32Array.from(uFeature),
+      tableBegin,
+      table,
+      new Uint8Array(maxTreeNodes),
     );
   }
 

@@ -10,9 +10,7 @@ import { z } from "zod";
  * a bracketed vector ("[5E-1]"). Both are accepted.
  */
 
-const finite = z
-  .number({ error: (issue) => (issue.input === undefined ? "required" : "must be a finite number") })
-  .refine(Number.isFinite, "must be a finite number");
+const finite = z.number({ error: (issue) => (issue.input === undefined ? "required" : "must be a finite number") }).refine(Number.isFinite, "must be a finite number");
 const index = z.number().int("must be an integer");
 /** A number written as a JSON string (xgboost's parameters), or as a number. */
 const numberString = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -25,7 +23,14 @@ const numberString = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 /** base_score: "5E-1", 0.5, or (xgboost 2.x+ with vector leaves) "[5E-1]" / "[5E-1,5E-1]". */
 const baseScore = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  const parts = typeof v === "number" ? [v] : v.trim().replace(/^\[(.*)\]$/s, "$1").split(",").map((s) => Number(s.trim()));
+  const parts =
+    typeof v === "number"
+      ? [v]
+      : v
+          .trim()
+          .replace(/^\[(.*)\]$/s, "$1")
+          .split(",")
+          .map((s) => Number(s.trim()));
   if (parts.length === 0 || parts.some((n) => !Number.isFinite(n))) {
     ctx.addIssue({ code: "custom", message: `must be a number, got ${JSON.stringify(v)}` });
     return z.NEVER;

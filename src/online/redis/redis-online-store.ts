@@ -44,7 +44,19 @@
 import { Cluster, Redis, type RedisOptions } from "ioredis";
 import { LarderError, isLarderError } from "../../errors.js";
 import { hasExpired, rowExpiresAt } from "../../ttl.js";
-import { MARKER_KEY, parseMarker, type MaterializationMarker, type OnlineRow, type OnlineStore, type OnlineUpdateResult, type OnlineValue, type OnlineViewRead, type OnlineWriteOptions, type OnlineWriteResult, type StateModify } from "../online-store.js";
+import {
+  MARKER_KEY,
+  parseMarker,
+  type MaterializationMarker,
+  type OnlineRow,
+  type OnlineStore,
+  type OnlineUpdateResult,
+  type OnlineValue,
+  type OnlineViewRead,
+  type OnlineWriteOptions,
+  type OnlineWriteResult,
+  type StateModify,
+} from "../online-store.js";
 import { featureIndex, isValidEventTs, packRow, schemaIdFor, selectValues, unpackRow } from "../packed-row.js";
 import { newStateVersion, packState, storedState, unpackState } from "../packed-state.js";
 import { keySlot, slotTag } from "./key-slot.js";

@@ -36,10 +36,14 @@ export async function acquireFileLock(path: string, opts: { timeoutMs: number; w
     }
     if (Date.now() >= deadline) {
       const who = holder === process.pid ? "this process (close the other registry first)" : holder === 0 ? "another process" : `process ${holder}`;
-      throw new LarderError("REGISTRY_LOCKED", `${opts.what} is in use by ${who} (lock file ${path}); gave up after ${formatSeconds(opts.timeoutMs)}. The embedded registry allows one process at a time: close the other one, or use a Postgres registry`, {
-        lockFile: path,
-        holderPid: holder,
-      });
+      throw new LarderError(
+        "REGISTRY_LOCKED",
+        `${opts.what} is in use by ${who} (lock file ${path}); gave up after ${formatSeconds(opts.timeoutMs)}. The embedded registry allows one process at a time: close the other one, or use a Postgres registry`,
+        {
+          lockFile: path,
+          holderPid: holder,
+        },
+      );
     }
     await sleep(Math.min(pause, Math.max(1, deadline - Date.now())));
     pause = Math.min(pause * 2, 200);

@@ -65,10 +65,7 @@ class PgliteConnection implements DatabaseConnection {
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     // Without parameters, use the simple protocol (exec), which also runs multi-statement scripts
     // such as migrations; the last statement's result is the answer, as with pg.
-    const results =
-      compiledQuery.parameters.length === 0
-        ? await this.pglite.exec(compiledQuery.sql)
-        : [await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters])];
+    const results = compiledQuery.parameters.length === 0 ? await this.pglite.exec(compiledQuery.sql) : [await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters])];
     const last = results[results.length - 1];
     if (last === undefined) return { rows: [] };
     const command = last.command?.toUpperCase() ?? "";

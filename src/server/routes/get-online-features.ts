@@ -66,13 +66,15 @@ const response = z.object({
       description: "per feature view read and entity row: when the values were written to the online store (materialization or push), ISO-8601; null without a row",
     }),
   }),
-  results: z.array(
-    z.object({
-      values: z.array(scalar),
-      statuses: z.array(z.enum(["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"])),
-      event_timestamps: z.array(z.string()),
-    }),
-  ).meta({ description: "one result per feature name, values across the entity rows" }),
+  results: z
+    .array(
+      z.object({
+        values: z.array(scalar),
+        statuses: z.array(z.enum(["PRESENT", "NULL_VALUE", "NOT_FOUND", "OUTSIDE_MAX_AGE"])),
+        event_timestamps: z.array(z.string()),
+      }),
+    )
+    .meta({ description: "one result per feature name, values across the entity rows" }),
 });
 
 /**
@@ -86,8 +88,7 @@ export const getOnlineFeaturesRoute = defineRoute<Body>({
   operationId: "getOnlineFeatures",
   summary: "Online feature vectors (Feast-compatible)",
   description:
-    "Feature values for entity rows given as columns (join keys and request-source fields). Statuses per value: PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE. " +
-    "For the same entity and time the vector equals the training-set row.",
+    "Feature values for entity rows given as columns (join keys and request-source fields). Statuses per value: PRESENT, NULL_VALUE, NOT_FOUND, OUTSIDE_MAX_AGE. " + "For the same entity and time the vector equals the training-set row.",
   body,
   fastBody: fastGetOnlineFeaturesBody,
   entityRows: (b) => rowCount(b.entities, b.request_context),

@@ -12,13 +12,4 @@ import { trainingSetsRoute } from "./training-sets.js";
  * Every route `larder serve` serves. A new route is a module in this folder built with
  * `defineRoute`, added here: auth, validation, errors, metrics and /docs follow from it.
  */
-export const builtinRoutes: readonly LarderRoute[] = [
-  getOnlineFeaturesRoute,
-  pushRoute,
-  healthRoute,
-  readyRoute,
-  trainingSetsRoute,
-  predictRoute,
-  metricsRoute,
-  docsRoute,
-];
+export const builtinRoutes: readonly LarderRoute[] = [getOnlineFeaturesRoute, pushRoute, healthRoute, readyRoute, trainingSetsRoute, predictRoute, metricsRoute, docsRoute];

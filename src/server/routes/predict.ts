@@ -19,7 +19,7 @@ const SCALAR_JSON = { type: ["string", "number", "boolean", "null"] };
  * bad value.
  */
 const fastColumns = z
-  .record(z.string().min(1), z.unknown(), { error: "expected an object of columns, e.g. {\"customer_id\": [1, 2]}" })
+  .record(z.string().min(1), z.unknown(), { error: 'expected an object of columns, e.g. {"customer_id": [1, 2]}' })
   .superRefine((cols, ctx) => {
     for (const [name, values] of Object.entries(cols)) {
       if (!Array.isArray(values)) {
@@ -38,7 +38,7 @@ const fastColumns = z
 
 /** Request fields: a column per field, or one value for every row (same single-loop check). */
 const requestFields = z
-  .record(z.string().min(1), z.unknown(), { error: "expected an object of request fields, e.g. {\"cart_value\": [12.5]}" })
+  .record(z.string().min(1), z.unknown(), { error: 'expected an object of request fields, e.g. {"cart_value": [12.5]}' })
   .superRefine((fields, ctx) => {
     for (const [name, value] of Object.entries(fields)) {
       const bad = Array.isArray(value) ? value.findIndex((v) => !isScalar(v)) : isScalar(value) ? -1 : null;
@@ -55,12 +55,12 @@ const body = z
     /** Request-source fields: a column per field (one value per entity row) or one value for every row. */
     request: requestFields.optional(),
     version: z.number({ error: "expected a version number" }).int({ error: "expected a whole version number" }).min(1, { error: "versions start at 1" }).max(2_147_483_647, { error: "versions end at 2147483647" }).optional(),
-    stage: z.enum(["production", "staging"], { error: "expected \"production\" or \"staging\"" }).optional(),
+    stage: z.enum(["production", "staging"], { error: 'expected "production" or "staging"' }).optional(),
     contributions: z.boolean({ error: "expected true or false" }).default(false),
   })
   .strict()
   .superRefine((b, ctx) => {
-    if (Object.keys(b.entities).length === 0) ctx.addIssue({ code: "custom", path: ["entities"], message: "expected the join key columns, e.g. {\"customer_id\": [1, 2]}" });
+    if (Object.keys(b.entities).length === 0) ctx.addIssue({ code: "custom", path: ["entities"], message: 'expected the join key columns, e.g. {"customer_id": [1, 2]}' });
     checkEqualLengths(b.entities, "entities", ctx);
     const firstColumn = Object.values(b.entities)[0];
     const n = Array.isArray(firstColumn) ? firstColumn.length : undefined;
@@ -133,7 +133,7 @@ const response = z.object({
   results: z
     .array(
       z.object({
-        prediction: numbers.meta({ description: "a probability (logistic, binary xgboost), a value (linear, regression), per-class probabilities (multi-class), or null (missing inputs under the model's \"null\" policy)" }),
+        prediction: numbers.meta({ description: 'a probability (logistic, binary xgboost), a value (linear, regression), per-class probabilities (multi-class), or null (missing inputs under the model\'s "null" policy)' }),
         margin: numbers.meta({ description: "the score before the link function (log-odds for logistic models)" }),
         features: z.record(z.string(), value).meta({ description: "the value of each model input, as the online read returned it" }),
         contributions: z
@@ -141,7 +141,7 @@ const response = z.object({
           .optional()
           .meta({ description: "with contributions: true — each feature's share of the margin (linear: weight × standardized value; trees: TreeSHAP)" }),
         bias: numbers.optional().meta({ description: "with contributions: true — bias + Σ contributions = margin" }),
-        missing: z.array(z.string()).optional().meta({ description: "the inputs that were missing when the \"null\" policy made the prediction null" }),
+        missing: z.array(z.string()).optional().meta({ description: 'the inputs that were missing when the "null" policy made the prediction null' }),
       }),
     )
     .meta({ description: "one per entity row, in order" }),
@@ -170,7 +170,7 @@ export const predictRoute = defineRoute<Body, z.infer<typeof params>>({
   description:
     "Entity rows as columns of join keys; request-source fields in `request` (a column, or one value for every row). " +
     "Answers a prediction per row with the model version, the feature values used and, with `contributions: true`, per-feature contributions. " +
-    "Errors: UNKNOWN_MODEL (404) for an unknown model, version or empty stage; MISSING_FEATURE (422) when an input is missing under the model's \"error\" policy.",
+    'Errors: UNKNOWN_MODEL (404) for an unknown model, version or empty stage; MISSING_FEATURE (422) when an input is missing under the model\'s "error" policy.',
   body,
   fastBody: fastPredictBody,
   params,

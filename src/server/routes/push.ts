@@ -8,7 +8,7 @@ const body = z
   .object({
     push_source_name: z.string({ error: "expected the push source's name" }).min(1, { error: "expected the push source's name" }),
     df: columns,
-    to: z.enum(["online", "offline", "online_and_offline"], { error: "expected \"online\", \"offline\" or \"online_and_offline\"" }).default("online"),
+    to: z.enum(["online", "offline", "online_and_offline"], { error: 'expected "online", "offline" or "online_and_offline"' }).default("online"),
     /** Sent by Feast clients; Larder always reads definitions from the repository. */
     allow_registry_cache: z.boolean().optional(),
   })

@@ -45,7 +45,7 @@ async function readiness(store: FeatureStore): Promise<Record<CheckName, CheckRe
   return { registry, online_store: online };
 }
 
-const check = z.string().meta({ description: "\"ok\", or \"down: [CODE] message\"" });
+const check = z.string().meta({ description: '"ok", or "down: [CODE] message"' });
 const checks = z.object({ registry: check, online_store: check });
 
 /**
@@ -59,7 +59,7 @@ export const readyRoute = defineRoute({
   operationId: "ready",
   summary: "Readiness: the registry and the online store answer",
   description:
-    "200 {\"status\": \"ready\", \"checks\": {\"registry\": \"ok\", \"online_store\": \"ok\"}}; 503 {\"status\": \"unavailable\", \"checks\": {…, \"online_store\": \"down: [ONLINE_STORE_UNAVAILABLE] …\"}, \"error\": {…}} " +
+    '200 {"status": "ready", "checks": {"registry": "ok", "online_store": "ok"}}; 503 {"status": "unavailable", "checks": {…, "online_store": "down: [ONLINE_STORE_UNAVAILABLE] …"}, "error": {…}} ' +
     `when either is down (each check waits at most ${CHECK_TIMEOUT_MS / 1000} s).`,
   responses: {
     200: { description: "both answer", schema: z.object({ status: z.literal("ready"), project: z.string(), checks }) },

@@ -35,9 +35,7 @@ export const trainingSetsRoute = defineRoute<z.infer<typeof body>>({
   scope: "read",
   operationId: "getTrainingSet",
   summary: "Point-in-time training set (Arrow IPC stream)",
-  description:
-    "Entity rows as columns: join keys, `event_timestamp` (ISO-8601 or epoch ms) and any other columns, which pass through. " +
-    "Answers an Arrow IPC stream: the entity columns, then one column per feature.",
+  description: "Entity rows as columns: join keys, `event_timestamp` (ISO-8601 or epoch ms) and any other columns, which pass through. " + "Answers an Arrow IPC stream: the entity columns, then one column per feature.",
   body,
   entityRows: (b) => rowCount(b.entities),
   responses: { 200: { description: "the training set", contentType: ARROW_STREAM, schema: { type: "string", format: "binary" } } },
@@ -48,6 +46,9 @@ export const trainingSetsRoute = defineRoute<z.infer<typeof body>>({
       fullFeatureNames: b.full_feature_names,
     });
     const bytes = tableToIPC(table, "stream");
-    return reply.type(ARROW_STREAM).header("x-larder-rows", String(table.numRows)).send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    return reply
+      .type(ARROW_STREAM)
+      .header("x-larder-rows", String(table.numRows))
+      .send(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   },
 });

@@ -181,10 +181,12 @@ export async function csvSourceColumnTypes(source: CsvSourceDef, opts: SourceRea
     throw readError(source, shown, err);
   }
   if (header === null) throw emptyFile(source, shown);
-  return new Map((header as string[]).map((name, j) => {
-    const kind = csvColumnKind(cells[j] ?? []);
-    return [name, { kind, nullable: true, declared: kind === "any" ? "CSV values of mixed types" : `CSV ${kind} values` }];
-  }));
+  return new Map(
+    (header as string[]).map((name, j) => {
+      const kind = csvColumnKind(cells[j] ?? []);
+      return [name, { kind, nullable: true, declared: kind === "any" ? "CSV values of mixed types" : `CSV ${kind} values` }];
+    }),
+  );
 }
 
 /** Column names rows will have (after fieldMapping), from the first file's header line. */
@@ -212,17 +214,19 @@ export async function* readCsvSource(source: CsvSourceDef, opts: SourceReadOptio
     let names: readonly string[] = [];
     let rangeChecks: ((s: string) => never)[] = [];
     let recordNo = -1; // 0 is the header
-    const outOfRange = (column: string) => (s: string): never => {
-      throw new CellError(
-        recordNo,
-        (where) =>
-          new LarderError("VALUE_OUT_OF_RANGE", `source ${srcName}: column ${JSON.stringify(column)} value ${s} is beyond ±2^53 and cannot be a JavaScript number (${where})`, {
-            source: source.name,
-            column,
-            value: s,
-          }),
-      );
-    };
+    const outOfRange =
+      (column: string) =>
+      (s: string): never => {
+        throw new CellError(
+          recordNo,
+          (where) =>
+            new LarderError("VALUE_OUT_OF_RANGE", `source ${srcName}: column ${JSON.stringify(column)} value ${s} is beyond ±2^53 and cannot be a JavaScript number (${where})`, {
+              source: source.name,
+              column,
+              value: s,
+            }),
+        );
+      };
     const badTime = (column: string, s: string): CellError =>
       new CellError(
         recordNo,

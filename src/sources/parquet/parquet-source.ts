@@ -20,15 +20,41 @@ import { displayPath, resolveSourceFiles } from "../source-files.js";
 
 /** DuckDB type ids used here (a copy of its enum, so this module loads without loading DuckDB). */
 const T = {
-  BOOLEAN: 1, TINYINT: 2, SMALLINT: 3, INTEGER: 4, BIGINT: 5, UTINYINT: 6, USMALLINT: 7, UINTEGER: 8, UBIGINT: 9,
-  FLOAT: 10, DOUBLE: 11, TIMESTAMP: 12, DATE: 13, HUGEINT: 16, VARCHAR: 17, DECIMAL: 19,
-  TIMESTAMP_S: 20, TIMESTAMP_MS: 21, TIMESTAMP_NS: 22, ENUM: 23, TIMESTAMP_TZ: 31, UHUGEINT: 32, SQLNULL: 36,
+  BOOLEAN: 1,
+  TINYINT: 2,
+  SMALLINT: 3,
+  INTEGER: 4,
+  BIGINT: 5,
+  UTINYINT: 6,
+  USMALLINT: 7,
+  UINTEGER: 8,
+  UBIGINT: 9,
+  FLOAT: 10,
+  DOUBLE: 11,
+  TIMESTAMP: 12,
+  DATE: 13,
+  HUGEINT: 16,
+  VARCHAR: 17,
+  DECIMAL: 19,
+  TIMESTAMP_S: 20,
+  TIMESTAMP_MS: 21,
+  TIMESTAMP_NS: 22,
+  ENUM: 23,
+  TIMESTAMP_TZ: 31,
+  UHUGEINT: 32,
+  SQLNULL: 36,
 } as const;
 
 /** Fixed-width numbers: the typed array their vectors hold. */
 const NUMBER_ARRAYS: Record<number, { new (buffer: ArrayBuffer, offset: number, length: number): ArrayLike<number>; BYTES_PER_ELEMENT: number }> = {
-  [T.TINYINT]: Int8Array, [T.SMALLINT]: Int16Array, [T.INTEGER]: Int32Array, [T.UTINYINT]: Uint8Array,
-  [T.USMALLINT]: Uint16Array, [T.UINTEGER]: Uint32Array, [T.FLOAT]: Float32Array, [T.DOUBLE]: Float64Array,
+  [T.TINYINT]: Int8Array,
+  [T.SMALLINT]: Int16Array,
+  [T.INTEGER]: Int32Array,
+  [T.UTINYINT]: Uint8Array,
+  [T.USMALLINT]: Uint16Array,
+  [T.UINTEGER]: Uint32Array,
+  [T.FLOAT]: Float32Array,
+  [T.DOUBLE]: Float64Array,
 };
 
 /** Timestamp types: units per millisecond of their int64 values. */
@@ -36,9 +62,18 @@ const TIMESTAMP_UNITS_PER_MS: Record<number, number> = { [T.TIMESTAMP_S]: 0.001,
 
 /** How the row-value checks and messages name a Parquet column's type (Arrow's names, as before). */
 const DECLARED: Record<number, string> = {
-  [T.BOOLEAN]: "Bool", [T.TINYINT]: "Int8", [T.SMALLINT]: "Int16", [T.INTEGER]: "Int32", [T.BIGINT]: "Int64",
-  [T.UTINYINT]: "Uint8", [T.USMALLINT]: "Uint16", [T.UINTEGER]: "Uint32", [T.UBIGINT]: "Uint64",
-  [T.FLOAT]: "Float32", [T.DOUBLE]: "Float64", [T.VARCHAR]: "Utf8",
+  [T.BOOLEAN]: "Bool",
+  [T.TINYINT]: "Int8",
+  [T.SMALLINT]: "Int16",
+  [T.INTEGER]: "Int32",
+  [T.BIGINT]: "Int64",
+  [T.UTINYINT]: "Uint8",
+  [T.USMALLINT]: "Uint16",
+  [T.UINTEGER]: "Uint32",
+  [T.UBIGINT]: "Uint64",
+  [T.FLOAT]: "Float32",
+  [T.DOUBLE]: "Float64",
+  [T.VARCHAR]: "Utf8",
 };
 
 function columnKind(id: number): SourceColumnKind {
@@ -53,8 +88,6 @@ function columnKind(id: number): SourceColumnKind {
 function corrupt(source: ParquetSourceDef, shown: string, reason: string, cause?: unknown): LarderError {
   return new LarderError("CORRUPT_PARQUET", `source ${JSON.stringify(source.name)}: ${shown} is not a valid Parquet file: ${reason}`, { source: source.name, file: shown }, { cause });
 }
-
-
 
 interface OpenedFile {
   readonly file: string;
@@ -122,14 +155,14 @@ export async function parquetSourceColumnTypes(source: ParquetSourceDef, opts: S
   const files = await resolveSourceFiles(source.name, source.path, opts.repoDir, ".parquet");
   return withConnection(async (conn) => {
     const opened = await openParquet(conn, source, files[0] as string, opts.repoDir);
-    const required = new Set(
-      (await conn.runAndReadAll(`SELECT name FROM parquet_schema(${sqlString(opened.file)}) WHERE repetition_type = 'REQUIRED'`)).getRows().map((r) => String(r[0])),
+    const required = new Set((await conn.runAndReadAll(`SELECT name FROM parquet_schema(${sqlString(opened.file)}) WHERE repetition_type = 'REQUIRED'`)).getRows().map((r) => String(r[0])));
+    return new Map(
+      opened.names.map((name, c) => {
+        const type = opened.types[c] as DuckDBType;
+        const id = opened.typeIds[c] as number;
+        return [name, { kind: columnKind(id), nullable: !required.has(name), declared: id === T.TIMESTAMP_S ? "Timestamp<SECOND>" : (DECLARED[id] ?? String(type)) }];
+      }),
     );
-    return new Map(opened.names.map((name, c) => {
-      const type = opened.types[c] as DuckDBType;
-      const id = opened.typeIds[c] as number;
-      return [name, { kind: columnKind(id), nullable: !required.has(name), declared: id === T.TIMESTAMP_S ? "Timestamp<SECOND>" : (DECLARED[id] ?? String(type)) }];
-    }));
   });
 }
 
@@ -147,9 +180,7 @@ async function rangeFilter(conn: DuckDBConnection, opened: OpenedFile, column: s
   if (!range.bounded) return "";
   const id = opened.types[opened.names.indexOf(column)]?.typeId as number;
   if (id !== T.TIMESTAMP && id !== T.TIMESTAMP_TZ) return "";
-  const [nulls] = (
-    await conn.runAndReadAll(`SELECT count(*) FILTER (WHERE stats_null_count IS NULL OR stats_null_count > 0) FROM parquet_metadata(${sqlString(opened.file)}) WHERE path_in_schema = ${sqlString(column)}`)
-  ).getRows();
+  const [nulls] = (await conn.runAndReadAll(`SELECT count(*) FILTER (WHERE stats_null_count IS NULL OR stats_null_count > 0) FROM parquet_metadata(${sqlString(opened.file)}) WHERE path_in_schema = ${sqlString(column)}`)).getRows();
   if (Number(nulls?.[0] ?? 1) !== 0) return "";
   const lit = (ms: number): string | undefined => {
     const iso = isoOf(ms);
@@ -199,11 +230,11 @@ function describeRow(ctx: ChunkContext, i: number): string {
 
 function outOfRange(ctx: ChunkContext, value: string, i: number): LarderError {
   const { source, column } = ctx;
-  return new LarderError(
-    "VALUE_OUT_OF_RANGE",
-    `source ${JSON.stringify(source.name)}: column ${JSON.stringify(column)} value ${value} is beyond ±2^53 and cannot be a JavaScript number (${describeRow(ctx, i)})`,
-    { source: source.name, column, value },
-  );
+  return new LarderError("VALUE_OUT_OF_RANGE", `source ${JSON.stringify(source.name)}: column ${JSON.stringify(column)} value ${value} is beyond ±2^53 and cannot be a JavaScript number (${describeRow(ctx, i)})`, {
+    source: source.name,
+    column,
+    value,
+  });
 }
 
 /** Raw int64 values of a vector. */
@@ -257,11 +288,10 @@ function timeMs(b: Bindings, chunk: DuckDBDataChunk, c: number, n: number, ctx: 
     raw = varcharValues(b, vec, n, valid);
     for (let i = 0; i < n; i++) out[i] = raw[i] === null ? Number.NaN : parseIsoMs(raw[i] as string);
   } else {
-    throw new LarderError(
-      "INVALID_TIMESTAMP",
-      `source ${JSON.stringify(ctx.source.name)}: column ${JSON.stringify(ctx.column)} has type ${String(type)}, which is not a timestamp (${describeRow(ctx, 0)})`,
-      { source: ctx.source.name, column: ctx.column },
-    );
+    throw new LarderError("INVALID_TIMESTAMP", `source ${JSON.stringify(ctx.source.name)}: column ${JSON.stringify(ctx.column)} has type ${String(type)}, which is not a timestamp (${describeRow(ctx, 0)})`, {
+      source: ctx.source.name,
+      column: ctx.column,
+    });
   }
   for (let i = 0; i < n; i++) {
     if (valid !== null && valid[i] === 0) {

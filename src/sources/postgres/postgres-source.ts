@@ -97,11 +97,7 @@ function sourceLabel(source: PostgresSourceDef): string {
 function connectionUrl(source: PostgresSourceDef, opts: SourceReadOptions): string {
   const url = source.connection ?? opts.postgresUrl;
   if (!url) {
-    throw new LarderError(
-      "INVALID_CONFIG",
-      `${sourceLabel(source)}: no Postgres connection (set \`connection\` on the source, \`sources.postgres\` in larder.config.ts, or LARDER_SOURCE_POSTGRES_URL)`,
-      { source: source.name },
-    );
+    throw new LarderError("INVALID_CONFIG", `${sourceLabel(source)}: no Postgres connection (set \`connection\` on the source, \`sources.postgres\` in larder.config.ts, or LARDER_SOURCE_POSTGRES_URL)`, { source: source.name });
   }
   return url;
 }
@@ -208,7 +204,13 @@ export async function postgresSourceColumns(source: PostgresSourceDef, opts: Sou
   const client = await connect(source, url);
   try {
     const columns = await describe(source, url, client);
-    return [...planColumns(source, columns.map((c) => c.name), null).outputNames];
+    return [
+      ...planColumns(
+        source,
+        columns.map((c) => c.name),
+        null,
+      ).outputNames,
+    ];
   } finally {
     await client.end().catch(() => {});
   }
@@ -225,10 +227,7 @@ export async function postgresSourceColumnTypes(source: PostgresSourceDef, opts:
     const columns = await describe(source, url, client);
     const notNull = new Set<string>();
     if (source.table !== null) {
-      const res = await client.query<{ attname: string }>(
-        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull",
-        [quoteQualifiedName(source.table)],
-      );
+      const res = await client.query<{ attname: string }>("SELECT attname FROM pg_attribute WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped AND attnotnull", [quoteQualifiedName(source.table)]);
       for (const r of res.rows) notNull.add(r.attname);
     }
     const names = new Map<number, string>(Object.entries(OID).map(([name, id]) => [id, name]));
@@ -310,11 +309,7 @@ function rangeFilter(column: ColumnInfo, range: TimeRange): { where: string; par
 type Convert = (v: unknown, rowNumber: number) => unknown;
 
 function outOfRange(source: PostgresSourceDef, column: string, value: string, rowNumber: number): LarderError {
-  return new LarderError(
-    "VALUE_OUT_OF_RANGE",
-    `${sourceLabel(source)}: column ${JSON.stringify(column)} value ${value} is beyond ±2^53 and cannot be a JavaScript number (result row ${rowNumber})`,
-    { source: source.name, column, value },
-  );
+  return new LarderError("VALUE_OUT_OF_RANGE", `${sourceLabel(source)}: column ${JSON.stringify(column)} value ${value} is beyond ±2^53 and cannot be a JavaScript number (result row ${rowNumber})`, { source: source.name, column, value });
 }
 
 function numberConverter(source: PostgresSourceDef, column: string): Convert {
@@ -335,11 +330,11 @@ function pgTimeMs(v: unknown): number {
 
 function timeError(source: PostgresSourceDef, column: string, v: unknown, rowNumber: number): LarderError {
   const shown = v === null ? "a null event timestamp" : `invalid timestamp ${JSON.stringify(String(v))}`;
-  return new LarderError(
-    "INVALID_TIMESTAMP",
-    `${sourceLabel(source)}: column ${JSON.stringify(column)} has ${shown} (result row ${rowNumber}); expected a timestamp, a date, an ISO-8601 string or epoch milliseconds`,
-    { source: source.name, column, value: v === null ? null : String(v) },
-  );
+  return new LarderError("INVALID_TIMESTAMP", `${sourceLabel(source)}: column ${JSON.stringify(column)} has ${shown} (result row ${rowNumber}); expected a timestamp, a date, an ISO-8601 string or epoch milliseconds`, {
+    source: source.name,
+    column,
+    value: v === null ? null : String(v),
+  });
 }
 
 function converters(source: PostgresSourceDef, columns: readonly ColumnInfo[], plan: ColumnPlan): (Convert | null)[] {
@@ -376,7 +371,11 @@ export async function* readPostgresSource(source: PostgresSourceDef, opts: Sourc
   let cursor: Cursor | null = null;
   try {
     const columns = await describe(source, url, client);
-    const plan = planColumns(source, columns.map((c) => c.name), null);
+    const plan = planColumns(
+      source,
+      columns.map((c) => c.name),
+      null,
+    );
     const build = compileValuesRowBuilder(plan.outputNames);
     const convert = converters(source, columns, plan);
     const eventColumn = columns[plan.eventIndex] as ColumnInfo;
