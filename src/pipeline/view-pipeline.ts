@@ -20,8 +20,13 @@ import { spillDirOf } from "./view-run.js";
 
 export const EVENT_TS = "event_timestamp";
 export const CREATED_TS = "created_timestamp";
-/** The earliest instant a Date holds (a backfill of all history starts there). */
-const MIN_EPOCH_MS = -8.64e15;
+/**
+ * Where the stored history of a view with an unbounded window starts: 0001-01-01T00:00:00Z, the
+ * earliest instant the registry (Postgres timestamptz, which has no year 0) records as a run's
+ * range. A Date's own minimum, −8.64e15, fails there ("time zone displacement out of range"), and
+ * so does year 0000. Events before year 1 are outside every backfill of such a view.
+ */
+const HISTORY_START_MS = -62_135_596_800_000;
 
 export interface PipelineContext {
   repoDir: string;
@@ -89,7 +94,7 @@ export async function backfillView(ctx: PipelineContext, view: FeatureViewDef, r
   // (re-read from the source: the range they lie in is replaced by the same events), so training
   // sets and materializations are exact from `start` on.
   const aggs = aggregationsOf(view);
-  const write = aggs.length > 0 ? { start: Math.max(MIN_EPOCH_MS, range.start - lookbackMs(aggs)), end: range.end } : range;
+  const write = aggs.length > 0 ? { start: Math.min(range.start, Math.max(HISTORY_START_MS, range.start - lookbackMs(aggs))), end: range.end } : range;
   const config = ctx.offline.engineConfig;
   const spill = ctx.runId === undefined ? undefined : spillDirOf(config.tempDirectory, ctx.runId);
   if (spill) await mkdir(spill, { recursive: true });
