@@ -129,7 +129,16 @@ function semanticsTests(name: string, onlineUrl: string | null): void {
         await store.backfill({ start: BASE - 86_400_000, end: BASE + 86_400_000, views: ["spend"] });
         const [want] = tableRows(await store.getTrainingSet(arrowTable({ customer_id: col.int64([7]), event_timestamp: col.timestamp([newest]) }), { features: refs }));
         const { event_timestamp: _t, ...expected } = want!;
-        assert.deepEqual(got, expected);
+        // Sums and averages agree to rounding, as in push-parity: push adds and evicts in a sliding
+        // compensated sum (JavaScript), the training set sums each frame in SQL (DuckDB), and the two
+        // orders can round the last bit differently (78.2 against 78.19999999999999 here).
+        const isSum = (k: string): boolean => k.startsWith("sum_") || k.startsWith("avg_");
+        const exact = (row: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(row).filter(([k]) => !isSum(k)));
+        assert.deepEqual(exact(got), exact(expected));
+        for (const k of Object.keys(expected).filter(isSum)) {
+          const [g, e] = [got[k] as number, expected[k] as number];
+          assert.ok(Math.abs(g - e) <= 1e-9 * Math.max(1, Math.abs(e)), `${k}: ${g} online vs ${e} in the training set`);
+        }
         assert.equal(got.n_1h, n);
       } finally {
         await held.close();
