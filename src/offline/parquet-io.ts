@@ -237,7 +237,20 @@ class NumericReader implements ColumnReader {
     return out;
   }
 
+  /**
+   * The column with 0 in `values` at every null row, as every other columnar batch holds it:
+   * DuckDB leaves whatever its memory held under a null (1.4e-322, 140597805464, …), which would
+   * make equal batches compare unequal and a null key look like some entity.
+   */
   toColumn(): Column {
+    const col = this.rawColumn();
+    if (col.valid !== null && col.values instanceof Float64Array) {
+      for (let i = 0; i < col.valid.length; i++) if (col.valid[i] === 0) col.values[i] = 0;
+    }
+    return col;
+  }
+
+  private rawColumn(): Column & { valid: Uint8Array | null } {
     const T = DuckDBTypeIds;
     const valid = this.valid();
     const values = new Float64Array(this.rows);
