@@ -437,7 +437,8 @@ class ValueReader implements ColumnReader {
 }
 
 /** DuckDB's type ids (a copy of its enum, so this module loads without loading DuckDB). */
-const DuckDBTypeIds = {
+/** DuckDB type ids (a copy of its enum, so modules using them load without loading DuckDB). */
+export const DuckDBTypeIds = {
   BOOLEAN: 1,
   TINYINT: 2,
   SMALLINT: 3,

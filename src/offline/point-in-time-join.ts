@@ -15,28 +15,8 @@
  */
 import type { ValueType } from "../types.js";
 import type { CellValue } from "../data/columnar.js";
-import { sqlIdent, sqlString } from "./duckdb-engine.js";
+import { DUCKDB_TYPES, sqlIdent, sqlString } from "./duckdb-engine.js";
 import type { OfflineColumnSpec, OfflineFile } from "./offline-store.js";
-
-/** DuckDB's type for a value type (timestamps as TIMESTAMPTZ: UTC instants, as the store writes them). */
-export function sqlTypeOf(type: ValueType): string {
-  switch (type) {
-    case "int32":
-      return "INTEGER";
-    case "int64":
-      return "BIGINT";
-    case "float32":
-      return "FLOAT";
-    case "float64":
-      return "DOUBLE";
-    case "string":
-      return "VARCHAR";
-    case "bool":
-      return "BOOLEAN";
-    case "timestamp":
-      return "TIMESTAMPTZ";
-  }
-}
 
 /**
  * The type of a join key column in the entity rows table: int32 and int64 keys are both BIGINT
@@ -73,7 +53,7 @@ export interface ViewJoinArgs {
 /** A view's join: a clause to append to `FROM <entity relation>`, and its feature columns. */
 export interface ViewJoin {
   join: string;
-  /** One SQL expression per feature, in order, typed by `sqlTypeOf`. */
+  /** One SQL expression per feature, in order, typed by `DUCKDB_TYPES`. */
   columns: string[];
 }
 
@@ -84,7 +64,7 @@ const ROW_BITS = 1099511627776;
 
 /** A literal of `type` (numbers, strings, booleans, epoch ms for timestamps) or a typed NULL. */
 function sqlLiteral(value: CellValue | undefined, type: ValueType): string {
-  const sqlType = sqlTypeOf(type);
+  const sqlType = DUCKDB_TYPES[type];
   if (value === null || value === undefined) return `NULL::${sqlType}`;
   if (type === "timestamp") return `make_timestamptz(${Number(value) * 1000}::BIGINT)`;
   if (typeof value === "string") return `${sqlString(value)}::${sqlType}`;
@@ -120,7 +100,7 @@ export function pointInTimeJoin(args: ViewJoinArgs): ViewJoin {
   return {
     join: `ASOF LEFT JOIN (${rows}) ${v} ON ${on}`,
     columns: args.features.map((f) => {
-      const value = stored.has(f.name) ? `${v}.${sqlIdent(f.name)}::${sqlTypeOf(f.type)}` : `NULL::${sqlTypeOf(f.type)}`;
+      const value = stored.has(f.name) ? `${v}.${sqlIdent(f.name)}::${DUCKDB_TYPES[f.type]}` : `NULL::${DUCKDB_TYPES[f.type]}`;
       // An unmatched (or expired) row's value columns are null anyway; only a non-null empty value needs the test.
       return f.empty === undefined || f.empty === null ? (ttl === null ? value : `CASE WHEN ${matched} THEN ${value} END`) : `CASE WHEN ${matched} THEN ${value} ELSE ${empty(f)} END`;
     }),

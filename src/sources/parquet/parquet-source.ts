@@ -10,7 +10,7 @@ import { RecordBatchReader, TimeUnit, Type } from "apache-arrow";
 import type { ParquetSourceDef } from "../../definitions/definition-types.js";
 import { LarderError } from "../../errors.js";
 import { sqlIdent, sqlString } from "../../offline/duckdb-engine.js";
-import { acquireConnection, type Bindings, bindings, errMessage, readParquetRelation, readValidity, varcharValues } from "../../offline/parquet-io.js";
+import { DuckDBTypeIds, acquireConnection, type Bindings, bindings, errMessage, readParquetRelation, readValidity, varcharValues } from "../../offline/parquet-io.js";
 import { isEpochMs, parseIsoMs } from "../../time.js";
 import type { Row } from "../../types.js";
 import { compileColumnsRowBuilder, planColumns, resolveBatchSize, resolveRange, type TimeRange } from "../column-plan.js";
@@ -18,32 +18,7 @@ import type { SourceReadOptions } from "../source-reader.js";
 import type { SourceColumnKind, SourceColumnType } from "../source-column-type.js";
 import { displayPath, resolveSourceFiles } from "../source-files.js";
 
-/** DuckDB type ids used here (a copy of its enum, so this module loads without loading DuckDB). */
-const T = {
-  BOOLEAN: 1,
-  TINYINT: 2,
-  SMALLINT: 3,
-  INTEGER: 4,
-  BIGINT: 5,
-  UTINYINT: 6,
-  USMALLINT: 7,
-  UINTEGER: 8,
-  UBIGINT: 9,
-  FLOAT: 10,
-  DOUBLE: 11,
-  TIMESTAMP: 12,
-  DATE: 13,
-  HUGEINT: 16,
-  VARCHAR: 17,
-  DECIMAL: 19,
-  TIMESTAMP_S: 20,
-  TIMESTAMP_MS: 21,
-  TIMESTAMP_NS: 22,
-  ENUM: 23,
-  TIMESTAMP_TZ: 31,
-  UHUGEINT: 32,
-  SQLNULL: 36,
-} as const;
+const T = DuckDBTypeIds;
 
 /** Fixed-width numbers: the typed array their vectors hold. */
 const NUMBER_ARRAYS: Record<number, { new (buffer: ArrayBuffer, offset: number, length: number): ArrayLike<number>; BYTES_PER_ELEMENT: number }> = {
